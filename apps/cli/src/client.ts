@@ -1,0 +1,38 @@
+import type { Redis } from 'ioredis';
+import { DEFAULT_PREFIX } from '@ferry/core';
+import { connect, ensureRedis, HostRegistry, MigrationStore, Queues } from '@ferry/infra';
+
+/** What CLI commands talk to: the store, the registry and the scheduler's queue. */
+export interface Client {
+  redis: Redis;
+  store: MigrationStore;
+  registry: HostRegistry;
+  queues: Queues;
+  close(): Promise<void>;
+}
+
+export async function openClient(): Promise<Client> {
+  const { url } = await ensureRedis();
+  const redis = connect(url);
+  const prefix = process.env.FERRY_PREFIX ?? DEFAULT_PREFIX;
+  const queues = new Queues(redis, prefix);
+  return {
+    redis,
+    store: new MigrationStore(redis, prefix),
+    registry: new HostRegistry(redis, prefix),
+    queues,
+    async close() {
+      await queues.close();
+      redis.disconnect();
+    },
+  };
+}
+
+export async function withClient<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = await openClient();
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
+}

@@ -1,0 +1,20 @@
+import { FerryError, transition } from '@ferry/core';
+import type { Client } from '../client.js';
+import { EXIT, ExitError } from '../exit-error.js';
+
+/**
+ * retry / cancel: checked here against the state machine (a refused event is bad input, exit 2),
+ * then handed to the scheduler, which applies it again atomically.
+ */
+export async function control(c: Client, id: string, kind: 'retry' | 'cancel'): Promise<void> {
+  const r = await c.store.get(id);
+  if (!r) throw new ExitError(EXIT.badInput, `no migration with id ${id}`);
+  if (r.state === 'rejected') throw new ExitError(EXIT.badInput, `migration ${id} was rejected; nothing to ${kind}`);
+  try {
+    transition(r, { type: kind }, Date.now());
+  } catch (e) {
+    if (e instanceof FerryError) throw new ExitError(EXIT.badInput, e.message);
+    throw e;
+  }
+  await c.queues.scheduler.add(kind, { kind, migrationId: id }, { jobId: `${kind}.${id}.${r.version}` });
+}

@@ -1,0 +1,91 @@
+import {
+  FerryError,
+  isTerminal,
+  newMigrationId,
+  parseMigrationRequest,
+  plan,
+  ValidationError,
+  type MigrationRecord,
+  type MigrationRequestInput,
+} from '@ferry/core';
+import type { Client } from '../client.js';
+import { EXIT, ExitError } from '../exit-error.js';
+
+/** A host whose worker has not reported for this long is treated as down. */
+const STALE_MS = 30_000;
+
+/**
+ * Checks a request against the registry before anything is enqueued: names, hosts, the
+ * container's presence on the source, a migration already holding it, the plan itself.
+ * Every failure here is bad input (exit 2) and leaves everything untouched.
+ */
+export async function checkRequest(c: Client, input: MigrationRequestInput) {
+  let request;
+  try {
+    request = parseMigrationRequest(input);
+  } catch (e) {
+    if (e instanceof ValidationError) throw new ExitError(EXIT.badInput, `invalid migration request: ${e.message}`);
+    throw e;
+  }
+  const hosts = await c.registry.list();
+  const known = hosts.map((h) => h.name).join(', ') || 'none: start a worker on each host (ferry worker --host NAME)';
+  const source = hosts.find((h) => h.name === request.from);
+  const target = hosts.find((h) => h.name === request.to);
+  const problems: string[] = [];
+  if (!source) problems.push(`from: unknown host '${request.from}' (known hosts: ${known})`);
+  if (!target) problems.push(`to: unknown host '${request.to}' (known hosts: ${known})`);
+  if (source && !source.containers.some((x) => x.name === request.container)) {
+    problems.push(`container: '${request.container}' does not exist on host ${source.name}`);
+  }
+  if (problems.length) throw new ExitError(EXIT.badInput, `invalid migration request: ${problems.join('; ')}`);
+  for (const h of [source!, target!]) {
+    const age = Date.now() - h.lastSeen;
+    if (age > STALE_MS) {
+      throw new ExitError(EXIT.failed, `host ${h.name}: its worker has not reported for ${Math.round(age / 1000)} s; is it running?`);
+    }
+  }
+  const holder = await c.store.lockHolder(request.container);
+  if (holder) {
+    throw new ExitError(EXIT.badInput, `container ${request.container} is already being migrated by ${holder} (see: ferry status ${holder})`);
+  }
+  try {
+    plan(request, { source: source!.capabilities, target: target!.capabilities });
+  } catch (e) {
+    if (e instanceof FerryError) throw new ExitError(EXIT.badInput, `invalid migration request: ${e.message}`);
+    throw e;
+  }
+  return request;
+}
+
+export async function submitMigration(c: Client, input: MigrationRequestInput): Promise<string> {
+  const request = await checkRequest(c, input);
+  const id = newMigrationId(Date.now());
+  await c.queues.scheduler.add('submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` });
+  return id;
+}
+
+/** Polls until the migration ends or pauses. */
+export async function waitFor(
+  c: Client,
+  id: string,
+  onUpdate?: (r: MigrationRecord) => void,
+  timeoutMs = 30 * 60_000,
+): Promise<MigrationRecord> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = -1;
+  while (Date.now() < deadline) {
+    const r = await c.store.get(id);
+    if (r && r.version !== seen) {
+      seen = r.version;
+      onUpdate?.(r);
+    }
+    if (r && (isTerminal(r.state) || r.state === 'paused')) return r;
+    await new Promise((res) => setTimeout(res, 150));
+  }
+  throw new ExitError(EXIT.failed, `migration ${id} did not finish within ${Math.round(timeoutMs / 1000)} s (it goes on; see ferry status ${id})`);
+}
+
+/** done → 0; anything else an operation that failed. */
+export function exitCodeOf(r: MigrationRecord): number {
+  return r.state === 'done' ? EXIT.ok : EXIT.failed;
+}

@@ -1,0 +1,243 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { FerryError, summarize } from '@ferry/core';
+import { EXIT, ExitError } from './exit-error.js';
+import { withClient } from './client.js';
+import { exitCodeOf, submitMigration, waitFor } from './commands/migrate.js';
+import { watch } from './commands/watch.js';
+import { control } from './commands/control.js';
+import { renderList, renderStatus } from './render.js';
+
+const print = (s: string) => process.stdout.write(`${s}\n`);
+const json = (v: unknown) => print(JSON.stringify(v));
+const num = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new ExitError(EXIT.badInput, `${what}: '${v}' is not a number`);
+  return n;
+};
+
+function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('ferry')
+    .description('Move OS-level containers between Linux hosts: resumable multi-host workflows on Redis.')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  program.addHelpText(
+    'after',
+    '\nExit codes: 0 done, 1 the operation failed, 2 bad input.\nRedis: REDIS_URL, or ferry starts its own private redis-server (state in $FERRY_STATE_DIR or ~/.local/state/ferry).',
+  );
+
+  program
+    .command('migrate')
+    .description('migrate a container from one host to another')
+    .argument('<container>', 'container name')
+    .requiredOption('--from <host>', 'source host')
+    .requiredOption('--to <host>', 'target host')
+    .addOption(new Option('--mode <mode>', 'live (checkpoint/restore), restart, or auto').choices(['auto', 'live', 'restart']).default('auto'))
+    .option('--bwlimit <KiB/s>', 'limit the transfer bandwidth', num('--bwlimit'))
+    .option('--keep-source', 'keep the stopped source copy after success')
+    .option('--no-arp-refresh', 'do not send gratuitous ARP from the target')
+    .option('--verify', 'compare a manifest of the frozen source with the target copy before starting it')
+    .option('--max-passes <n>', 'most pre-copy passes', num('--max-passes'))
+    .option('--wait', 'wait until the migration ends; exit 0 only if done')
+    .option('--json', 'print JSON')
+    .action(async (container: string, o) => {
+      await withClient(async (c) => {
+        const id = await submitMigration(c, {
+          container,
+          from: o.from,
+          to: o.to,
+          mode: o.mode,
+          options: {
+            ...(o.bwlimit !== undefined ? { bwlimitKBps: o.bwlimit } : {}),
+            keepSource: Boolean(o.keepSource),
+            arpRefresh: o.arpRefresh !== false,
+            verify: Boolean(o.verify),
+            ...(o.maxPasses !== undefined ? { precopy: { maxPasses: o.maxPasses, stopBelowBytes: 8 * 1024 * 1024, minShrink: 0.8 } } : {}),
+          },
+        });
+        if (!o.wait) {
+          if (o.json) json({ id });
+          else print(`${id}\nwatch it: ferry watch ${id}`);
+          return;
+        }
+        const r = await waitFor(c, id);
+        if (o.json) json(summarize(r));
+        else print(renderStatus(r));
+        setExit(exitCodeOf(r));
+      });
+    });
+
+  program
+    .command('status')
+    .description("show a migration's state, steps and figures")
+    .argument('<id>', 'migration id')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o) => {
+      await withClient(async (c) => {
+        const r = await c.store.get(id);
+        if (!r) throw new ExitError(EXIT.badInput, `no migration with id ${id}`);
+        if (o.json) json({ ...summarize(r), record: r, progress: await c.store.progress(id) });
+        else print(renderStatus(r, await c.store.progress(id)));
+      });
+    });
+
+  program
+    .command('list')
+    .description('list migrations, newest first')
+    .option('--limit <n>', 'how many', num('--limit'), 50)
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      await withClient(async (c) => {
+        const rs = await c.store.list(o.limit);
+        if (o.json) json(rs.map(summarize));
+        else print(renderList(rs));
+      });
+    });
+
+  program
+    .command('watch')
+    .description('follow a migration live, with transfer progress')
+    .argument('<id>', 'migration id')
+    .action(async (id: string) => {
+      await withClient(async (c) => setExit(await watch(c, id)));
+    });
+
+  for (const kind of ['retry', 'cancel'] as const) {
+    program
+      .command(kind)
+      .description(kind === 'retry' ? 'resume a paused migration from its failed step' : 'stop a migration safely (rolls back when past the freeze)')
+      .argument('<id>', 'migration id')
+      .option('--wait', 'wait until it ends or pauses again')
+      .action(async (id: string, o) => {
+        await withClient(async (c) => {
+          await control(c, id, kind);
+          if (!o.wait) return print(`${kind} requested for ${id}`);
+          const r = await waitFor(c, id, undefined);
+          print(renderStatus(r));
+          setExit(kind === 'cancel' ? (r.state === 'rolled-back' ? EXIT.ok : EXIT.failed) : exitCodeOf(r));
+        });
+      });
+  }
+
+  program
+    .command('hosts')
+    .description('hosts whose workers have registered, with their containers')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      await withClient(async (c) => {
+        const hosts = await c.registry.list();
+        if (o.json) return json(hosts);
+        for (const h of hosts) {
+          const age = Math.round((Date.now() - h.lastSeen) / 1000);
+          print(`${h.name}  ${h.address}  lxc ${h.lxcPath}  checkpoint ${h.capabilities.checkpoint ? 'yes' : 'no'}  seen ${age}s ago`);
+          for (const ct of h.containers) print(`  ${ct.name}  ${ct.state}  ${ct.ip ?? ''}  ${ct.mac ?? ''}`);
+        }
+        if (hosts.length === 0) print('no hosts registered: start a worker on each host (ferry worker --host NAME)');
+      });
+    });
+
+  program
+    .command('worker')
+    .description("run this host's worker (consumes only this host's queue)")
+    .requiredOption('--host <name>', 'stable host id (names the queue)')
+    .option('--address <addr>', 'address peers use to reach this host over SSH')
+    .option('--ssh-port <port>', 'sshd port peers use', '22')
+    .option('--ssh-user <user>', 'user peers log in as', 'root')
+    .option('--lxc-path <dir>', 'LXC path of this host', '/var/lib/lxc')
+    .option('--ssh-key <file>', 'private key for reaching peers')
+    .option('--known-hosts <file>', "known_hosts pinning every peer's host key")
+    .option('--state-dir <dir>', "worker's scratch directory")
+    .action(async (o) => {
+      const { parseHostConfig, runWorker } = await import('@ferry/worker');
+      let cfg;
+      try {
+        cfg = parseHostConfig(o);
+      } catch (e) {
+        throw new ExitError(EXIT.badInput, `worker: ${(e as Error).message}`);
+      }
+      await runWorker(cfg);
+    });
+
+  program
+    .command('scheduler')
+    .description('run the scheduler (plans migrations and advances them)')
+    .action(async () => {
+      const { runScheduler } = await import('@ferry/scheduler');
+      await runScheduler();
+    });
+
+  const redis = program.command('redis').description("ferry's embedded redis-server (used when REDIS_URL is unset)");
+  redis
+    .command('stop')
+    .description('stop the embedded redis-server')
+    .action(async () => {
+      const { stopEmbeddedRedis } = await import('@ferry/infra');
+      print((await stopEmbeddedRedis()) ? 'stopped' : 'not running');
+    });
+
+  const lab = program.command('lab').description('a lab of hosts on this machine: network namespaces with sshd, LXC and a worker each');
+  lab
+    .command('up')
+    .description('bring up the lab (hosts, a client namespace, redis, scheduler, workers)')
+    .option('--hosts <n>', 'number of hosts', num('--hosts'), 2)
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const { labUp } = await import('./lab/index.js');
+      const info = await labUp({ hosts: o.hosts });
+      if (o.json) json(info);
+      else for (const h of info.hosts) print(`${h.name}  ${h.address}  netns ${h.netns}  lxc ${h.lxcPath}`);
+    });
+  lab
+    .command('down')
+    .description('remove everything the lab made')
+    .action(async () => {
+      const { labDown } = await import('./lab/index.js');
+      await labDown();
+    });
+  lab
+    .command('container')
+    .description('lab containers')
+    .command('create')
+    .description('create and start a busybox container with a static IP and an HTTP server')
+    .argument('<name>', 'container name')
+    .requiredOption('--host <host>', 'lab host')
+    .option('--size-mb <n>', 'MiB of data under /data/bulk', num('--size-mb'), 0)
+    .option('--writer', 'run a writer that keeps changing a few files')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o) => {
+      const { labContainerCreate } = await import('./lab/index.js');
+      const ct = await labContainerCreate({ name, host: o.host, sizeMb: o.sizeMb, writer: Boolean(o.writer) });
+      if (o.json) json(ct);
+      else print(`${ct.name} on ${ct.host}: ${ct.ip} ${ct.mac} rootfs ${ct.rootfs}`);
+    });
+
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram((c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0 ? 0 : EXIT.badInput;
+    }
+    if (e instanceof ExitError) {
+      process.stderr.write(`ferry: ${e.message}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof FerryError) {
+      process.stderr.write(`ferry: ${e.code}: ${e.message}\n`);
+      return e.code === 'INVALID_INPUT' ? EXIT.badInput : EXIT.failed;
+    }
+    process.stderr.write(`ferry: ${(e as Error).stack ?? String(e)}\n`);
+    return EXIT.failed;
+  }
+}
+
+process.exit(await main(process.argv));

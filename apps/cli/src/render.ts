@@ -1,0 +1,73 @@
+import { summarize, type MigrationRecord, type MigrationSummary, type StepSummary } from '@ferry/core';
+import type { ProgressEntry } from '@ferry/infra';
+
+const MARK: Record<string, string> = { done: '✓', failed: '✗', running: '…', pending: ' ' };
+
+export function fmtBytes(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${u[i]}`;
+}
+
+export function fmtMs(ms: number | undefined): string {
+  if (ms === undefined) return '';
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+export function bar(percent: number, width = 24): string {
+  const p = Math.max(0, Math.min(100, percent));
+  const full = Math.round((p / 100) * width);
+  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${p.toFixed(0).padStart(3)}%`;
+}
+
+function stepLine(s: StepSummary, progress?: ProgressEntry): string {
+  const name = `${s.phase === 'rollback' ? '↩ ' : ''}${s.name}`.padEnd(16);
+  let line = `  ${MARK[s.state] ?? '?'} ${name} ${s.host.padEnd(10)} ${s.state.padEnd(8)} ${fmtMs(s.ms).padStart(9)}`;
+  if (s.attempts > 1) line += `  (${s.attempts} attempts)`;
+  if (s.state === 'running' && progress) {
+    const p = progress as ProgressEntry & { percent?: number; pass?: number; bytes?: number; rate?: string };
+    if (p.percent !== undefined) line += `  ${p.stage}${p.pass ? ` pass ${p.pass}` : ''} ${bar(p.percent)}${p.rate ? ` ${p.rate}` : ''}`;
+    else line += `  ${p.stage}`;
+  }
+  if (s.error) line += `\n      ${s.error.code}: ${s.error.message}`;
+  return line;
+}
+
+export function renderStatus(r: MigrationRecord, progress: Record<string, ProgressEntry> = {}): string {
+  const s = summarize(r);
+  const lines = [
+    `migration ${s.id}: ${s.container} ${s.from} → ${s.to}${s.mode ? ` (${s.mode})` : ''}  ${s.state.toUpperCase()}`,
+  ];
+  const idx = { forward: 0, rollback: 0 };
+  for (const st of s.steps) {
+    const i = idx[st.phase]++;
+    lines.push(stepLine(st, progress[`${st.phase}.${i}`]));
+  }
+  lines.push(...figures(s));
+  if (s.error && s.state !== 'done') lines.push(`  error: ${s.error.code}: ${s.error.message}`);
+  if (s.state === 'paused') lines.push(`  waiting: ferry retry ${s.id}  or  ferry cancel ${s.id}`);
+  return lines.join('\n');
+}
+
+function figures(s: MigrationSummary): string[] {
+  const out: string[] = [];
+  if (s.totalMs !== undefined) out.push(`  total ${fmtMs(s.totalMs)}`);
+  if (s.bytesTransferred) out.push(`  moved ${fmtBytes(s.bytesTransferred)} in ${s.precopyPasses} pre-copy pass(es) + final sync`);
+  if (s.frozenMs !== undefined) out.push(`  frozen → started on target: ${fmtMs(s.frozenMs)} (${s.checkpointMethod})`);
+  return out;
+}
+
+export function renderList(records: MigrationRecord[]): string {
+  if (records.length === 0) return 'no migrations';
+  const rows = records.map((r) => {
+    const s = summarize(r);
+    return [s.id, s.state, s.container, `${s.from}→${s.to}`, new Date(s.createdAt).toISOString(), fmtMs(s.totalMs)];
+  });
+  const head = ['ID', 'STATE', 'CONTAINER', 'ROUTE', 'CREATED', 'TOOK'];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n');
+}

@@ -1,0 +1,3 @@
+export * from './scheduler.js';
+export * from './reconciler.js';
+export * from './run.js';

@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import { runScheduler } from './run.js';
+
+await runScheduler();

@@ -1,0 +1,42 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import { HostName, parseOrThrow } from '@ferry/core';
+import { stateDir } from '@ferry/infra';
+import type { HostConfig } from './config.js';
+
+const Raw = z.object({
+  host: HostName,
+  address: z.string().min(1, 'address is required (how peers reach this host over SSH)'),
+  sshPort: z.coerce.number().int().min(1).max(65535).default(22),
+  sshUser: z.string().min(1).default('root'),
+  lxcPath: z.string().startsWith('/', 'must be an absolute path').default('/var/lib/lxc'),
+  sshKey: z.string().startsWith('/', 'must be an absolute path').optional(),
+  knownHosts: z.string().startsWith('/', 'must be an absolute path').optional(),
+  stateDir: z.string().startsWith('/', 'must be an absolute path').optional(),
+});
+
+/** Worker settings from flags, falling back to FERRY_* variables; every problem reported at once. */
+export function parseHostConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): HostConfig {
+  const pick = (k: string, e: string) => flags[k] ?? env[e];
+  const raw = parseOrThrow(Raw, {
+    host: pick('host', 'FERRY_HOST'),
+    address: pick('address', 'FERRY_ADDRESS'),
+    sshPort: pick('sshPort', 'FERRY_SSH_PORT'),
+    sshUser: pick('sshUser', 'FERRY_SSH_USER'),
+    lxcPath: pick('lxcPath', 'FERRY_LXC_PATH'),
+    sshKey: pick('sshKey', 'FERRY_SSH_KEY'),
+    knownHosts: pick('knownHosts', 'FERRY_KNOWN_HOSTS'),
+    stateDir: pick('stateDir', 'FERRY_WORKER_STATE_DIR'),
+  });
+  const home = env.HOME ?? '/root';
+  return {
+    name: raw.host,
+    address: raw.address,
+    sshPort: raw.sshPort,
+    sshUser: raw.sshUser,
+    lxcPath: raw.lxcPath,
+    sshKey: raw.sshKey ?? join(home, '.ssh', 'id_ed25519'),
+    knownHosts: raw.knownHosts ?? join(home, '.ssh', 'known_hosts'),
+    stateDir: raw.stateDir ?? join(stateDir(env), 'worker', raw.host),
+  };
+}

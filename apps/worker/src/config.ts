@@ -1,0 +1,13 @@
+import type { Peer } from '@ferry/core';
+
+/** What a worker knows about its own host. */
+export interface HostConfig extends Peer {
+  /** Private key the worker uses to reach peers' sshd (rsync transport). */
+  sshKey: string;
+  /** known_hosts with every peer's pinned host key; strict checking always on. */
+  knownHosts: string;
+  /** Network namespace the worker's host lives in, when not the root one (lab only; informational). */
+  netns?: string;
+  /** Where the worker keeps per-migration scratch files (dumps, markers). */
+  stateDir: string;
+}

@@ -1,0 +1,92 @@
+import { mkdir } from 'node:fs/promises';
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { queueNames, type StepJobData, type StepResultData } from '@ferry/core';
+import { HostRegistry, MigrationStore, Queues } from '@ferry/infra';
+import type { HostConfig } from './config.js';
+import type { StepContext } from './context.js';
+import { Heartbeat } from './heartbeat.js';
+import { createProcessor } from './processor.js';
+import type { Runtime } from './runtime/runtime.js';
+
+export interface HostWorkerOptions {
+  redis: Redis;
+  prefix: string;
+  host: HostConfig;
+  runtime: Runtime;
+  log: Logger;
+  concurrency?: number;
+}
+
+/**
+ * The worker of one host: consumes only the queue named after this host and runs its steps
+ * with the real tools. Stalled jobs (a worker killed mid-step) come back after `lockDuration`;
+ * steps are idempotent, so running one again is safe.
+ */
+export class HostWorker {
+  private worker?: Worker<StepJobData, StepResultData>;
+  private heartbeat: Heartbeat;
+  private readonly abort = new AbortController();
+  readonly store: MigrationStore;
+  readonly registry: HostRegistry;
+  readonly queues: Queues;
+
+  constructor(private readonly o: HostWorkerOptions) {
+    this.store = new MigrationStore(o.redis, o.prefix);
+    this.registry = new HostRegistry(o.redis, o.prefix);
+    this.queues = new Queues(o.redis, o.prefix);
+    this.heartbeat = new Heartbeat(o.host, o.runtime, this.registry, o.log);
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.o.host.stateDir, { recursive: true });
+    await this.heartbeat.start();
+    const log = this.o.log.child({ host: this.o.host.name });
+    const processor = createProcessor({
+      store: this.store,
+      queues: this.queues,
+      log,
+      stopping: () => this.abort.signal.aborted,
+      context: (stepLog, progress): StepContext => ({
+        host: this.o.host,
+        runtime: this.o.runtime,
+        log: stepLog,
+        progress,
+        peerInfo: (name) => this.registry.get(name),
+        signal: this.abort.signal,
+      }),
+    });
+    this.worker = new Worker<StepJobData, StepResultData>(
+      queueNames.host(this.o.host.name),
+      async (job) => {
+        try {
+          return await processor(job);
+        } finally {
+          void this.heartbeat.beat();
+        }
+      },
+      {
+        connection: this.o.redis,
+        prefix: this.o.prefix,
+        concurrency: this.o.concurrency ?? 4,
+        lockDuration: 15_000,
+        stalledInterval: 5_000,
+        // A worker killed mid-step must not fail the job: the step runs again after a restart.
+        maxStalledCount: 20,
+      },
+    );
+    this.worker.on('error', (err) => log.error({ err }, 'worker error'));
+    log.info({ queue: queueNames.host(this.o.host.name), lxcPath: this.o.host.lxcPath }, 'worker started');
+  }
+
+  /** SIGTERM: running steps are told to stop (they are retried later); then the worker closes. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.heartbeat.stop();
+    const closing = this.worker?.close();
+    const timer = setTimeout(() => this.abort.abort(), graceMs);
+    await closing;
+    clearTimeout(timer);
+    await this.queues.close();
+  }
+}

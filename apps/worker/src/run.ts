@@ -1,0 +1,23 @@
+import { mkdir } from 'node:fs/promises';
+import { DEFAULT_PREFIX } from '@ferry/core';
+import { connect, createLogger, ensureRedis } from '@ferry/infra';
+import type { HostConfig } from './config.js';
+import { HostWorker } from './host-worker.js';
+import { LxcRuntime } from './runtime/lxc.js';
+
+/** Runs this host's worker until SIGTERM/SIGINT, then hands back or finishes its steps. */
+export async function runWorker(host: HostConfig): Promise<void> {
+  const log = createLogger('worker', { host: host.name });
+  const { url } = await ensureRedis();
+  const redis = connect(url);
+  await mkdir(host.lxcPath, { recursive: true });
+  const w = new HostWorker({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, host, runtime: new LxcRuntime({ lxcPath: host.lxcPath }), log });
+  await w.start();
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  log.info('worker stopping');
+  await w.stop();
+  redis.disconnect();
+}

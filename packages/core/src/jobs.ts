@@ -1,0 +1,35 @@
+import type { ErrorData } from './errors/index.js';
+import type { Phase } from './keys.js';
+import type { StepName } from './steps/index.js';
+
+/** A step job on a host's queue. */
+export interface StepJobData {
+  migrationId: string;
+  phase: Phase;
+  index: number;
+  run: number;
+  step: StepName;
+  host: string;
+  input: unknown;
+}
+
+/** What a worker reports back to the scheduler when a step has finished (for good). */
+export interface StepResultData {
+  migrationId: string;
+  phase: Phase;
+  index: number;
+  run: number;
+  ok: boolean;
+  output?: unknown;
+  error?: ErrorData;
+  attempts: number;
+  startedAt?: number;
+  endedAt: number;
+}
+
+/** Jobs on the scheduler's queue. */
+export type SchedulerJob =
+  | { kind: 'submit'; migrationId: string; request: unknown }
+  | { kind: 'result'; result: StepResultData }
+  | { kind: 'retry'; migrationId: string }
+  | { kind: 'cancel'; migrationId: string };

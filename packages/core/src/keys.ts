@@ -1,0 +1,42 @@
+/**
+ * Redis key and BullMQ queue names. Everything lives under one prefix, so a test (or a second
+ * ferry installation) can use a fresh one. BullMQ forbids ':' in queue names and custom job ids.
+ */
+export const DEFAULT_PREFIX = 'ferry';
+
+export const queueNames = {
+  scheduler: 'scheduler',
+  host: (host: string) => `host-${host}`,
+};
+
+export function keys(prefix: string) {
+  return {
+    migration: (id: string) => `${prefix}:mig:${id}`,
+    progress: (id: string) => `${prefix}:mig:${id}:progress`,
+    migrations: `${prefix}:migs`,
+    /** Which migration holds a container: one migration per container at a time. */
+    lock: (container: string) => `${prefix}:lock:${container}`,
+    /** Ownership epoch of a container, raised at each handover (fencing). */
+    owner: (container: string) => `${prefix}:owner:${container}`,
+    host: (host: string) => `${prefix}:host:${host}`,
+    hosts: `${prefix}:hosts`,
+  };
+}
+export type Keys = ReturnType<typeof keys>;
+
+export type Phase = 'forward' | 'rollback';
+
+export function stepJobId(migrationId: string, phase: Phase, index: number, run: number): string {
+  return `${migrationId}.${phase}.${index}.r${run}`;
+}
+
+export function advanceJobId(migrationId: string, phase: Phase, index: number, run: number): string {
+  return `adv.${stepJobId(migrationId, phase, index, run)}`;
+}
+
+export function newMigrationId(now: number, random: () => number = Math.random): string {
+  const rand = Math.floor(random() * 36 ** 6)
+    .toString(36)
+    .padStart(6, '0');
+  return `m-${now.toString(36)}${rand}`;
+}

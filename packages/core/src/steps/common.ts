@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { ContainerName, MigrationId } from '../names.js';
+
+/** Fields every step input carries: which migration, which container, which ownership epoch. */
+export const StepBase = z.object({
+  migrationId: MigrationId,
+  container: ContainerName,
+  /** Ownership epoch of the container when the step was issued (fencing). */
+  epoch: z.int().nonnegative(),
+});
+
+export const TransferStats = z.object({
+  /** Bytes rsync sent over the wire (after delta and compression). */
+  bytesSent: z.number().nonnegative(),
+  /** Bytes of file data that had to be sent literally (changed data). */
+  literalBytes: z.number().nonnegative(),
+  /** Files rsync created, updated or deleted. */
+  filesChanged: z.number().nonnegative(),
+  ms: z.number().nonnegative(),
+});
+export type TransferStats = z.infer<typeof TransferStats>;

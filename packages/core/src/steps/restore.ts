@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { Peer } from '../host.js';
+import { StepBase } from './common.js';
+
+export const RestoreInput = StepBase.extend({
+  /** The source host, whose paths appear in the copied config. */
+  source: Peer,
+  method: z.enum(['dump', 'stop', 'none']),
+  /** Start the container (it was running on the source). */
+  start: z.boolean(),
+  /** When set, the copy must match this manifest digest before it is started. */
+  expectManifestDigest: z.string().optional(),
+});
+export type RestoreInput = z.infer<typeof RestoreInput>;
+
+export const RestoreOutput = z.object({
+  running: z.boolean(),
+  pid: z.int().optional(),
+  manifestDigest: z.string().optional(),
+  startedAt: z.number().optional(),
+});
+export type RestoreOutput = z.infer<typeof RestoreOutput>;

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { parseMigrationRequest, plan, rollbackPlan, ValidationError } from '../src/index.js';
+import { noCheckpoint, withCheckpoint } from './fixtures.js';
+
+const req = (extra: object = {}) => parseMigrationRequest({ container: 'web', from: 'h1', to: 'h2', ...extra });
+
+describe('plan', () => {
+  it('orders the steps and puts each on the host that must run it', () => {
+    const p = plan(req(), { source: noCheckpoint, target: noCheckpoint });
+    expect(p.steps.map((s) => `${s.name}@${s.host}`)).toEqual([
+      'preflight@h1',
+      'preflight@h2',
+      'rsync-transfer@h1',
+      'checkpoint@h1',
+      'restore@h2',
+      'arp-refresh@h2',
+      'cleanup@h1',
+    ]);
+    expect(p.steps[p.pointOfNoReturn]!.name).toBe('restore');
+  });
+
+  it('auto picks restart when either host cannot checkpoint, live when both can', () => {
+    expect(plan(req(), { source: withCheckpoint, target: noCheckpoint }).mode).toBe('restart');
+    expect(plan(req(), { source: withCheckpoint, target: withCheckpoint }).mode).toBe('live');
+  });
+
+  it('refuses live mode without checkpoint, saying which host and why', () => {
+    expect(() => plan(req({ mode: 'live' }), { source: withCheckpoint, target: noCheckpoint })).toThrow(ValidationError);
+    expect(() => plan(req({ mode: 'live' }), { source: withCheckpoint, target: noCheckpoint })).toThrow(/h2: criu check failed/);
+  });
+
+  it('restart mode is honoured even where live is possible', () => {
+    expect(plan(req({ mode: 'restart' }), { source: withCheckpoint, target: withCheckpoint }).mode).toBe('restart');
+  });
+
+  it('leaves out arp-refresh when switched off', () => {
+    const p = plan(req({ options: { arpRefresh: false } }), { source: noCheckpoint, target: noCheckpoint });
+    expect(p.steps.map((s) => s.name)).not.toContain('arp-refresh');
+  });
+
+  it('rolls back only what was reached: target copy first, then the source', () => {
+    const r = req();
+    const p = plan(r, { source: noCheckpoint, target: noCheckpoint });
+    const names = (i: number, wasRunning = true) => rollbackPlan(p, i, r, wasRunning).map((s) => `${s.name}@${s.host}`);
+    expect(names(0)).toEqual([]);
+    expect(names(1)).toEqual([]);
+    expect(names(2)).toEqual(['discard-target@h2']);
+    expect(names(3)).toEqual(['discard-target@h2', 'resume-source@h1']);
+    expect(names(4)).toEqual(['discard-target@h2', 'resume-source@h1', 'arp-refresh@h1']);
+    expect(names(4, false)).toEqual(['discard-target@h2', 'resume-source@h1']);
+  });
+});

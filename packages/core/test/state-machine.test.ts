@@ -1,0 +1,202 @@
+import { describe, expect, it } from 'vitest';
+import { TransitionError, transition, type MigrationEvent, type MigrationRecord } from '../src/index.js';
+import { record } from './fixtures.js';
+
+const ok = (r: MigrationRecord, output: unknown = {}): MigrationEvent => ({
+  type: 'step-result', phase: r.phase, index: r.cursor, run: r.run, ok: true, output, attempts: 1, startedAt: 1, endedAt: 2,
+});
+const fail = (r: MigrationRecord, code = 'X'): MigrationEvent => ({
+  type: 'step-result', phase: r.phase, index: r.cursor, run: r.run, ok: false, attempts: 3, endedAt: 2,
+  error: { name: 'FerryError', code, message: 'boom', retryable: false },
+});
+const step = (r: MigrationRecord, e: MigrationEvent) => transition(r, e, 5).record;
+/** Advances a fresh record through `n` successful forward steps. */
+function advanced(n: number, opts?: Parameters<typeof record>[0]): MigrationRecord {
+  let r = step(record(opts), { type: 'start' });
+  for (let i = 0; i < n; i++) r = step(r, ok(r, i === 0 ? { role: 'source', wasRunning: true, ip: '198.18.0.200' } : {}));
+  return r;
+}
+const enqueued = (t: ReturnType<typeof transition>) => t.commands.filter((c) => c.type === 'enqueue').map((c) => c.type === 'enqueue' && `${c.phase}:${c.step.name}@${c.step.host}#${c.run}`);
+
+describe('state machine: forward path', () => {
+  it('start enqueues the first step and marks it running', () => {
+    const t = transition(record(), { type: 'start' }, 5);
+    expect(t.record.state).toBe('running');
+    expect(enqueued(t)).toEqual(['forward:preflight@h1#0']);
+    expect(t.record.steps[0]!.state).toBe('running');
+  });
+
+  it('each success enqueues the next step; the last one finishes done', () => {
+    let r = advanced(0);
+    const seen: string[] = [];
+    for (let i = 0; i < r.steps.length; i++) {
+      const t = transition(r, ok(r), 5);
+      seen.push(...(enqueued(t) as string[]));
+      r = t.record;
+      if (i === r.steps.length - 1) expect(t.commands).toEqual([{ type: 'finished', state: 'done' }]);
+    }
+    expect(seen).toEqual(['forward:preflight@h2#0', 'forward:rsync-transfer@h1#0', 'forward:checkpoint@h1#0', 'forward:restore@h2#0', 'forward:arp-refresh@h2#0', 'forward:cleanup@h1#0']);
+    expect(r.state).toBe('done');
+    expect(r.steps.every((s) => s.state === 'done')).toBe(true);
+  });
+
+  it('does not mutate the record it is given', () => {
+    const r = advanced(1);
+    const copy = structuredClone(r);
+    transition(r, ok(r), 5);
+    expect(r).toEqual(copy);
+  });
+});
+
+describe('state machine: duplicates and stale deliveries change nothing', () => {
+  it('a repeated result for a finished step', () => {
+    const r = advanced(2);
+    const dup: MigrationEvent = { ...ok(r), index: 1 } as MigrationEvent;
+    expect(transition(r, dup, 5).changed).toBe(false);
+  });
+  it('a result from an older run', () => {
+    const r = advanced(2);
+    expect(transition(r, { ...ok(r), run: 7 } as MigrationEvent, 5).changed).toBe(false);
+  });
+  it('a result for the other phase', () => {
+    const r = advanced(2);
+    expect(transition(r, { ...ok(r), phase: 'rollback' } as MigrationEvent, 5).changed).toBe(false);
+  });
+  it('a result after the migration ended', () => {
+    let r = advanced(0);
+    while (r.state === 'running') r = step(r, ok(r));
+    expect(transition(r, { ...ok(r), index: 6 } as MigrationEvent, 5).changed).toBe(false);
+  });
+  it('a result while paused', () => {
+    const r = step(advanced(5), fail(advanced(5)));
+    expect(r.state).toBe('paused');
+    expect(transition(r, ok(r), 5).changed).toBe(false);
+  });
+  it('a result before start', () => {
+    const r = record();
+    expect(transition(r, { ...ok(r) } as MigrationEvent, 5).changed).toBe(false);
+  });
+});
+
+describe('state machine: failures and compensation', () => {
+  it('a preflight failure ends rolled back with nothing to undo', () => {
+    const r = advanced(1);
+    const t = transition(r, fail(r, 'CONTAINER_EXISTS_ON_TARGET'), 5);
+    expect(t.record.state).toBe('rolled-back');
+    expect(t.record.error?.code).toBe('CONTAINER_EXISTS_ON_TARGET');
+    expect(t.commands).toEqual([{ type: 'finished', state: 'rolled-back' }]);
+  });
+
+  it('a transfer failure removes the target copy', () => {
+    const r = advanced(2);
+    const t = transition(r, fail(r), 5);
+    expect(t.record.state).toBe('rolling-back');
+    expect(enqueued(t)).toEqual(['rollback:discard-target@h2#0']);
+  });
+
+  it('a restore failure removes the target copy, resumes the source and announces it there', () => {
+    let r = advanced(4);
+    let t = transition(r, fail(r), 5);
+    const all = [...(enqueued(t) as string[])];
+    r = t.record;
+    while (r.state === 'rolling-back') {
+      t = transition(r, ok(r), 5);
+      all.push(...(enqueued(t) as string[]));
+      r = t.record;
+    }
+    expect(all).toEqual(['rollback:discard-target@h2#0', 'rollback:resume-source@h1#0', 'rollback:arp-refresh@h1#0']);
+    expect(r.state).toBe('rolled-back');
+  });
+
+  it('a failure during rollback pauses', () => {
+    let r = advanced(3);
+    r = step(r, fail(r));
+    r = step(r, fail(r, 'SSH_DOWN'));
+    expect(r.state).toBe('paused');
+    expect(r.phase).toBe('rollback');
+    expect(r.error?.code).toBe('SSH_DOWN');
+  });
+
+  it('past the point of no return a failure pauses instead of rolling back', () => {
+    const r = advanced(5);
+    const t = transition(r, fail(r), 5);
+    expect(t.record.state).toBe('paused');
+    expect(t.record.phase).toBe('forward');
+    expect(t.commands).toEqual([]);
+  });
+});
+
+describe('state machine: retry', () => {
+  it('resumes a paused forward migration at the failed step with a new run', () => {
+    let r = advanced(6);
+    r = step(r, fail(r));
+    const t = transition(r, { type: 'retry' }, 5);
+    expect(t.record.state).toBe('running');
+    expect(t.record.run).toBe(1);
+    expect(t.record.error).toBeUndefined();
+    expect(enqueued(t)).toEqual(['forward:cleanup@h1#1']);
+    expect(transition(t.record, ok(t.record), 5).record.state).toBe('done');
+  });
+
+  it('resumes a paused rollback', () => {
+    let r = advanced(3);
+    r = step(r, fail(r));
+    r = step(r, fail(r));
+    const t = transition(r, { type: 'retry' }, 5);
+    expect(t.record.state).toBe('rolling-back');
+    expect(enqueued(t)).toEqual(['rollback:discard-target@h2#1']);
+  });
+
+  it.each(['pending', 'running', 'done', 'rolled-back'])('is refused when %s', (state) => {
+    let r = record();
+    if (state !== 'pending') r = advanced(1);
+    if (state === 'done') while (r.state === 'running') r = step(r, ok(r));
+    if (state === 'rolled-back') r = step(r, fail(r));
+    expect(r.state).toBe(state);
+    expect(() => transition(r, { type: 'retry' }, 5)).toThrow(TransitionError);
+  });
+});
+
+describe('state machine: cancel', () => {
+  it('a pending migration ends rolled back at once', () => {
+    expect(transition(record(), { type: 'cancel' }, 5).record.state).toBe('rolled-back');
+  });
+
+  it('a running migration finishes its step, then rolls back from it', () => {
+    let r = advanced(3);
+    const t = transition(r, { type: 'cancel' }, 5);
+    expect(t.commands).toEqual([]);
+    r = t.record;
+    expect(r.cancelRequested).toBe(true);
+    const after = transition(r, ok(r), 5);
+    expect(after.record.state).toBe('rolling-back');
+    expect(enqueued(after)).toEqual(['rollback:discard-target@h2#0']);
+  });
+
+  it('is refused past the point of no return', () => {
+    const r = advanced(5);
+    expect(() => transition(r, { type: 'cancel' }, 5)).toThrow(/already runs on the target/);
+  });
+
+  it('is refused once ended', () => {
+    const r = step(advanced(1), fail(advanced(1)));
+    expect(() => transition(r, { type: 'cancel' }, 5)).toThrow(TransitionError);
+  });
+
+  it('is refused while rolling back', () => {
+    const r = step(advanced(2), fail(advanced(2)));
+    expect(r.state).toBe('rolling-back');
+    expect(() => transition(r, { type: 'cancel' }, 5)).toThrow(/already rolling back/);
+  });
+
+  it('is refused while paused in the rollback (retry finishes it)', () => {
+    let r = advanced(3);
+    r = step(r, fail(r));
+    r = step(r, fail(r));
+    expect(() => transition(r, { type: 'cancel' }, 5)).toThrow(/retry finishes the rollback/);
+  });
+
+  it('start is refused once started', () => {
+    expect(() => transition(advanced(0), { type: 'start' }, 5)).toThrow(TransitionError);
+  });
+});

@@ -1,0 +1,37 @@
+import type { Redis } from 'ioredis';
+import { HostInfo, keys, type Keys } from '@ferry/core';
+
+/** Hosts as their workers publish them: address, LXC path, capabilities, containers, free space. */
+export class HostRegistry {
+  readonly k: Keys;
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.k = keys(prefix);
+  }
+
+  async publish(info: HostInfo): Promise<void> {
+    await this.redis.hset(this.k.hosts, info.name, JSON.stringify(info));
+  }
+
+  async get(name: string): Promise<HostInfo | null> {
+    const raw = await this.redis.hget(this.k.hosts, name);
+    if (!raw) return null;
+    const parsed = HostInfo.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  }
+
+  async list(): Promise<HostInfo[]> {
+    const all = await this.redis.hgetall(this.k.hosts);
+    return Object.values(all)
+      .map((raw) => HostInfo.safeParse(JSON.parse(raw)))
+      .filter((p) => p.success)
+      .map((p) => p.data)
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.redis.hdel(this.k.hosts, name);
+  }
+}
