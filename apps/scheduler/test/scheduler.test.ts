@@ -1,0 +1,117 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { Queue } from 'bullmq';
+import { queueNames, stepJobId, type HostInfo, type SchedulerJob, type StepJobData } from '@ferry/core';
+import { HostRegistry } from '@ferry/infra';
+import { Scheduler } from '../src/index.js';
+import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
+
+const host = (name: string, containers: string[] = []): HostInfo => ({
+  name, address: '198.18.0.11', sshPort: 22, sshUser: 'root', lxcPath: `/lab/${name}`,
+  capabilities: { runtime: 'lxc', freeze: true, checkpoint: false, checkpointReason: 'criu check failed' },
+  containers: containers.map((c) => ({ name: c, state: 'RUNNING' as const })), freeBytes: 1e12, lastSeen: Date.now(), workerPid: 1,
+});
+
+async function until<T>(fn: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const v = await fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('condition not met in time');
+}
+
+// Real Redis, real BullMQ; hosts are registered by hand (no workers run in this file), so the
+// step jobs are only inspected, never executed.
+describe('scheduler against real Redis (hosts registered by hand, no workers)', () => {
+  let srv: Awaited<ReturnType<typeof testRedis>>;
+  let redis: Redis;
+  let prefix: string;
+  let s: Scheduler;
+  let submitQ: Queue<SchedulerJob>;
+  const log = pino({ level: 'silent' });
+
+  beforeAll(async () => {
+    srv = await testRedis();
+  });
+  afterAll(async () => srv.stop());
+  beforeEach(async () => {
+    prefix = freshPrefix();
+    redis = connect(srv.url);
+    const reg = new HostRegistry(redis, prefix);
+    await reg.publish(host('h1', ['web']));
+    await reg.publish(host('h2'));
+    s = new Scheduler({ redis, prefix, log, reconcileEveryMs: 60_000 });
+    await s.start();
+    submitQ = new Queue(queueNames.scheduler, { connection: redis, prefix });
+  });
+  afterEach(async () => {
+    await s.stop();
+    await submitQ.close();
+    await quit(redis);
+  });
+
+  const submit = (id: string, request: object) => submitQ.add('submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` });
+  const hostQ = (h: string) => new Queue<StepJobData>(queueNames.host(h), { connection: redis, prefix });
+
+  it('plans a submitted migration, takes the container lock and enqueues preflight on the source', async () => {
+    await submit('m-aaaaaa01', { container: 'web', from: 'h1', to: 'h2' });
+    const r = await until(() => s.store.get('m-aaaaaa01'));
+    expect(r.state).toBe('running');
+    expect(r.plan.steps.map((x) => x.name)).toContain('rsync-transfer');
+    expect(await s.store.lockHolder('web')).toBe('m-aaaaaa01');
+    const q = hostQ('h1');
+    const job = await q.getJob(stepJobId('m-aaaaaa01', 'forward', 0, 0));
+    expect(job?.data).toMatchObject({ step: 'preflight', host: 'h1', input: { role: 'source', container: 'web', peer: { name: 'h2' } } });
+    await q.close();
+  });
+
+  it('refuses a second migration of the same container, naming the first', async () => {
+    await submit('m-aaaaaa02', { container: 'web', from: 'h1', to: 'h2' });
+    await until(() => s.store.get('m-aaaaaa02'));
+    await submit('m-aaaaaa03', { container: 'web', from: 'h1', to: 'h2' });
+    const r = await until(() => s.store.get('m-aaaaaa03'));
+    expect(r.state).toBe('rejected');
+    expect(r.error).toMatchObject({ code: 'CONTAINER_BUSY', message: expect.stringContaining('m-aaaaaa02') });
+  });
+
+  it('rejects an unknown host without enqueueing anything', async () => {
+    await submit('m-aaaaaa04', { container: 'web', from: 'h1', to: 'nowhere' });
+    const r = await until(() => s.store.get('m-aaaaaa04'));
+    expect(r.state).toBe('rejected');
+    expect(r.error?.code).toBe('UNKNOWN_HOST');
+    const q = hostQ('h1');
+    expect(await q.getJobCounts()).toMatchObject({ waiting: 0 });
+    expect(await s.store.lockHolder('web')).toBeNull();
+    await q.close();
+  });
+
+  it('advances on a step result and ignores the duplicate', async () => {
+    await submit('m-aaaaaa05', { container: 'web', from: 'h1', to: 'h2' });
+    await until(() => s.store.get('m-aaaaaa05'));
+    const result = { migrationId: 'm-aaaaaa05', phase: 'forward' as const, index: 0, run: 0, ok: true, output: { role: 'source', wasRunning: true, sizeBytes: 10 }, attempts: 1, endedAt: Date.now() };
+    await s.apply('m-aaaaaa05', { type: 'step-result', ...result });
+    const once = await s.store.mustGet('m-aaaaaa05');
+    expect(once.cursor).toBe(1);
+    await s.apply('m-aaaaaa05', { type: 'step-result', ...result });
+    const twice = await s.store.mustGet('m-aaaaaa05');
+    expect(twice.version).toBe(once.version);
+    const q = hostQ('h2');
+    expect((await q.getJob(stepJobId('m-aaaaaa05', 'forward', 1, 0)))?.data.input).toMatchObject({ role: 'target', expect: { sizeBytes: 10 } });
+    await q.close();
+  });
+
+  it('the reconciler re-enqueues a step job that was lost', async () => {
+    await submit('m-aaaaaa06', { container: 'web', from: 'h1', to: 'h2' });
+    await until(() => s.store.get('m-aaaaaa06'));
+    const q = hostQ('h1');
+    const id = stepJobId('m-aaaaaa06', 'forward', 0, 0);
+    await (await q.getJob(id))!.remove();
+    expect(await q.getJob(id)).toBeUndefined();
+    await (s as unknown as { reconciler: { tick(): Promise<void> } }).reconciler.tick();
+    expect((await q.getJob(id))?.data.step).toBe('preflight');
+    await q.close();
+  });
+});
