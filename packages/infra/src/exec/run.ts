@@ -14,7 +14,11 @@ export interface RunOptions {
   onStdout?: (chunk: string) => void;
   onStderr?: (chunk: string) => void;
   signal?: AbortSignal;
-  /** Run the command inside this network namespace (`ip netns exec NAME ...`). */
+  /**
+   * Run the command inside this named network namespace. Entered with `nsenter --net`, not
+   * `ip netns exec`: the latter remounts /sys, hiding the cgroup hierarchy, so LXC containers
+   * started from it get no cgroups and cannot be frozen.
+   */
   netns?: string;
 }
 
@@ -35,7 +39,7 @@ const KEEP = 8 * 1024 * 1024;
  * command, exit code, signal, timed-out flag and the tail of stderr.
  */
 export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const command = opts.netns ? ['ip', 'netns', 'exec', opts.netns, file, ...args] : [file, ...args];
+  const command = opts.netns ? ['nsenter', `--net=/run/netns/${opts.netns}`, '--', file, ...args] : [file, ...args];
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const spawnOpts: SpawnOptions = {

@@ -1,0 +1,333 @@
+import { readFileSync } from 'node:fs';
+import { readFile, readdir, writeFile, rename, stat, rm, mkdtemp, access } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandError, ContainerState, PreconditionError, type Capabilities } from '@ferry/core';
+import { run } from '@ferry/infra';
+import type { ContainerInfo, NetworkIdentity, Runtime } from './runtime.js';
+import { probeFreezer } from './freezer.js';
+import {
+  bindMountSources,
+  configValue,
+  isUnder,
+  parseConfig,
+  rewritePaths,
+  rootfsPathOf,
+  type ConfigLine,
+} from './lxc-config.js';
+
+export interface LxcRuntimeOptions {
+  /** LXC path (`-P`) holding this host's containers. */
+  lxcPath: string;
+  /** Seconds to wait for RUNNING after `lxc-start` and for STOPPED after `lxc-stop`. */
+  stateTimeoutSec?: number;
+  /** Program names (tests may point them elsewhere). */
+  criu?: string;
+}
+
+const CMD_TIMEOUT = 60_000;
+
+/** First meaningful `Error (...)` line of `criu check`, without the source location. */
+export function criuReason(output: string): string {
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const errors = lines
+    .map((l) => /^Error \([^)]*\):\s*(.*)$/.exec(l)?.[1])
+    .filter((m): m is string => !!m && !/^exited, status=\d+$/.test(m));
+  return errors[0] ?? lines.find((l) => !/^Looks good/.test(l)) ?? 'criu check failed';
+}
+
+/** Parses `lxc-info -s -p -H` output (labelled when more than one field is asked for). */
+export function parseLxcInfo(text: string): { state?: ContainerState; pid?: number } {
+  const out: { state?: ContainerState; pid?: number } = {};
+  for (const line of text.split('\n')) {
+    const s = /^State:\s*(\S+)/.exec(line.trim());
+    if (s) {
+      const parsed = ContainerState.safeParse(s[1]);
+      if (parsed.success) out.state = parsed.data;
+    }
+    const p = /^PID:\s*(\d+)/.exec(line.trim());
+    if (p) out.pid = Number(p[1]);
+  }
+  return out;
+}
+
+/**
+ * PIDs of host processes whose root directory is `rootfs` (same device and inode), i.e. processes
+ * running inside that container whatever lxc-info says. lxc-info reaches a container's monitor
+ * through an abstract unix socket, which lives in a network namespace: asked from another one it
+ * answers STOPPED for a running container (measured here).
+ */
+export async function processesInRootfs(rootfs: string): Promise<number[]> {
+  let target: { dev: number; ino: number };
+  try {
+    const st = await stat(rootfs);
+    target = { dev: st.dev, ino: st.ino };
+  } catch {
+    return [];
+  }
+  const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n));
+  const found: number[] = [];
+  await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        const st = await stat(`/proc/${pid}/root`);
+        if (st.dev === target.dev && st.ino === target.ino) found.push(Number(pid));
+      } catch {
+        /* gone, or not ours to see */
+      }
+    }),
+  );
+  return found.sort((a, b) => a - b);
+}
+
+export class LxcRuntime implements Runtime {
+  readonly name = 'lxc';
+  readonly lxcPath: string;
+  private readonly stateTimeoutSec: number;
+  private readonly criu: string;
+  private caps: Promise<Capabilities> | undefined;
+
+  constructor(opts: LxcRuntimeOptions) {
+    this.lxcPath = opts.lxcPath.replace(/\/+$/, '') || '/';
+    this.stateTimeoutSec = opts.stateTimeoutSec ?? 15;
+    this.criu = opts.criu ?? 'criu';
+  }
+
+  private lxc(tool: string, args: readonly string[], timeoutMs = CMD_TIMEOUT) {
+    return run(tool, ['-P', this.lxcPath, ...args], { timeoutMs, env: { ...process.env, LC_ALL: 'C' } });
+  }
+
+  capabilities(): Promise<Capabilities> {
+    this.caps ??= (async () => {
+      const freezer = await probeFreezer();
+      let checkpoint = false;
+      let checkpointReason: string | undefined;
+      try {
+        await run(this.criu, ['check'], { timeoutMs: 30_000 });
+        checkpoint = true;
+      } catch (e) {
+        checkpointReason =
+          e instanceof CommandError
+            ? e.failure.exitCode === null && !e.failure.timedOut
+              ? `criu not available: ${e.failure.stderrTail.trim().split('\n')[0] ?? ''}`
+              : criuReason(e.failure.stderrTail)
+            : String(e);
+      }
+      return {
+        runtime: 'lxc',
+        freeze: freezer.usable,
+        checkpoint,
+        ...(checkpointReason ? { checkpointReason } : {}),
+      };
+    })();
+    return this.caps;
+  }
+
+  containerDir(name: string): string {
+    return join(this.lxcPath, name);
+  }
+
+  private configFile(name: string): string {
+    return join(this.containerDir(name), 'config');
+  }
+
+  /** From `lxc.rootfs.path` when the config says so (read synchronously: it is small), else `<dir>/rootfs`. */
+  rootfsDir(name: string): string {
+    try {
+      const lines = parseConfig(readFileSync(this.configFile(name), 'utf8'));
+      return rootfsPathOf(configValue(lines, 'lxc.rootfs.path')) ?? join(this.containerDir(name), 'rootfs');
+    } catch {
+      return join(this.containerDir(name), 'rootfs');
+    }
+  }
+
+  private async config(name: string): Promise<ConfigLine[]> {
+    return parseConfig(await readFile(this.configFile(name), 'utf8'));
+  }
+
+  private async hasConfig(name: string): Promise<boolean> {
+    try {
+      await access(this.configFile(name));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async list(): Promise<ContainerInfo[]> {
+    const r = await this.lxc('lxc-ls', ['-1']);
+    const names = r.stdout
+      .split(/\s+/)
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const out: ContainerInfo[] = [];
+    for (const n of names) {
+      const i = await this.info(n);
+      if (i) out.push(i);
+    }
+    return out;
+  }
+
+  async info(name: string): Promise<ContainerInfo | null> {
+    if (!(await this.hasConfig(name))) return null;
+    let text: string;
+    try {
+      text = (await this.lxc('lxc-info', ['-n', name, '-s', '-p', '-H'])).stdout;
+    } catch (e) {
+      if (e instanceof CommandError && /doesn't exist/.test(e.failure.stderrTail)) return null;
+      throw e;
+    }
+    const { state, pid } = parseLxcInfo(text);
+    if (!state) throw new Error(`lxc-info ${name}: no state in output: ${text.trim()}`);
+    const net = await this.network(name).catch((): NetworkIdentity => ({}));
+    return {
+      name,
+      state,
+      ...(pid !== undefined && state !== 'STOPPED' ? { pid } : {}),
+      ...(net.ip ? { ip: net.ip } : {}),
+      ...(net.mac ? { mac: net.mac } : {}),
+    };
+  }
+
+  async network(name: string): Promise<NetworkIdentity> {
+    const lines = await this.config(name);
+    const ifaces = [...new Set(lines.map((l) => /^lxc\.net\.(\d+)\./.exec(l.key)?.[1]).filter((x): x is string => !!x))];
+    // lxc.net.0 when it has an address, else the first interface with one, else lxc.net.0.
+    const pick = ['0', ...ifaces].find((i) => configValue(lines, `lxc.net.${i}.ipv4.address`)) ?? '0';
+    const ip = configValue(lines, `lxc.net.${pick}.ipv4.address`)?.split('/')[0];
+    const mac = configValue(lines, `lxc.net.${pick}.hwaddr`)?.toLowerCase();
+    const link = configValue(lines, `lxc.net.${pick}.link`);
+    return { ...(ip ? { ip } : {}), ...(mac ? { mac } : {}), ...(link ? { link } : {}) };
+  }
+
+  async bindMounts(name: string): Promise<string[]> {
+    return bindMountSources(await this.config(name), this.containerDir(name));
+  }
+
+  async adoptConfig(name: string, from: { containerDir: string; rootfsDir: string }): Promise<void> {
+    const file = this.configFile(name);
+    const before = await readFile(file, 'utf8');
+    let text = rewritePaths(before, from.containerDir, this.containerDir(name));
+    const defaultRootfs = join(this.containerDir(name), 'rootfs');
+    text = rewritePaths(text, from.rootfsDir, defaultRootfs);
+    if (text === before) return;
+    const st = await stat(file);
+    const tmp = `${file}.ferry-tmp`;
+    await writeFile(tmp, text, { mode: st.mode & 0o7777 });
+    await rename(tmp, file);
+  }
+
+  private async stateOf(name: string): Promise<ContainerState | null> {
+    return (await this.info(name))?.state ?? null;
+  }
+
+  private async requireState(name: string): Promise<ContainerState> {
+    const s = await this.stateOf(name);
+    if (!s) throw new PreconditionError('CONTAINER_MISSING', `container ${name} does not exist in ${this.lxcPath}`);
+    return s;
+  }
+
+  private async waitState(name: string, state: 'RUNNING' | 'STOPPED' | 'FROZEN'): Promise<void> {
+    await this.lxc('lxc-wait', ['-n', name, '-s', state, '-t', String(this.stateTimeoutSec)], (this.stateTimeoutSec + 10) * 1000);
+    const now = await this.stateOf(name);
+    if (now !== state) {
+      throw new PreconditionError('CONTAINER_STATE', `container ${name} is ${now ?? 'gone'}, expected ${state}`);
+    }
+  }
+
+  async start(name: string): Promise<void> {
+    const s = await this.requireState(name);
+    if (s === 'RUNNING') return;
+    if (s === 'FROZEN') throw new PreconditionError('CONTAINER_FROZEN', `container ${name} is frozen; thaw it instead of starting it`);
+    // lxc-start -d prints only "failed to start"; the reason is in the log. Use the container's
+    // own log file when it has one (so its logging is left as configured), else a temporary one.
+    const configured = configValue(await this.config(name), 'lxc.log.file');
+    const dir = configured ? undefined : await mkdtemp(join(tmpdir(), 'ferry-lxc-start-'));
+    const log = configured ?? join(dir!, 'start.log');
+    const sizeBefore = configured ? await stat(configured).then((s) => s.size, () => 0) : 0;
+    try {
+      await this.lxc('lxc-start', ['-n', name, '-d', ...(configured ? [] : ['-o', log, '-l', 'ERROR'])]);
+    } catch (e) {
+      const detail = await readFile(log).then((b) => b.subarray(sizeBefore).toString('utf8'), () => '');
+      if (e instanceof CommandError) {
+        throw new CommandError(
+          { ...e.failure, stderrTail: `${e.failure.stderrTail}\n${detail}`.trim().slice(-4000) },
+          { code: 'CONTAINER_START_FAILED', retryable: false },
+        );
+      }
+      throw e;
+    } finally {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }
+    await this.waitState(name, 'RUNNING');
+  }
+
+  /**
+   * Kills the container at once. Works on a FROZEN container: measured here (lxc 5.0.2, cgroup v1
+   * freezer) `lxc-stop -k` sends SIGKILL to the frozen init and then thaws the cgroup itself, so
+   * the kill is taken before any task returns to user space: the container never runs again.
+   */
+  async stop(name: string): Promise<void> {
+    const s = await this.requireState(name);
+    if (s === 'STOPPED') return;
+    try {
+      await this.lxc('lxc-stop', ['-n', name, '-k']);
+    } catch (e) {
+      // Already stopped by someone else meanwhile is fine; anything else is an error.
+      if ((await this.stateOf(name)) !== 'STOPPED') throw e;
+    }
+    await this.waitState(name, 'STOPPED');
+  }
+
+  async freeze(name: string): Promise<void> {
+    const s = await this.requireState(name);
+    if (s === 'FROZEN') return;
+    if (s !== 'RUNNING') throw new PreconditionError('CONTAINER_NOT_RUNNING', `cannot freeze ${name}: it is ${s}`);
+    await this.lxc('lxc-freeze', ['-n', name]);
+    await this.waitState(name, 'FROZEN');
+  }
+
+  async unfreeze(name: string): Promise<void> {
+    const s = await this.requireState(name);
+    if (s !== 'FROZEN') return;
+    await this.lxc('lxc-unfreeze', ['-n', name]);
+    await this.waitState(name, 'RUNNING');
+  }
+
+  async checkpoint(name: string, dir: string): Promise<void> {
+    await this.lxc('lxc-checkpoint', ['-n', name, '-D', dir, '-s'], 10 * 60_000);
+  }
+
+  async restore(name: string, dir: string): Promise<void> {
+    await this.lxc('lxc-checkpoint', ['-n', name, '-D', dir, '-r', '-d'], 10 * 60_000);
+    await this.waitState(name, 'RUNNING');
+  }
+
+  async destroy(name: string): Promise<void> {
+    const s = await this.stateOf(name);
+    if (s === null) return;
+    if (s !== 'STOPPED') {
+      throw new PreconditionError('CONTAINER_NOT_STOPPED', `refusing to destroy ${name}: it is ${s}`);
+    }
+    const rootfs = this.rootfsDir(name);
+    if (!isUnder(rootfs, this.containerDir(name))) {
+      // lxc-destroy deletes whatever lxc.rootfs.path names: never let it reach outside the dir.
+      throw new PreconditionError(
+        'ROOTFS_OUTSIDE_CONTAINER_DIR',
+        `refusing to destroy ${name}: its rootfs ${rootfs} lies outside ${this.containerDir(name)}`,
+      );
+    }
+    const inside = await processesInRootfs(rootfs);
+    if (inside.length) {
+      throw new PreconditionError(
+        'CONTAINER_IN_USE',
+        `refusing to destroy ${name}: lxc-info says STOPPED but processes ${inside.slice(0, 5).join(', ')} run in its rootfs (started from another network namespace?)`,
+        { pids: inside },
+      );
+    }
+    await this.lxc('lxc-destroy', ['-n', name]);
+  }
+}

@@ -1,0 +1,41 @@
+import { rm, stat } from 'node:fs/promises';
+import type { DiscardTargetInput, DiscardTargetOutput } from '@ferry/core';
+import type { Step } from '../context.js';
+import { isUnder } from '../runtime/lxc-config.js';
+import { isActive, removeScratch } from './common.js';
+import { ownedByMigration } from './restore.js';
+
+/**
+ * Target, rollback: stops and removes the copy this migration made here.
+ * Observe: nothing here → done. A dir not made by this migration (no marker with its id and no
+ * ownership record) is never touched. Act: stop if running or frozen; unless keepCopy, destroy
+ * it (lxc-destroy when its config is this host's, else remove the dir: a config not yet adopted
+ * still names the source's rootfs, which lxc-destroy would delete).
+ */
+export const discardTarget: Step<DiscardTargetInput, DiscardTargetOutput> = async (ctx, input) => {
+  const { runtime } = ctx;
+  const name = input.container;
+  const dir = runtime.containerDir(name);
+  const present = await stat(dir).then(() => true, () => false);
+  if (!present) {
+    if (!input.keepCopy) await removeScratch(ctx, input.migrationId);
+    return { stopped: false, removed: false };
+  }
+  if (!(await ownedByMigration(ctx, input.migrationId, name))) {
+    ctx.log.warn({ dir }, 'container dir on the target was not made by this migration: leaving it alone');
+    return { stopped: false, removed: false };
+  }
+  const i = await runtime.info(name);
+  let stopped = false;
+  if (i && isActive(i.state)) {
+    await runtime.stop(name);
+    stopped = true;
+  }
+  if (input.keepCopy) return { stopped, removed: false };
+  if (i && isUnder(runtime.rootfsDir(name), dir)) {
+    await runtime.destroy(name);
+  }
+  await rm(dir, { recursive: true, force: true });
+  await removeScratch(ctx, input.migrationId);
+  return { stopped, removed: true };
+};

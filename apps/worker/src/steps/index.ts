@@ -1,0 +1,25 @@
+import type { StepInput, StepName, StepOutput } from '@ferry/core';
+import type { Step } from '../context.js';
+import { abortable } from './common.js';
+import { arpRefresh } from './arp-refresh.js';
+import { checkpoint } from './checkpoint.js';
+import { cleanup } from './cleanup.js';
+import { discardTarget } from './discard-target.js';
+import { preflight } from './preflight.js';
+import { restore } from './restore.js';
+import { resumeSource } from './resume-source.js';
+import { rsyncTransfer } from './rsync-transfer.js';
+
+export { arpRefresh, checkpoint, cleanup, discardTarget, preflight, restore, resumeSource, rsyncTransfer };
+
+/** Every step, by name. Inputs arrive parsed by the core schemas. */
+export const steps: { [N in StepName]: Step<StepInput<N>, StepOutput<N>> } = {
+  preflight: abortable(preflight),
+  'rsync-transfer': abortable(rsyncTransfer),
+  checkpoint: abortable(checkpoint),
+  restore: abortable(restore),
+  'arp-refresh': abortable(arpRefresh),
+  cleanup: abortable(cleanup),
+  'discard-target': abortable(discardTarget),
+  'resume-source': abortable(resumeSource),
+};

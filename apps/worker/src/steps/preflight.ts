@@ -1,0 +1,133 @@
+import { stat, statfs } from 'node:fs/promises';
+import { FerryError, PreconditionError, type PreflightInput, type PreflightOutput } from '@ferry/core';
+import type { Step, StepContext } from '../context.js';
+import { isUnder } from '../runtime/lxc-config.js';
+import { sshCheck, sshTargetFor } from '../transfer/ssh.js';
+import { diskUsage, isActive, readMarker, runtimeMissing } from './common.js';
+
+/** Free space the target must have beyond the container's size: 5 % plus 64 MiB. */
+export function requiredFreeBytes(sizeBytes: number, alreadyThere = 0): number {
+  return Math.ceil(Math.max(0, sizeBytes - alreadyThere) * 1.05) + 64 * 1024 * 1024;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function source(ctx: StepContext, input: PreflightInput): Promise<PreflightOutput> {
+  const { runtime } = ctx;
+  const name = input.container;
+  const i = await runtime.info(name).catch((e: unknown) => {
+    throw runtimeMissing(e);
+  });
+  if (!i) {
+    throw new PreconditionError('CONTAINER_MISSING', `container ${name} does not exist on ${ctx.host.name}`, { container: name });
+  }
+  const dir = runtime.containerDir(name);
+  const rootfs = runtime.rootfsDir(name);
+  if (!isUnder(rootfs, dir)) {
+    throw new PreconditionError(
+      'ROOTFS_OUTSIDE_CONTAINER_DIR',
+      `container ${name}: rootfs ${rootfs} lies outside ${dir}; ferry copies only the container's directory`,
+    );
+  }
+  try {
+    await sshCheck(sshTargetFor(ctx.host, input.peer), ctx.signal);
+  } catch (e) {
+    if (e instanceof FerryError && e.code === 'PEER_UNREACHABLE') {
+      throw new FerryError('PEER_UNREACHABLE', `peer ${input.peer.name} (${input.peer.address}:${input.peer.sshPort}) unreachable over ssh: ${e.message}`, {
+        retryable: true,
+        ...(e.details ? { details: e.details } : {}),
+      });
+    }
+    throw e;
+  }
+  const [net, bindMounts, sizeBytes] = await Promise.all([runtime.network(name), runtime.bindMounts(name), diskUsage(dir, ctx.signal)]);
+  return {
+    role: 'source',
+    wasRunning: isActive(i.state),
+    ...(net.ip ? { ip: net.ip } : {}),
+    ...(net.mac ? { mac: net.mac } : {}),
+    sizeBytes,
+    bindMounts,
+  };
+}
+
+async function target(ctx: StepContext, input: PreflightInput): Promise<PreflightOutput> {
+  const { runtime } = ctx;
+  const name = input.container;
+  const dir = runtime.containerDir(name);
+  let alreadyThere = 0;
+
+  if (await exists(dir)) {
+    const marker = await readMarker(dir);
+    if (marker !== input.migrationId) {
+      throw new PreconditionError(
+        'CONTAINER_EXISTS_ON_TARGET',
+        marker
+          ? `${dir} on ${ctx.host.name} belongs to another migration (${marker})`
+          : `container ${name} already exists on ${ctx.host.name} (${dir})`,
+        { container: name, ...(marker ? { marker } : {}) },
+      );
+    }
+    // Our own partial copy from an earlier attempt: fine unless something runs it.
+    const i = await runtime.info(name).catch((e: unknown) => {
+      throw runtimeMissing(e);
+    });
+    if (i && isActive(i.state)) {
+      throw new PreconditionError('CONTAINER_EXISTS_ON_TARGET', `container ${name} is ${i.state} on ${ctx.host.name}`, { container: name });
+    }
+    alreadyThere = await diskUsage(dir, ctx.signal);
+  }
+
+  let freeBytes: number;
+  try {
+    const fs = await statfs(ctx.host.lxcPath);
+    freeBytes = Number(fs.bavail) * Number(fs.bsize);
+  } catch (e) {
+    throw new PreconditionError('LXC_PATH_MISSING', `cannot statfs the LXC path on ${ctx.host.name}: ${(e as Error).message}`);
+  }
+  const expect = input.expect;
+  const sizeBytes = expect?.sizeBytes ?? 0;
+  const need = requiredFreeBytes(sizeBytes, alreadyThere);
+  if (freeBytes < need) {
+    throw new PreconditionError(
+      'TARGET_SPACE',
+      `not enough free space on ${ctx.host.name}: ${freeBytes} B free, ${need} B needed (${sizeBytes} B container, ${alreadyThere} B already copied, plus margin)`,
+      { freeBytes, need, sizeBytes, alreadyThere },
+    );
+  }
+
+  if (expect?.ip || expect?.mac) {
+    const others = (
+      await runtime.list().catch((e: unknown) => {
+        throw runtimeMissing(e);
+      })
+    ).filter((c) => c.name !== name);
+    for (const c of others) {
+      const net = await runtime.network(c.name).catch(() => ({}) as { ip?: string; mac?: string });
+      if (expect.ip && net.ip === expect.ip) {
+        throw new PreconditionError('IP_IN_USE', `${expect.ip} is already used by container ${c.name} on ${ctx.host.name}`, { other: c.name, ip: expect.ip });
+      }
+      if (expect.mac && net.mac?.toLowerCase() === expect.mac.toLowerCase()) {
+        throw new PreconditionError('MAC_IN_USE', `${expect.mac} is already used by container ${c.name} on ${ctx.host.name}`, { other: c.name, mac: expect.mac });
+      }
+    }
+  }
+
+  const missing: string[] = [];
+  for (const p of expect?.bindMounts ?? []) if (!(await exists(p))) missing.push(p);
+  if (missing.length) {
+    throw new PreconditionError('BIND_SOURCE_MISSING', `bind-mount sources missing on ${ctx.host.name}: ${missing.join(', ')}`, { missing });
+  }
+  return { role: 'target', freeBytes };
+}
+
+/** Checks that the container can leave this host (source) or arrive here (target). Acts on nothing. */
+export const preflight: Step<PreflightInput, PreflightOutput> = async (ctx, input) =>
+  input.role === 'source' ? source(ctx, input) : target(ctx, input);

@@ -1,0 +1,31 @@
+import { FerryError, PreconditionError, type ResumeSourceInput, type ResumeSourceOutput } from '@ferry/core';
+import type { Step } from '../context.js';
+import { removeScratch } from './common.js';
+
+/**
+ * Source, rollback: lets the container run here again as before the migration.
+ * Observe/act: FROZEN → thaw; STOPPED and it was running → start; RUNNING → nothing.
+ * Drops this migration's scratch (its checkpoint record no longer describes the source).
+ */
+export const resumeSource: Step<ResumeSourceInput, ResumeSourceOutput> = async (ctx, input) => {
+  const i = await ctx.runtime.info(input.container);
+  if (!i) throw new PreconditionError('CONTAINER_MISSING', `container ${input.container} does not exist on ${ctx.host.name}`);
+  let out: ResumeSourceOutput;
+  if (i.state === 'FROZEN') {
+    await ctx.runtime.unfreeze(input.container);
+    out = { action: 'thawed', running: true };
+  } else if (i.state === 'STOPPED') {
+    if (input.wasRunning) {
+      await ctx.runtime.start(input.container);
+      out = { action: 'started', running: true };
+    } else {
+      out = { action: 'none', running: false };
+    }
+  } else if (i.state === 'RUNNING') {
+    out = { action: 'none', running: true };
+  } else {
+    throw new FerryError('CONTAINER_STATE', `container ${input.container} is ${i.state}; try again when it settles`, { retryable: true });
+  }
+  await removeScratch(ctx, input.migrationId);
+  return out;
+};

@@ -1,0 +1,127 @@
+import type { TransferStats } from '@ferry/core';
+import { run } from '@ferry/infra';
+import { classifyRsyncError } from './rsync-errors.js';
+import { rsyncArgs } from './rsync-flags.js';
+import { rsyncRemoteShell, type SshTarget } from './ssh.js';
+
+export interface RsyncProgress {
+  /** Bytes of file data handled so far in this run (rsync's progress2 counter). */
+  bytes: number;
+  percent: number;
+  rate: string;
+  eta: string;
+  /** Files transferred so far (`xfr#N`). */
+  transferred?: number;
+  /** `to-chk=R/T`: files still to check, of T known so far. */
+  toCheck?: number;
+  total?: number;
+}
+
+/** One `--info=progress2` line, e.g. `  1,234,567  45%  12.34MB/s    0:00:03 (xfr#12, to-chk=3/40)`. */
+export function parseProgress2Line(line: string): RsyncProgress | undefined {
+  const m = /^\s*([\d,.]+)\s+(\d+)%\s+(\S+)\s+(\d+:\d+:\d+)(?:\s+\(xfr#(\d+),\s+(?:to|ir)-chk=(\d+)\/(\d+)\))?/.exec(line);
+  if (!m) return undefined;
+  return {
+    bytes: Number(m[1]!.replace(/[,.]/g, '')),
+    percent: Number(m[2]),
+    rate: m[3]!,
+    eta: m[4]!,
+    ...(m[5] !== undefined ? { transferred: Number(m[5]), toCheck: Number(m[6]), total: Number(m[7]) } : {}),
+  };
+}
+
+function statNumber(text: string, label: string): number | undefined {
+  const re = new RegExp(`^${label}:\\s*([\\d,.]+)`, 'm');
+  const m = re.exec(text);
+  return m ? Number(m[1]!.replace(/[,.]/g, '')) : undefined;
+}
+
+/** The numbers of `--stats` that ferry reports (`ms` is measured by the caller). */
+export function parseRsyncStats(text: string): Omit<TransferStats, 'ms'> & { totalFileSize?: number } {
+  const bytesSent = statNumber(text, 'Total bytes sent');
+  const literalBytes = statNumber(text, 'Literal data');
+  if (bytesSent === undefined || literalBytes === undefined) {
+    throw new Error(`rsync --stats output not found in: ${text.slice(-500)}`);
+  }
+  const transferred = statNumber(text, 'Number of regular files transferred') ?? 0;
+  const deleted = statNumber(text, 'Number of deleted files') ?? 0;
+  const totalFileSize = statNumber(text, 'Total file size');
+  return {
+    bytesSent,
+    literalBytes,
+    filesChanged: transferred + deleted,
+    ...(totalFileSize !== undefined ? { totalFileSize } : {}),
+  };
+}
+
+export interface PushOptions {
+  /** Local directory whose contents are mirrored (a trailing `/` is implied). */
+  source: string;
+  target: SshTarget;
+  /** Absolute destination directory on the peer (created if missing; its parent must exist). */
+  dest: string;
+  /** Label of the peer, for messages. */
+  peerLabel?: string;
+  bwlimitKBps?: number;
+  excludes?: readonly string[];
+  onProgress?: (p: RsyncProgress) => void;
+  signal?: AbortSignal;
+  /** Hard limit on the whole run. */
+  timeoutMs?: number;
+  /** `container` (mirror with --delete etc.) or `plain` (add files, delete nothing). */
+  profile?: 'container' | 'plain';
+  /** Source operands are the given files (relative to `source`) instead of the directory. */
+  files?: readonly string[];
+}
+
+function remoteSpec(t: SshTarget, dest: string): string {
+  const host = t.address.includes(':') ? `[${t.address}]` : t.address;
+  return `${t.user}@${host}:${dest.replace(/\/+$/, '')}/`;
+}
+
+/**
+ * Pushes a local directory to a peer over ssh with rsync and returns the pass's statistics.
+ * Exit 24 (source files vanished while copying) counts as success: it happens with a running
+ * container and the next pass (or the frozen final pass) picks the state up. Failures are
+ * classified FerryErrors (see `classifyRsyncError`).
+ */
+export async function rsyncPush(o: PushOptions): Promise<TransferStats> {
+  const args = rsyncArgs({
+    remoteShell: rsyncRemoteShell(o.target),
+    ...(o.bwlimitKBps !== undefined ? { bwlimitKBps: o.bwlimitKBps } : {}),
+    ...(o.excludes ? { excludes: o.excludes } : {}),
+    profile: o.profile ?? 'container',
+  });
+  const src = o.source.replace(/\/+$/, '') || '/';
+  const operands = o.files ? o.files.map((f) => `${src}/${f}`) : [`${src}/`];
+  args.push('--', ...operands, remoteSpec(o.target, o.dest));
+
+  // Keep only the tail of stdout: progress lines can be many; the stats come last.
+  let tail = '';
+  let pending = '';
+  const onStdout = (chunk: string) => {
+    tail = (tail + chunk).slice(-64 * 1024);
+    if (!o.onProgress) return;
+    pending += chunk;
+    const parts = pending.split(/[\r\n]/);
+    pending = parts.pop() ?? '';
+    for (const line of parts) {
+      const p = parseProgress2Line(line);
+      if (p) o.onProgress(p);
+    }
+  };
+  const started = Date.now();
+  try {
+    await run('rsync', args, {
+      env: { ...process.env, LC_ALL: 'C' },
+      okExitCodes: [0, 24],
+      onStdout,
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+    });
+  } catch (e) {
+    throw classifyRsyncError(e, { peer: o.peerLabel ?? o.target.address, dest: o.dest });
+  }
+  const s = parseRsyncStats(tail);
+  return { bytesSent: s.bytesSent, literalBytes: s.literalBytes, filesChanged: s.filesChanged, ms: Date.now() - started };
+}

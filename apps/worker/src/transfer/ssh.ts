@@ -1,0 +1,119 @@
+import { CommandError, FerryError, type Peer } from '@ferry/core';
+import { run, type RunResult } from '@ferry/infra';
+
+/** How to reach a peer's sshd: address and port of the peer, key and pinned host keys of this host. */
+export interface SshTarget {
+  address: string;
+  port: number;
+  user: string;
+  /** Private key file of this host. */
+  key: string;
+  /** known_hosts file with the peer's pinned host key. Strict checking is always on. */
+  knownHosts: string;
+  connectTimeoutSec?: number;
+}
+
+/** This host's credentials aimed at a peer. */
+export function sshTargetFor(self: { sshKey: string; knownHosts: string }, peer: Peer): SshTarget {
+  return { address: peer.address, port: peer.sshPort, user: peer.sshUser, key: self.sshKey, knownHosts: self.knownHosts };
+}
+
+/** ssh options (without the program name and the destination). Host keys are always checked. */
+export function sshOptions(t: SshTarget): string[] {
+  return [
+    '-i', t.key,
+    '-p', String(t.port),
+    '-o', `UserKnownHostsFile=${t.knownHosts}`,
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'BatchMode=yes',
+    '-o', 'IdentitiesOnly=yes',
+    '-o', `ConnectTimeout=${t.connectTimeoutSec ?? 5}`,
+    '-o', 'ServerAliveInterval=5',
+    '-o', 'ServerAliveCountMax=3',
+  ];
+}
+
+/** `user@host` (IPv6 literals bracketed are not needed by ssh itself, only by rsync's `host:path`). */
+export function sshDestination(t: SshTarget): string {
+  return `${t.user}@${t.address}`;
+}
+
+/**
+ * Quotes one word for rsync's `-e` parser, which splits on whitespace and honours single and
+ * double quotes (no shell is involved).
+ */
+function rsyncShellWord(w: string): string {
+  if (/^[A-Za-z0-9_./=:@,+%-]+$/.test(w)) return w;
+  if (w.includes("'")) throw new FerryError('INVALID_PATH', `cannot pass ${JSON.stringify(w)} to rsync -e (contains a quote)`);
+  return `'${w}'`;
+}
+
+/** The `-e` value for rsync. */
+export function rsyncRemoteShell(t: SshTarget): string {
+  return ['ssh', ...sshOptions(t)].map(rsyncShellWord).join(' ');
+}
+
+const SAFE_WORD = /^[A-Za-z0-9_./:=@,+-]+$/;
+
+/**
+ * Classifies a failed ssh invocation: host key mismatch and refused authentication need a person
+ * (not retryable); anything else at the ssh level (exit 255, timeout) is the network: retryable.
+ */
+export function classifySshError(e: unknown, peerLabel: string): unknown {
+  if (!(e instanceof CommandError)) return e;
+  const f = e.failure;
+  const err = f.stderrTail;
+  if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/i.test(err)) {
+    return new FerryError('PEER_HOST_KEY', `ssh to ${peerLabel}: host key not accepted (pinned known_hosts): ${err.trim()}`, {
+      retryable: false,
+      details: { ...f },
+      cause: e,
+    });
+  }
+  if (/Permission denied \(/.test(err)) {
+    return new FerryError('PEER_AUTH', `ssh to ${peerLabel}: authentication refused: ${err.trim()}`, {
+      retryable: false,
+      details: { ...f },
+      cause: e,
+    });
+  }
+  if (f.exitCode === 255 || f.timedOut || f.signal) {
+    return new FerryError('PEER_UNREACHABLE', `ssh to ${peerLabel} failed: ${err.trim() || (f.timedOut ? 'timed out' : `exit ${f.exitCode}`)}`, {
+      retryable: true,
+      details: { ...f },
+      cause: e,
+    });
+  }
+  return e;
+}
+
+/**
+ * Runs one fixed program with fixed arguments on a peer. The remote side runs it through the
+ * user's shell, so every word is restricted to a safe character set: no user text, no quoting.
+ * Failures at the ssh level are classified (see `classifySshError`); a non-zero exit of the
+ * remote program is a CommandError with that exit code.
+ */
+export async function sshRun(
+  t: SshTarget,
+  program: string,
+  args: readonly string[] = [],
+  opts: { timeoutMs?: number; signal?: AbortSignal; okExitCodes?: number[] } = {},
+): Promise<RunResult> {
+  for (const w of [program, ...args]) {
+    if (!SAFE_WORD.test(w)) throw new FerryError('INVALID_REMOTE_COMMAND', `refusing to send ${JSON.stringify(w)} to a remote shell`);
+  }
+  try {
+    return await run('ssh', [...sshOptions(t), sshDestination(t), '--', program, ...args], {
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.okExitCodes ? { okExitCodes: opts.okExitCodes } : {}),
+    });
+  } catch (e) {
+    throw classifySshError(e, `${t.address}:${t.port}`);
+  }
+}
+
+/** Whether the peer's sshd accepts us (runs `true` there); throws the classified error otherwise. */
+export async function sshCheck(t: SshTarget, signal?: AbortSignal): Promise<void> {
+  await sshRun(t, 'true', [], { timeoutMs: 20_000, ...(signal ? { signal } : {}) });
+}

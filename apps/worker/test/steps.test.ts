@@ -1,0 +1,368 @@
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { StepSchemas, type StepInput, type StepName } from '@ferry/core';
+import { run } from '@ferry/infra';
+import type { HostConfig } from '../src/config.js';
+import { LxcRuntime } from '../src/runtime/lxc.js';
+import { steps } from '../src/steps/index.js';
+import {
+  bridgeWithClient,
+  hostConfig,
+  lxcState,
+  makeContainer,
+  peerOf,
+  rand,
+  removeLxcPath,
+  sshPeer,
+  stepContext,
+  tempDir,
+  type SshPeerFixture,
+  type TestContext,
+} from './helpers.js';
+
+vi.setConfig({ testTimeout: 40_000, hookTimeout: 40_000 });
+
+/** Writes all the time: a counter appended to a log and a file rewritten in place. */
+const BUSY = 'i=0; while true; do i=$((i+1)); echo $i >> /var/log/tick; echo $i > /state; sleep 0.05; done\n';
+
+type Net = Awaited<ReturnType<typeof bridgeWithClient>>;
+
+describe('steps on real containers, two hosts (separate LXC paths) and a real sshd', () => {
+  let ssh: SshPeerFixture;
+  let net: Net;
+  let base: string;
+  let hostA: HostConfig;
+  let hostB: HostConfig;
+  let ctxA: TestContext;
+  let ctxB: TestContext;
+
+  const call = <N extends StepName>(name: N, ctx: TestContext, input: unknown) =>
+    (steps[name] as (c: TestContext, i: StepInput<N>) => Promise<unknown>)(ctx, StepSchemas[name].input.parse(input) as StepInput<N>) as Promise<
+      Record<string, unknown>
+    >;
+  const err = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as Record<string, unknown>);
+
+  beforeAll(async () => {
+    ssh = await sshPeer(202);
+    net = await bridgeWithClient(203);
+    base = await tempDir('ferry-steps-');
+    for (const d of ['a/lxc', 'a/state', 'b/lxc', 'b/state', 'bind']) await mkdir(join(base, d), { recursive: true });
+    hostA = hostConfig('hostA', join(base, 'a/lxc'), join(base, 'a/state'), ssh);
+    hostB = hostConfig('hostB', join(base, 'b/lxc'), join(base, 'b/state'), ssh);
+    ctxA = stepContext(hostA, new LxcRuntime({ lxcPath: hostA.lxcPath }));
+    ctxB = stepContext(hostB, new LxcRuntime({ lxcPath: hostB.lxcPath }));
+  });
+
+  afterAll(async () => {
+    if (base) {
+      await removeLxcPath(join(base, 'a/lxc'));
+      await removeLxcPath(join(base, 'b/lxc'));
+      await removeLxcPath(base);
+    }
+    await net?.close();
+    await ssh?.close();
+  });
+
+  describe('forward: preflight, pre-copy, checkpoint (restart, verify), restore, ARP, cleanup', () => {
+    const name = `test-${rand()}`;
+    const mid = `m-${rand()}`;
+    const ip = '198.18.203.20';
+    const mac = '02:00:c6:12:cb:14';
+    const common = () => ({ migrationId: mid, container: name, epoch: 1 });
+    let src: Record<string, unknown>;
+    let cp: Record<string, unknown>;
+
+    beforeAll(async () => {
+      await makeContainer(hostA.lxcPath, name, {
+        init: BUSY,
+        net: { link: net.bridge, ip, prefix: 24, mac },
+        extra: [`lxc.mount.entry = ${join(base, 'bind')} mnt none bind,create=dir 0 0`],
+      });
+      await run('lxc-start', ['-P', hostA.lxcPath, '-n', name, '-d']);
+      await run('lxc-wait', ['-P', hostA.lxcPath, '-n', name, '-s', 'RUNNING', '-t', '10']);
+      await sleep(300);
+    });
+
+    it('preflight source: observes the container, reaches the peer', async () => {
+      src = await call('preflight', ctxA, { ...common(), role: 'source', peer: peerOf(hostB) });
+      expect(src).toMatchObject({ role: 'source', wasRunning: true, ip, mac, bindMounts: [join(base, 'bind')] });
+      expect(src.sizeBytes).toBeGreaterThan(1024 * 1024);
+    });
+
+    it('preflight source: missing container, unreachable peer', async () => {
+      expect(await err(call('preflight', ctxA, { ...common(), container: `test-${rand()}`, role: 'source', peer: peerOf(hostB) }))).toMatchObject({
+        code: 'CONTAINER_MISSING',
+        retryable: false,
+      });
+      expect(await err(call('preflight', ctxA, { ...common(), role: 'source', peer: { ...peerOf(hostB), sshPort: 2299 } }))).toMatchObject({
+        code: 'PEER_UNREACHABLE',
+        retryable: true,
+      });
+    });
+
+    it('preflight target: fine; refuses too little space, missing bind source', async () => {
+      const expectFromSource = { ip, mac, sizeBytes: src.sizeBytes, bindMounts: src.bindMounts };
+      const ok = await call('preflight', ctxB, { ...common(), role: 'target', peer: peerOf(hostA), expect: expectFromSource });
+      expect(ok.role).toBe('target');
+      expect(ok.freeBytes).toBeGreaterThan(0);
+      expect(
+        await err(call('preflight', ctxB, { ...common(), role: 'target', peer: peerOf(hostA), expect: { ...expectFromSource, sizeBytes: 1e15 } })),
+      ).toMatchObject({ code: 'TARGET_SPACE', retryable: false });
+      expect(
+        await err(
+          call('preflight', ctxB, { ...common(), role: 'target', peer: peerOf(hostA), expect: { ...expectFromSource, bindMounts: ['/nonexistent/ferry'] } }),
+        ),
+      ).toMatchObject({ code: 'BIND_SOURCE_MISSING' });
+    });
+
+    it('rsync-transfer: pre-copies while running, marks the target dir, reports progress', async () => {
+      const out = await call('rsync-transfer', ctxA, {
+        ...common(),
+        peer: peerOf(hostB),
+        wasRunning: true,
+        precopy: { maxPasses: 3, stopBelowBytes: 64 * 1024, minShrink: 0.9 },
+      });
+      const passes = out.passes as Array<{ bytesSent: number }>;
+      expect(passes.length).toBeGreaterThanOrEqual(2); // first pass sends MiBs, above the threshold
+      expect(passes[0]!.bytesSent).toBeGreaterThan(1024 * 1024);
+      expect(out.bytesTransferred).toBe(passes.reduce((a, p) => a + p.bytesSent, 0));
+      expect(typeof out.stopReason).toBe('string');
+      const dirB = join(hostB.lxcPath, name);
+      expect((await readFile(join(dirB, '.ferry-migration'), 'utf8')).trim()).toBe(mid);
+      expect((await stat(join(dirB, 'rootfs/bin/busybox'))).isFile()).toBe(true);
+      expect(ctxA.progressLog.some((p) => p.stage === 'precopy' && p.pass === 1)).toBe(true);
+      expect(await lxcState(hostA.lxcPath, name)).toBe('RUNNING');
+    });
+
+    it('preflight target on retry: our partial copy is fine, another migration’s is not; IP/MAC in use', async () => {
+      const expectFromSource = { ip, mac, sizeBytes: src.sizeBytes, bindMounts: [] };
+      await call('preflight', ctxB, { ...common(), role: 'target', peer: peerOf(hostA), expect: expectFromSource });
+      expect(
+        await err(call('preflight', ctxB, { ...common(), migrationId: `m-${rand()}`, role: 'target', peer: peerOf(hostA), expect: expectFromSource })),
+      ).toMatchObject({ code: 'CONTAINER_EXISTS_ON_TARGET', retryable: false });
+      // Another container arriving with the same address as the partial copy here.
+      expect(
+        await err(call('preflight', ctxB, { ...common(), container: `test-${rand()}`, role: 'target', peer: peerOf(hostA), expect: expectFromSource })),
+      ).toMatchObject({ code: 'IP_IN_USE' });
+      expect(
+        await err(
+          call('preflight', ctxB, {
+            ...common(),
+            container: `test-${rand()}`,
+            role: 'target',
+            peer: peerOf(hostA),
+            expect: { ...expectFromSource, ip: '198.18.203.99' },
+          }),
+        ),
+      ).toMatchObject({ code: 'MAC_IN_USE' });
+    });
+
+    it('checkpoint: freeze, final pass, digest of the frozen rootfs, stop; recorded for re-delivery', async () => {
+      const input = { ...common(), peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: true };
+      const before = Date.now();
+      cp = await call('checkpoint', ctxA, input);
+      expect(cp.method).toBe('stop');
+      expect(cp.frozenAt).toBeGreaterThanOrEqual(before);
+      expect(cp.manifestDigest).toMatch(/^[0-9a-f]{64}$/);
+      expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');
+      expect(await call('checkpoint', ctxA, input)).toEqual(cp);
+      // The copy already holds the last state the source wrote.
+      const a = await readFile(join(hostA.lxcPath, name, 'rootfs/state'), 'utf8');
+      expect(await readFile(join(hostB.lxcPath, name, 'rootfs/state'), 'utf8')).toBe(a);
+    });
+
+    it('restore: refuses a copy that does not match the digest', async () => {
+      const e = await err(
+        call('restore', ctxB, { ...common(), source: peerOf(hostA), method: 'stop', start: true, expectManifestDigest: 'f'.repeat(64) }),
+      );
+      expect(e).toMatchObject({ code: 'MANIFEST_MISMATCH', retryable: false });
+      expect(await lxcState(hostB.lxcPath, name)).toBe('STOPPED');
+    });
+
+    it('restore: adopts the config, checks the digest, starts; idempotent', async () => {
+      const input = { ...common(), source: peerOf(hostA), method: cp.method, start: true, expectManifestDigest: cp.manifestDigest };
+      const out = await call('restore', ctxB, input);
+      expect(out).toMatchObject({ running: true, manifestDigest: cp.manifestDigest });
+      expect(out.pid).toBeGreaterThan(1);
+      const dirB = join(hostB.lxcPath, name);
+      const config = await readFile(join(dirB, 'config'), 'utf8');
+      expect(config).toContain(`lxc.rootfs.path = dir:${dirB}/rootfs`);
+      expect(config).not.toContain(hostA.lxcPath);
+      expect(await readdir(dirB)).not.toContain('.ferry-migration');
+      expect(await lxcState(hostB.lxcPath, name)).toBe('RUNNING');
+      const again = await call('restore', ctxB, input);
+      expect(again).toMatchObject({ running: true, pid: out.pid, manifestDigest: cp.manifestDigest });
+      // It boots from the state the source left: the source's log, then new lines appended here.
+      await sleep(300);
+      const logA = await readFile(join(hostA.lxcPath, name, 'rootfs/var/log/tick'), 'utf8');
+      const logB = await readFile(join(dirB, 'rootfs/var/log/tick'), 'utf8');
+      expect(logB.startsWith(logA)).toBe(true);
+      expect(logB.length).toBeGreaterThan(logA.length);
+    });
+
+    it('arp-refresh: gratuitous ARP from the container’s netns updates a neighbour', async () => {
+      await run('ip', ['-n', net.clientNs, 'neigh', 'replace', ip, 'lladdr', '02:00:00:00:00:01', 'dev', 'eth0', 'nud', 'stale']);
+      await sleep(500); // control: nothing else corrects the stale entry meanwhile
+      expect((await run('ip', ['-n', net.clientNs, 'neigh', 'show', ip])).stdout).toContain('02:00:00:00:00:01');
+      const out = await call('arp-refresh', ctxB, { ...common(), ip, count: 2, intervalMs: 50 });
+      expect(out).toEqual({ sent: 2, device: 'eth0' });
+      const neigh = (await run('ip', ['-n', net.clientNs, 'neigh', 'show', ip])).stdout;
+      expect(neigh).toContain(mac);
+      expect(await err(call('arp-refresh', ctxA, { ...common(), ip }))).toMatchObject({ code: 'CONTAINER_NOT_RUNNING' });
+    });
+
+    it('cleanup: refuses a running container; removes the stopped source; idempotent', async () => {
+      expect(await err(call('cleanup', ctxB, { ...common(), keepSource: false }))).toMatchObject({ code: 'CONTAINER_ACTIVE' });
+      expect(await call('cleanup', ctxA, { ...common(), keepSource: false })).toEqual({ removed: true, kept: false });
+      expect(await ctxA.runtime.info(name)).toBeNull();
+      await expect(stat(join(hostA.stateDir, mid))).rejects.toThrow();
+      expect(await call('cleanup', ctxA, { ...common(), keepSource: false })).toEqual({ removed: false, kept: false });
+      expect(await ctxB.runtime.info(name)).toMatchObject({ state: 'RUNNING' });
+    });
+
+    it('discard-target: stops and removes the copy this migration started', async () => {
+      expect(await call('discard-target', ctxB, { ...common() })).toEqual({ stopped: true, removed: true });
+      expect(await ctxB.runtime.info(name)).toBeNull();
+      expect(await call('discard-target', ctxB, { ...common() })).toEqual({ stopped: false, removed: false });
+    });
+  });
+
+  describe('rollback: discard-target and resume-source', () => {
+    const name = `test-${rand()}`;
+    const mid = `m-${rand()}`;
+    const common = () => ({ migrationId: mid, container: name, epoch: 3 });
+
+    beforeAll(async () => {
+      await makeContainer(hostA.lxcPath, name, { init: BUSY });
+      await run('lxc-start', ['-P', hostA.lxcPath, '-n', name, '-d']);
+      await run('lxc-wait', ['-P', hostA.lxcPath, '-n', name, '-s', 'RUNNING', '-t', '10']);
+    });
+
+    it('after a stop-checkpoint: the copy is discarded, the source started again', async () => {
+      const precopy = { maxPasses: 1, stopBelowBytes: 0, minShrink: 0.8 };
+      await call('rsync-transfer', ctxA, { ...common(), peer: peerOf(hostB), wasRunning: true, precopy });
+      const cp = await call('checkpoint', ctxA, { ...common(), peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: false });
+      expect(cp.method).toBe('stop');
+      expect(cp.manifestDigest).toBeUndefined();
+      expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');
+
+      // A dir of another migration on the target is never touched.
+      const foreign = `test-${rand()}`;
+      await mkdir(join(hostB.lxcPath, foreign));
+      await writeFile(join(hostB.lxcPath, foreign, '.ferry-migration'), 'm-someoneelse\n');
+      expect(await call('discard-target', ctxB, { ...common(), container: foreign })).toEqual({ stopped: false, removed: false });
+      expect(await readdir(join(hostB.lxcPath, foreign))).toEqual(['.ferry-migration']);
+
+      // Not adopted yet: its config still names host A's rootfs, which must survive.
+      expect(await readFile(join(hostB.lxcPath, name, 'config'), 'utf8')).toContain(hostA.lxcPath);
+      expect(await call('discard-target', ctxB, common())).toEqual({ stopped: false, removed: true });
+      await expect(stat(join(hostB.lxcPath, name))).rejects.toThrow();
+      expect((await stat(join(hostA.lxcPath, name, 'rootfs/bin/busybox'))).isFile()).toBe(true);
+
+      expect(await call('resume-source', ctxA, { ...common(), wasRunning: true })).toEqual({ action: 'started', running: true });
+      expect(await lxcState(hostA.lxcPath, name)).toBe('RUNNING');
+      expect(await call('resume-source', ctxA, { ...common(), wasRunning: true })).toEqual({ action: 'none', running: true });
+    });
+
+    it('a frozen source (checkpoint failed after the freeze) is thawed', async () => {
+      await run('lxc-freeze', ['-P', hostA.lxcPath, '-n', name]);
+      expect(await lxcState(hostA.lxcPath, name)).toBe('FROZEN');
+      expect(await call('resume-source', ctxA, { ...common(), wasRunning: true })).toEqual({ action: 'thawed', running: true });
+      expect(await lxcState(hostA.lxcPath, name)).toBe('RUNNING');
+    });
+
+    it('checkpoint re-run after a crash while frozen finishes the job', async () => {
+      const mid2 = `m-${rand()}`;
+      const c2 = { migrationId: mid2, container: name, epoch: 4 };
+      const precopy = { maxPasses: 1, stopBelowBytes: 0, minShrink: 0.8 };
+      await call('rsync-transfer', ctxA, { ...c2, peer: peerOf(hostB), wasRunning: true, precopy });
+      await run('lxc-freeze', ['-P', hostA.lxcPath, '-n', name]); // as if the first attempt died right after freezing
+      const cp = await call('checkpoint', ctxA, { ...c2, peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: true });
+      expect(cp.method).toBe('stop');
+      expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');
+      const r = await call('restore', ctxB, { ...c2, source: peerOf(hostA), method: 'stop', start: false, expectManifestDigest: cp.manifestDigest });
+      expect(r).toEqual({ running: false, manifestDigest: cp.manifestDigest });
+      expect(await call('discard-target', ctxB, c2)).toEqual({ stopped: false, removed: true });
+      expect(await call('resume-source', ctxA, { ...c2, wasRunning: true })).toEqual({ action: 'started', running: true });
+    });
+
+    it('live mode is refused where checkpoint is not available (CRIU broken here)', async () => {
+      const mid3 = `m-${rand()}`;
+      const e = await err(
+        call('checkpoint', ctxA, { migrationId: mid3, container: name, epoch: 5, peer: peerOf(hostB), mode: 'live', wasRunning: true, verify: false }),
+      );
+      expect(e).toMatchObject({ code: 'CHECKPOINT_UNSUPPORTED', retryable: false });
+      expect(await lxcState(hostA.lxcPath, name)).toBe('RUNNING');
+    });
+  });
+
+  describe('a stopped container: one pass, method none, not started', () => {
+    const name = `test-${rand()}`;
+    const mid = `m-${rand()}`;
+    const common = () => ({ migrationId: mid, container: name, epoch: 1 });
+
+    beforeAll(async () => {
+      await makeContainer(hostA.lxcPath, name);
+    });
+
+    it('moves it and leaves it stopped; keepSource keeps the source', async () => {
+      const pf = await call('preflight', ctxA, { ...common(), role: 'source', peer: peerOf(hostB) });
+      expect(pf.wasRunning).toBe(false);
+      const tr = await call('rsync-transfer', ctxA, { ...common(), peer: peerOf(hostB), wasRunning: false, precopy: { maxPasses: 5 } });
+      expect((tr.passes as unknown[]).length).toBe(1);
+      const cp = await call('checkpoint', ctxA, { ...common(), peer: peerOf(hostB), mode: 'restart', wasRunning: false, verify: true });
+      expect(cp.method).toBe('none');
+      expect(cp.frozenAt).toBeUndefined();
+      const r = await call('restore', ctxB, { ...common(), source: peerOf(hostA), method: 'none', start: false, expectManifestDigest: cp.manifestDigest });
+      expect(r.running).toBe(false);
+      expect(await lxcState(hostB.lxcPath, name)).toBe('STOPPED');
+      expect(await call('cleanup', ctxA, { ...common(), keepSource: true })).toEqual({ removed: false, kept: true });
+      expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');
+      expect(await call('resume-source', ctxA, { ...common(), wasRunning: false })).toEqual({ action: 'none', running: false });
+    });
+  });
+
+  it('a transfer aborted by worker shutdown is retryable, and the retry completes it', async () => {
+    const name = `test-${rand()}`;
+    const common = { migrationId: `m-${rand()}`, container: name, epoch: 1 };
+    await makeContainer(hostA.lxcPath, name);
+    const ctx = stepContext(hostA, ctxA.runtime);
+    const input = { ...common, peer: peerOf(hostB), wasRunning: false, bwlimitKBps: 100, precopy: {} };
+    setTimeout(() => ctx.abort.abort(), 1000);
+    const e = await err(call('rsync-transfer', ctx, input));
+    expect(e).toMatchObject({ retryable: true });
+    expect(['ABORTED', 'TRANSFER_INTERRUPTED']).toContain(e?.code);
+    const out = await call('rsync-transfer', ctxA, { ...input, bwlimitKBps: undefined });
+    expect((out.passes as unknown[]).length).toBe(1);
+    expect(await call('checkpoint', ctxA, { ...common, peer: peerOf(hostB), mode: 'restart', wasRunning: false, verify: true })).toMatchObject({ method: 'none' });
+    expect(await call('discard-target', ctxB, common)).toEqual({ stopped: false, removed: true });
+  });
+
+  it('without a usable freezer, checkpoint (restart) stops the container first and still verifies', async () => {
+    const name = `test-${rand()}`;
+    const common = { migrationId: `m-${rand()}`, container: name, epoch: 1 };
+    await makeContainer(hostA.lxcPath, name, { init: BUSY });
+    class NoFreezer extends LxcRuntime {
+      override async capabilities() {
+        return { ...(await super.capabilities()), freeze: false };
+      }
+      override async freeze(): Promise<void> {
+        throw new Error('freeze must not be called');
+      }
+    }
+    const ctx = stepContext(hostA, new NoFreezer({ lxcPath: hostA.lxcPath }));
+    await ctx.runtime.start(name);
+    await call('rsync-transfer', ctx, { ...common, peer: peerOf(hostB), wasRunning: true, precopy: { maxPasses: 1 } });
+    const cp = await call('checkpoint', ctx, { ...common, peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: true });
+    expect(cp.method).toBe('stop');
+    expect(cp.frozenAt).toBeUndefined();
+    expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');
+    const r = await call('restore', ctxB, { ...common, source: peerOf(hostA), method: 'stop', start: true, expectManifestDigest: cp.manifestDigest });
+    expect(r.running).toBe(true);
+    expect(await call('discard-target', ctxB, common)).toEqual({ stopped: true, removed: true });
+    expect(await call('resume-source', ctx, { ...common, wasRunning: true })).toEqual({ action: 'started', running: true });
+    await ctx.runtime.stop(name);
+  });
+});

@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import { CommandError } from '@ferry/core';
+import { bindMountSources, parseConfig, parseMountEntry, rewritePaths, rootfsPathOf } from '../src/runtime/lxc-config.js';
+import { criuReason, parseLxcInfo } from '../src/runtime/lxc.js';
+import { probeFreezer } from '../src/runtime/freezer.js';
+import { parseProgress2Line, parseRsyncStats } from '../src/transfer/rsync.js';
+import { classifyRsyncError } from '../src/transfer/rsync-errors.js';
+import { rsyncArgs } from '../src/transfer/rsync-flags.js';
+import { rsyncRemoteShell } from '../src/transfer/ssh.js';
+import { deviceHolding } from '../src/steps/arp-refresh.js';
+import { requiredFreeBytes } from '../src/steps/preflight.js';
+
+const fail = (exitCode: number | null, stderrTail: string, extra: Partial<{ timedOut: boolean; signal: string }> = {}) =>
+  new CommandError({ command: ['rsync'], exitCode, signal: extra.signal ?? null, timedOut: extra.timedOut ?? false, stderrTail });
+
+describe('lxc config', () => {
+  const text = [
+    '# comment lxc.rootfs.path = dir:/old/c/rootfs',
+    'lxc.rootfs.path = dir:/old/c/rootfs',
+    'lxc.log.file = /old/c/lxc.log',
+    'lxc.mount.entry = /old/c/data srv none bind 0 0',
+    'lxc.mount.entry = /srv/shared\\040dir mnt/shared none bind,create=dir 0 0',
+    'lxc.mount.entry = /sys/kernel/security sys/kernel/security none ro,bind,optional 0 0',
+    'lxc.mount.entry = shm dev/shm tmpfs defaults,create=dir 0 0',
+    'lxc.mount.entry = /old/c2/x y none bind 0 0',
+    'lxc.net.0.hwaddr = 02:00:00:00:00:01',
+  ].join('\n');
+
+  it('parses keys and rootfs paths', () => {
+    const lines = parseConfig(text);
+    expect(lines[0]).toEqual({ key: 'lxc.rootfs.path', value: 'dir:/old/c/rootfs' });
+    expect(rootfsPathOf('dir:/x/rootfs')).toBe('/x/rootfs');
+    expect(rootfsPathOf('/x/rootfs')).toBe('/x/rootfs');
+    expect(rootfsPathOf('overlay:/a:/b')).toBeUndefined();
+    expect(parseMountEntry('/a\\040b c none bind,ro 0 0')).toEqual({ source: '/a b', target: 'c', fstype: 'none', options: ['bind', 'ro'] });
+  });
+
+  it('bind-mount sources: absolute, outside the container dir, not optional', () => {
+    expect(bindMountSources(parseConfig(text), '/old/c')).toEqual(['/old/c2/x', '/srv/shared dir']);
+  });
+
+  it('rewrites whole path prefixes only, not comments, idempotently', () => {
+    const out = rewritePaths(text, '/old/c', '/new/lxc/c');
+    expect(out).toContain('lxc.rootfs.path = dir:/new/lxc/c/rootfs');
+    expect(out).toContain('lxc.log.file = /new/lxc/c/lxc.log');
+    expect(out).toContain('lxc.mount.entry = /new/lxc/c/data srv');
+    expect(out).toContain('lxc.mount.entry = /old/c2/x y'); // /old/c2 is not /old/c
+    expect(out).toContain('# comment lxc.rootfs.path = dir:/old/c/rootfs');
+    expect(rewritePaths(out, '/old/c', '/new/lxc/c')).toBe(out);
+    expect(rewritePaths(text, '/old/c', '/old/c')).toBe(text);
+  });
+});
+
+describe('lxc and criu output', () => {
+  it('lxc-info', () => {
+    expect(parseLxcInfo('State:          RUNNING\nPID:            4549\n')).toEqual({ state: 'RUNNING', pid: 4549 });
+    expect(parseLxcInfo('State:          STOPPED\n')).toEqual({ state: 'STOPPED' });
+  });
+  it('criu check reason: the first real error line', () => {
+    const out = [
+      'Error (criu/util.c:642): exited, status=1',
+      'Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds',
+      'Error (criu/vdso.c:613): vdso: Failed to fill self vdso symtable',
+    ].join('\n');
+    expect(criuReason(out)).toBe('vdso: Unexpected rt vDSO area bounds');
+  });
+  it('freezer probe on this machine (cgroup v1 freezer mounted)', async () => {
+    expect(await probeFreezer()).toMatchObject({ usable: true, kind: 'v1' });
+    expect(await probeFreezer('/nonexistent')).toEqual({ usable: false, kind: 'none' });
+  });
+});
+
+describe('rsync output', () => {
+  it('progress2 lines', () => {
+    expect(parseProgress2Line('    104,857,606  99%  164.42MB/s    0:00:00 (xfr#2, to-chk=0/9)')).toEqual({
+      bytes: 104857606,
+      percent: 99,
+      rate: '164.42MB/s',
+      eta: '0:00:00',
+      transferred: 2,
+      toCheck: 0,
+      total: 9,
+    });
+    expect(parseProgress2Line('         32768   0%    0.00kB/s    0:00:00  ')).toMatchObject({ bytes: 32768, percent: 0 });
+    expect(parseProgress2Line('Number of files: 9')).toBeUndefined();
+  });
+
+  it('--stats', () => {
+    const stats = [
+      'Number of files: 9 (reg: 3, dir: 3, link: 1, dev: 1, special: 1)',
+      'Number of created files: 9 (reg: 3, dir: 3, link: 1, dev: 1, special: 1)',
+      'Number of deleted files: 2 (reg: 2)',
+      'Number of regular files transferred: 3',
+      'Total file size: 104,857,617 bytes',
+      'Literal data: 104,857,606 bytes',
+      'Matched data: 0 bytes',
+      'Total bytes sent: 104,883,638',
+      'Total bytes received: 106',
+    ].join('\n');
+    expect(parseRsyncStats(stats)).toEqual({ bytesSent: 104883638, literalBytes: 104857606, filesChanged: 5, totalFileSize: 104857617 });
+    expect(() => parseRsyncStats('nothing')).toThrow();
+  });
+
+  it('flags and remote shell', () => {
+    const args = rsyncArgs({ remoteShell: 'ssh -p 22', bwlimitKBps: 500, excludes: ['/.ferry-migration'] });
+    for (const f of ['-aHAX', '--numeric-ids', '--sparse', '--devices', '--specials', '--delete', '--partial', '--partial-dir=.ferry-partial', '--info=progress2', '--stats', '--bwlimit=500', '--exclude=/.ferry-migration', '--modify-window=-1']) {
+      expect(args).toContain(f);
+    }
+    expect(args).not.toContain('--inplace');
+    const shell = rsyncRemoteShell({ address: 'h', port: 2222, user: 'root', key: '/k ey', knownHosts: '/kh' });
+    expect(shell).toBe(
+      "ssh -i '/k ey' -p 2222 -o UserKnownHostsFile=/kh -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=5 -o ServerAliveInterval=5 -o ServerAliveCountMax=3",
+    );
+  });
+});
+
+describe('rsync exit classification', () => {
+  const where = { peer: 'hostB', dest: '/var/lib/lxc/web' };
+  it.each([
+    [10, 'TRANSFER_NETWORK', true],
+    [12, 'TRANSFER_NETWORK', true],
+    [30, 'TRANSFER_NETWORK', true],
+    [35, 'TRANSFER_NETWORK', true],
+    [255, 'TRANSFER_NETWORK', true],
+    [23, 'TRANSFER_PARTIAL', true],
+    [24, 'TRANSFER_PARTIAL', true],
+    [1, 'TRANSFER_PROTOCOL', false],
+    [2, 'TRANSFER_PROTOCOL', false],
+    [4, 'TRANSFER_PROTOCOL', false],
+    [11, 'TRANSFER_FAILED', false],
+    [3, 'TRANSFER_FAILED', false],
+  ] as const)('exit %i → %s', (code, expected, retryable) => {
+    expect(classifyRsyncError(fail(code, 'rsync error: something'), where)).toMatchObject({ code: expected, retryable });
+  });
+
+  it('ENOSPC wins over the exit code and names the disk', () => {
+    const e = classifyRsyncError(
+      fail(11, 'rsync: [receiver] write failed on "/var/lib/lxc/web/rootfs/big": No space left on device (28)\nrsync error: error in file IO (code 11)'),
+      where,
+    ) as Error & { code: string; retryable: boolean };
+    expect(e).toMatchObject({ code: 'TARGET_DISK_FULL', retryable: false });
+    expect(e.message).toContain('hostB');
+    expect(e.message).toContain('/var/lib/lxc/web/rootfs/big');
+    expect(classifyRsyncError(fail(23, 'write failed: No space left on device (28)'), where)).toMatchObject({ code: 'TARGET_DISK_FULL' });
+  });
+
+  it('timeouts, signals, host keys, a missing rsync', () => {
+    expect(classifyRsyncError(fail(null, '', { timedOut: true }), where)).toMatchObject({ code: 'TRANSFER_INTERRUPTED', retryable: true });
+    expect(classifyRsyncError(fail(null, '', { signal: 'SIGTERM' }), where)).toMatchObject({ code: 'TRANSFER_INTERRUPTED', retryable: true });
+    expect(classifyRsyncError(fail(255, 'Host key verification failed.'), where)).toMatchObject({ code: 'PEER_HOST_KEY', retryable: false });
+    expect(classifyRsyncError(fail(255, 'root@x: Permission denied (publickey).'), where)).toMatchObject({ code: 'PEER_AUTH', retryable: false });
+    expect(classifyRsyncError(fail(null, 'spawn rsync ENOENT'), where)).toMatchObject({ code: 'TRANSFER_FAILED', retryable: false });
+    const other = new Error('x');
+    expect(classifyRsyncError(other, where)).toBe(other);
+  });
+});
+
+describe('small helpers', () => {
+  it('device holding an address', () => {
+    const out = [
+      '1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever',
+      '5: eth1    inet 198.18.203.20/24 brd 198.18.203.255 scope global eth1\\       valid_lft forever preferred_lft forever',
+    ].join('\n');
+    expect(deviceHolding(out, '198.18.203.20')).toBe('eth1');
+    expect(deviceHolding(out, '198.18.203.2')).toBeUndefined();
+  });
+  it('free space margin', () => {
+    expect(requiredFreeBytes(0)).toBe(64 * 1024 * 1024);
+    expect(requiredFreeBytes(1000, 2000)).toBe(64 * 1024 * 1024);
+    expect(requiredFreeBytes(100 * 1024 * 1024)).toBe(Math.ceil(100 * 1024 * 1024 * 1.05) + 64 * 1024 * 1024);
+  });
+});
