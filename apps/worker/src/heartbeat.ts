@@ -1,3 +1,4 @@
+import { watch, type FSWatcher } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { ContainerSummary, HostInfo } from '@ferry/core';
@@ -31,7 +32,10 @@ export async function describeHost(host: HostConfig, runtime: Runtime): Promise<
 /** Publishes the host every `everyMs` and on demand (after each step). */
 export class Heartbeat {
   private timer?: NodeJS.Timeout;
+  private watcher?: FSWatcher;
+  private debounce?: NodeJS.Timeout;
   private pending?: Promise<void>;
+  private again = false;
 
   constructor(
     private readonly host: HostConfig,
@@ -44,19 +48,41 @@ export class Heartbeat {
   async start(): Promise<void> {
     await this.beat();
     this.timer = setInterval(() => void this.beat(), this.everyMs);
+    // A container created or removed here is published at once, not at the next beat: the CLI
+    // checks the registry before it submits anything.
+    try {
+      this.watcher = watch(this.host.lxcPath, () => {
+        clearTimeout(this.debounce);
+        this.debounce = setTimeout(() => void this.beat(), 100);
+      });
+      this.watcher.on('error', () => undefined);
+    } catch (err) {
+      this.log.warn({ err }, 'cannot watch the LXC path; containers are published every beat only');
+    }
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.debounce);
+    this.watcher?.close();
   }
 
   beat(): Promise<void> {
-    // Coalesce overlapping beats: one publish in flight at a time.
-    this.pending ??= describeHost(this.host, this.runtime)
+    // One publish in flight at a time; a beat asked for meanwhile runs once after it, so a change
+    // made while the host was being described is not lost.
+    if (this.pending) {
+      this.again = true;
+      return this.pending;
+    }
+    this.pending = describeHost(this.host, this.runtime)
       .then((info) => this.registry.publish(info))
       .catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'))
       .finally(() => {
         this.pending = undefined;
+        if (this.again) {
+          this.again = false;
+          void this.beat();
+        }
       });
     return this.pending;
   }

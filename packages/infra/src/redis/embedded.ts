@@ -9,6 +9,8 @@ export interface RedisEndpoint {
   url: string;
   /** True when ferry started (or found) its own private redis-server. */
   embedded: boolean;
+  /** True when this call started it (so the caller may stop it when done). */
+  started: boolean;
 }
 
 export interface EmbeddedOptions {
@@ -32,8 +34,9 @@ async function ping(sock: string): Promise<boolean> {
  * directory, with AOF on and `noeviction` (queues must never be evicted). Reuses a running one.
  */
 export async function ensureRedis(opts: EmbeddedOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<RedisEndpoint> {
-  if (env.REDIS_URL) return { url: env.REDIS_URL, embedded: false };
-  return { url: await startEmbeddedRedis(opts), embedded: true };
+  if (env.REDIS_URL) return { url: env.REDIS_URL, embedded: false, started: false };
+  const running = await ping(sockPath(embeddedDir(opts)));
+  return { url: await startEmbeddedRedis(opts), embedded: true, started: !running };
 }
 
 export async function startEmbeddedRedis(opts: EmbeddedOptions = {}): Promise<string> {

@@ -1,0 +1,172 @@
+import { chmod, cp, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { FerryError } from '@ferry/core';
+import { run, succeeds } from '@ferry/infra';
+import { hostRun, type HostEnv } from './hostenv.js';
+import { HOST_BRIDGE, NS_UPLINK, PREFIX_LEN, type Layout } from './paths.js';
+import { sleep } from './proc.js';
+import type { ContainerRecord } from './state.js';
+
+/** Lab containers: busybox LXC containers with a static address, a web page and optional data. */
+
+const BULK_FILE_MB = 4;
+
+/** Passed to `lxc-create -f`, so the template appends to it instead of /etc/lxc/default.conf. */
+function seedConfig(rec: ContainerRecord): string {
+  return [
+    'lxc.net.0.type = veth',
+    `lxc.net.0.link = ${HOST_BRIDGE}`,
+    'lxc.net.0.flags = up',
+    `lxc.net.0.name = ${NS_UPLINK}`,
+    `lxc.net.0.hwaddr = ${rec.mac}`,
+    `lxc.net.0.ipv4.address = ${rec.ip}/${PREFIX_LEN}`,
+    // IPv6 link-up packets would teach the switches the new location and mask a missing ARP refresh.
+    'lxc.sysctl.net.ipv6.conf.all.disable_ipv6 = 1',
+    'lxc.sysctl.net.ipv6.conf.default.disable_ipv6 = 1',
+    'lxc.start.auto = 0',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Our init script. The template's runs udhcpc, which flushes the static address. The writer
+ * resumes its counter from the file, so it keeps rising across a stop/start (e.g. a migration).
+ */
+function rcS(writer: boolean): string {
+  const lines = [
+    '#!/bin/sh',
+    '# written by ferry lab: the address comes from the LXC config; no udhcpc',
+    'ip link set lo up',
+    'httpd -p 80 -h /www',
+  ];
+  if (writer) {
+    lines.push(
+      'mkdir -p /data/churn',
+      '(',
+      '  n=$(cat /data/churn/counter 2>/dev/null)',
+      '  case "$n" in ""|*[!0-9]*) n=0 ;; esac',
+      '  while true; do',
+      '    n=$((n + 1))',
+      '    for f in a b c; do echo "$n" > /data/churn/$f; done',
+      '    echo "$n" > /data/churn/counter.tmp && mv /data/churn/counter.tmp /data/churn/counter',
+      '    usleep 100000',
+      '  done',
+      ') </dev/null >/dev/null 2>&1 &',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `sizeMb` MiB of incompressible data in files of a few MiB, read from /dev/urandom by two writers. */
+async function writeBulk(dir: string, sizeMb: number): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const files: { path: string; bytes: number }[] = [];
+  for (let i = 0, left = sizeMb; left > 0; i++, left -= BULK_FILE_MB) {
+    files.push({ path: join(dir, `blob-${String(i).padStart(4, '0')}.bin`), bytes: Math.min(left, BULK_FILE_MB) << 20 });
+  }
+  const writer = async () => {
+    const random = await open('/dev/urandom', 'r');
+    try {
+      const buf = Buffer.allocUnsafe(BULK_FILE_MB << 20);
+      for (let f = files.shift(); f; f = files.shift()) {
+        for (let off = 0; off < f.bytes; ) off += (await random.read(buf, off, f.bytes - off, null)).bytesRead;
+        await writeFile(f.path, buf.subarray(0, f.bytes));
+      }
+    } finally {
+      await random.close();
+    }
+  };
+  await Promise.all([writer(), writer()]);
+}
+
+/** Moves the staged data into the rootfs; copies if the LXC path is another file system. */
+async function moveInto(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    await cp(from, to, { recursive: true });
+    await rm(from, { recursive: true, force: true });
+  }
+}
+
+export async function createContainer(rec: ContainerRecord, lab: Layout, opts: { sizeMb: number; writer: boolean }): Promise<void> {
+  const seed = join(lab.run, `${rec.name}.lxc.conf`);
+  await mkdir(lab.run, { recursive: true });
+  await mkdir(rec.lxcPath, { recursive: true });
+  await writeFile(seed, seedConfig(rec));
+  // The data is written while the template runs (both take a few hundred ms), then moved in.
+  const staging = join(lab.run, `${rec.name}.bulk`);
+  const [created, bulk] = await Promise.allSettled([
+    run('lxc-create', ['-P', rec.lxcPath, '-n', rec.name, '-f', seed, '-t', 'busybox'], { timeoutMs: 60_000 }),
+    opts.sizeMb > 0 ? writeBulk(staging, opts.sizeMb) : Promise.resolve(),
+  ]);
+  await rm(seed, { force: true });
+  if (created.status === 'rejected' || bulk.status === 'rejected') {
+    await rm(staging, { recursive: true, force: true });
+    throw created.status === 'rejected' ? created.reason : (bulk as PromiseRejectedResult).reason;
+  }
+  const root = rec.rootfs;
+  await writeFile(join(root, 'etc/inittab'), '::sysinit:/etc/init.d/rcS\n');
+  await writeFile(join(root, 'etc/init.d/rcS'), rcS(opts.writer));
+  await chmod(join(root, 'etc/init.d/rcS'), 0o755);
+  await mkdir(join(root, 'www'), { recursive: true });
+  await writeFile(join(root, 'www/index.html'), `ferry lab container ${rec.name}\n`);
+  await mkdir(join(root, 'data'), { recursive: true });
+  if (opts.sizeMb > 0) await moveInto(staging, join(root, 'data/bulk'));
+}
+
+/** Starts the container in its host's namespace and waits until the client gets its page. */
+export async function startContainer(rec: ContainerRecord, host: HostEnv, clientNetns: string): Promise<number> {
+  const at = { timeoutMs: 30_000 };
+  await hostRun(host, 'lxc-start', ['-P', rec.lxcPath, '-n', rec.name, '-d'], at);
+  await hostRun(host, 'lxc-wait', ['-P', rec.lxcPath, '-n', rec.name, '-s', 'RUNNING', '-t', '20'], at);
+  const deadline = Date.now() + 20_000;
+  let last = '';
+  for (;;) {
+    try {
+      const { stdout } = await run('busybox', ['wget', '-q', '-O', '-', `http://${rec.ip}/`], { netns: clientNetns, timeoutMs: 2000 });
+      if (stdout.includes(rec.name)) break;
+      last = `unexpected page: ${stdout.slice(0, 200)}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    if (Date.now() > deadline) {
+      throw new FerryError('LAB_CONTAINER_NOT_READY', `${rec.name} on ${rec.host} did not serve http://${rec.ip}/ to the client within 20 s: ${last}`);
+    }
+    await sleep(25);
+  }
+  return containerPid(rec.lxcPath, rec.name, host);
+}
+
+export async function containerPid(lxcPath: string, name: string, host: HostEnv): Promise<number> {
+  const { stdout } = await hostRun(host, 'lxc-info', ['-P', lxcPath, '-n', name, '-pH'], { timeoutMs: 10_000 });
+  const pid = Number(stdout.trim());
+  if (!pid) throw new FerryError('LAB_CONTAINER_NOT_RUNNING', `${name} has no init pid (lxc-info said "${stdout.trim()}")`);
+  return pid;
+}
+
+/**
+ * Best effort kill; a container that is not running is fine. lxc-stop talks to the container's
+ * monitor over an abstract socket, which only the monitor's network namespace reaches; without
+ * the host's mount namespace (a crashed `up`) `nsenter --net` is enough for that.
+ */
+export async function stopContainer(lxcPath: string, name: string, host: HostEnv | { netns: string; mountNs: null }): Promise<void> {
+  const args = ['-P', lxcPath, '-n', name, '-k'];
+  const opts = { timeoutMs: 20_000 };
+  if (host.mountNs) await hostRun(host as HostEnv, 'lxc-stop', args, opts).catch(() => undefined);
+  else await succeeds('nsenter', [`--net=/run/netns/${host.netns}`, '--', 'lxc-stop', ...args], opts);
+}
+
+/** Best effort: kill and delete a container (cleanup after a failed create). */
+export async function destroyContainer(lxcPath: string, name: string, host: HostEnv): Promise<void> {
+  await stopContainer(lxcPath, name, host);
+  await rm(join(lxcPath, name), { recursive: true, force: true });
+}
+
+/** Names of the containers defined in an LXC path. */
+export async function listContainers(lxcPath: string): Promise<string[]> {
+  const entries = await readdir(lxcPath, { withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isDirectory() && existsSync(join(lxcPath, e.name, 'config'))).map((e) => e.name);
+}

@@ -1,0 +1,83 @@
+import { readdir, readFile } from 'node:fs/promises';
+
+/**
+ * Process inspection through /proc. A PID alone is not an identity (PIDs are reused), so the
+ * lab keeps PID + start time and only ever signals a process whose start time still matches.
+ */
+
+export interface ProcId {
+  pid: number;
+  /** Field 22 of /proc/PID/stat (clock ticks since boot); stable for the life of the process. */
+  startTime: number;
+}
+
+async function stat(pid: number): Promise<{ state: string; startTime: number } | null> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (text === null) return null;
+  // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0] ?? '?', startTime: Number(rest[19]) };
+}
+
+export async function procId(pid: number): Promise<ProcId | null> {
+  const s = await stat(pid);
+  return s ? { pid, startTime: s.startTime } : null;
+}
+
+/** Alive = exists, same start time, and not a zombie (PID 1 here may not reap orphans). */
+export async function isAlive(id: ProcId): Promise<boolean> {
+  const s = await stat(id.pid);
+  return s !== null && s.startTime === id.startTime && s.state !== 'Z' && s.state !== 'X';
+}
+
+export function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function waitGone(id: ProcId, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!(await isAlive(id))) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(20);
+  }
+}
+
+/**
+ * Sends `sig` and waits for the process to go. A SIGTERM that is not obeyed within `graceMs`
+ * becomes a SIGKILL. Returns false only if even SIGKILL did not end it within 5 s.
+ */
+export async function stopProcess(id: ProcId, sig: NodeJS.Signals, graceMs = 10_000): Promise<boolean> {
+  if (!(await isAlive(id))) return true;
+  signal(id.pid, sig);
+  if (await waitGone(id, sig === 'SIGKILL' ? 5000 : graceMs)) return true;
+  if (sig === 'SIGKILL') return false;
+  if (await isAlive(id)) signal(id.pid, 'SIGKILL');
+  return waitGone(id, 5000);
+}
+
+export async function cmdline(pid: number): Promise<string[]> {
+  const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return raw.split('\0').filter((s) => s !== '');
+}
+
+/** Processes whose environment holds exactly `key=value` (the lab marks its daemons this way). */
+export async function pidsWithEnv(key: string, value: string): Promise<ProcId[]> {
+  const needle = `${key}=${value}`;
+  const found: ProcId[] = [];
+  for (const entry of await readdir('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue;
+    const env = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+    if (!env.split('\0').includes(needle)) continue;
+    const id = await procId(pid);
+    if (id) found.push(id);
+  }
+  return found;
+}

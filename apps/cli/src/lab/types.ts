@@ -1,0 +1,63 @@
+/** Public shapes of the lab: what `ferry lab up --json` and friends print. */
+
+export interface LabHost {
+  /** Lab host name: `h1`, `h2`, ... */
+  name: string;
+  netns: string;
+  address: string;
+  sshPort: number;
+  lxcPath: string;
+  /** The worker's own state directory (`--state-dir`). */
+  stateDir: string;
+  /** Root-namespace end of the host's veth: set it down to cut the host off the switch. */
+  uplink: string;
+  /**
+   * The host's mount namespace (nsfs file). Run host commands with
+   * `nsenter --mount=<mountNs> --net=/run/netns/<netns> -- cmd` (what hostExec does), not with
+   * `ip netns exec`, whose fresh /sys hides the cgroup mounts LXC needs.
+   */
+  mountNs: string;
+}
+
+export interface LabInfo {
+  /** The lab directory (`<ferry state dir>/lab`); everything the lab writes lives below it. */
+  stateDir: string;
+  /** Redis the lab's workers and scheduler use; empty until services were started once. */
+  redisUrl: string;
+  /** The lab started ferry's embedded redis-server, so `down` stops it. */
+  redisStarted?: boolean;
+  prefix: string;
+  switch: { bridge: string; address: string };
+  hosts: LabHost[];
+  client: { netns: string; address: string };
+  sshKey: string;
+  knownHosts: string;
+}
+
+export interface LabContainer {
+  name: string;
+  /** The host it was created on (a migration may since have moved it). */
+  host: string;
+  lxcPath: string;
+  rootfs: string;
+  ip: string;
+  mac: string;
+  /** PID of the container's init, in the root PID namespace. */
+  pid: number;
+}
+
+export interface LabUpOptions {
+  /** Number of hosts, 1..8 (default 2). */
+  hosts?: number;
+  /** Start a worker per host and the scheduler (default true). */
+  startServices?: boolean;
+}
+
+export interface LabContainerOptions {
+  name: string;
+  host: string;
+  /** MiB of incompressible data under /data/bulk (default 0). */
+  sizeMb?: number;
+  /** Run a loop that rewrites small files under /data/churn about every 100 ms. */
+  writer?: boolean;
+}
