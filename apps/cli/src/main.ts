@@ -6,6 +6,7 @@ import { withClient } from './client.js';
 import { exitCodeOf, submitMigration, waitFor } from './commands/migrate.js';
 import { watch } from './commands/watch.js';
 import { control } from './commands/control.js';
+import { submitClone } from './commands/clone.js';
 import { renderList, renderStatus } from './render.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
@@ -61,6 +62,37 @@ function buildProgram(setExit: (code: number) => void): Command {
           else print(`${id}\nwatch it: ferry watch ${id}`);
           return;
         }
+        const r = await waitFor(c, id);
+        if (o.json) json(summarize(r));
+        else print(renderStatus(r));
+        setExit(exitCodeOf(r));
+      });
+    });
+
+  program
+    .command('clone')
+    .description('copy a container, here or to another host, and give the copy its own identity')
+    .argument('<source>', 'container to copy')
+    .argument('<new>', "the clone's name")
+    .option('--from <host>', 'host of the source (default: the one that has it)')
+    .option('--to <host>', 'host for the clone (default: the source host)')
+    .option('--ip <ip>', "the clone's IPv4 address (needed when the source has a static one)")
+    .option('--hostname <name>', "the clone's hostname (default: its name)")
+    .option('--freeze', 'copy a running source while frozen, then thaw it')
+    .option('--bwlimit <KiB/s>', 'limit the transfer bandwidth', num('--bwlimit'))
+    .option('--json', 'print JSON')
+    .action(async (source: string, name: string, o) => {
+      await withClient(async (c) => {
+        const id = await submitClone(c, {
+          container: source,
+          name,
+          ...(o.from ? { from: o.from } : {}),
+          ...(o.to ? { to: o.to } : {}),
+          ...(o.ip ? { ip: o.ip } : {}),
+          ...(o.hostname ? { hostname: o.hostname } : {}),
+          freeze: Boolean(o.freeze),
+          ...(o.bwlimit !== undefined ? { bwlimitKBps: o.bwlimit } : {}),
+        });
         const r = await waitFor(c, id);
         if (o.json) json(summarize(r));
         else print(renderStatus(r));

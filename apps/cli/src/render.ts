@@ -40,7 +40,9 @@ function stepLine(s: StepSummary, progress?: ProgressEntry): string {
 export function renderStatus(r: MigrationRecord, progress: Record<string, ProgressEntry> = {}): string {
   const s = summarize(r);
   const lines = [
-    `migration ${s.id}: ${s.container} ${s.from} → ${s.to}${s.mode ? ` (${s.mode})` : ''}  ${s.state.toUpperCase()}`,
+    s.kind === 'clone'
+      ? `clone ${s.id}: ${s.container} → ${s.name} (${s.from} → ${s.to})  ${s.state.toUpperCase()}`
+      : `migration ${s.id}: ${s.container} ${s.from} → ${s.to}${s.mode ? ` (${s.mode})` : ''}  ${s.state.toUpperCase()}`,
   ];
   const idx = { forward: 0, rollback: 0 };
   for (const st of s.steps) {

@@ -1,22 +1,39 @@
 import type { Logger } from 'pino';
-import { currentSteps, stepJobId, type StepResultData } from '@ferry/core';
+import { currentSteps, stepJobId, type MigrationRecord, type StepResultData } from '@ferry/core';
 import type { Scheduler } from './scheduler.js';
 
+export interface ReconcilerLimits {
+  /** A host whose worker has been silent this long is taken as gone. */
+  hostGoneMs: number;
+  /** How many times a lost step job is enqueued again before the migration pauses. */
+  maxReplays: number;
+}
+
+const DEFAULTS: ReconcilerLimits = { hostGoneMs: 30_000, maxReplays: 5 };
+
 /**
- * Re-drives migrations whose next move was lost: a step job that is gone (Redis restart, a
- * crash between saving the record and enqueueing) is enqueued again under its deterministic id;
- * a step job that finished but whose result never reached the scheduler is replayed from the
- * job's return value.
+ * Re-drives migrations whose next move was lost, and decides for those stuck on a host that is
+ * gone. It looks at the record, the step's job and the host's heartbeat:
+ * - job gone (Redis restart, crash between saving and enqueueing): enqueue it again, same id;
+ * - job finished but its result never applied: replay the result from the job's return value;
+ * - job failed outside the worker's reporting (e.g. its process died too often): a failure result;
+ * - the step's host gone: removing the target's copy during a rollback is deferred to that host's
+ *   return (its worker sweeps copies of rolled-back migrations) when the copy was never started;
+ *   anything else pauses for an operator — ferry does not guess where a container may run.
  */
 export class Reconciler {
   private timer?: NodeJS.Timeout;
   private running = false;
+  private readonly limits: ReconcilerLimits;
 
   constructor(
     private readonly s: Scheduler,
     private readonly log: Logger,
     private readonly everyMs: number,
-  ) {}
+    limits: Partial<ReconcilerLimits> = {},
+  ) {
+    this.limits = { ...DEFAULTS, ...limits };
+  }
 
   async start(): Promise<void> {
     await this.tick();
@@ -33,26 +50,76 @@ export class Reconciler {
     try {
       for (const r of await this.s.store.list(500)) {
         if (r.state !== 'running' && r.state !== 'rolling-back') continue;
-        const step = currentSteps(r)[r.cursor];
-        if (!step || step.state !== 'running') continue;
-        const queue = this.s.queues.host(step.host);
-        const jobId = stepJobId(r.id, r.phase, r.cursor, r.run);
-        const job = await queue.getJob(jobId);
-        const log = this.log.child({ migrationId: r.id, step: step.name, host: step.host });
-        if (!job) {
-          log.warn({ jobId }, 'step job missing: enqueueing it again');
-          await this.s.carryOut(r, [{ type: 'enqueue', phase: r.phase, index: r.cursor, run: r.run, step }]);
-          continue;
-        }
-        if ((await job.getState()) === 'completed' && job.returnvalue) {
-          log.warn({ jobId }, 'step finished but its result was not applied: replaying it');
-          await this.s.apply(r.id, { type: 'step-result', ...(job.returnvalue as StepResultData) });
-        }
+        await this.check(r).catch((err: unknown) => this.log.error({ err, migrationId: r.id }, 'reconcile failed'));
       }
-    } catch (e) {
-      this.log.error({ err: e }, 'reconcile pass failed');
     } finally {
       this.running = false;
     }
   }
+
+  private async check(r: MigrationRecord): Promise<void> {
+    const step = currentSteps(r)[r.cursor];
+    if (!step || step.state !== 'running') return;
+    const queue = this.s.queues.host(step.host);
+    const jobId = stepJobId(r.id, r.phase, r.cursor, r.run);
+    const log = this.log.child({ migrationId: r.id, step: step.name, host: step.host });
+    const job = await queue.getJob(jobId);
+    const ids = { migrationId: r.id, phase: r.phase, index: r.cursor, run: r.run };
+
+    if (!job) {
+      const replays = await this.s.opts.redis.hincrby(this.s.store.k.progress(r.id), `replays.${r.phase}.${r.cursor}.${r.run}`, 1);
+      if (replays > this.limits.maxReplays) {
+        log.error({ replays }, 'step job lost too often: pausing');
+        await this.s.apply(r.id, { type: 'pause', error: { name: 'FerryError', code: 'REPLAYS_EXHAUSTED', message: `step ${step.name} on ${step.host} was lost ${replays - 1} times`, retryable: false } });
+        return;
+      }
+      log.warn({ jobId, replays }, 'step job missing: enqueueing it again');
+      const fence = { epoch: r.epoch, owner: r.owner ?? r.request.from };
+      await this.s.carryOut(r, [{ type: 'enqueue', phase: r.phase, index: r.cursor, run: r.run, step, fence }]);
+      return;
+    }
+    const state = await job.getState();
+    if (state === 'completed' && job.returnvalue) {
+      log.warn({ jobId }, 'step finished but its result was not applied: replaying it');
+      await this.s.apply(r.id, { type: 'step-result', ...(job.returnvalue as StepResultData) });
+      return;
+    }
+    if (state === 'failed') {
+      log.warn({ jobId, reason: job.failedReason }, 'step job failed outside the worker: failing the step');
+      await this.s.apply(r.id, {
+        type: 'step-result',
+        ...ids,
+        ok: false,
+        attempts: job.attemptsMade,
+        endedAt: Date.now(),
+        error: { name: 'FerryError', code: 'STEP_JOB_FAILED', message: job.failedReason || 'the step job failed', retryable: false },
+      });
+      return;
+    }
+    const host = await this.s.registry.get(step.host);
+    const silentMs = host ? Date.now() - host.lastSeen : Infinity;
+    if (silentMs < this.limits.hostGoneMs) return;
+    if (r.phase === 'rollback' && step.name === 'discard-target' && !targetCopyEverStarted(r)) {
+      log.warn({ silentMs }, 'target gone during rollback; its copy never ran: removal deferred to its return');
+      await this.s.apply(r.id, {
+        type: 'step-result',
+        ...ids,
+        ok: true,
+        attempts: 0,
+        endedAt: Date.now(),
+        output: { stopped: false, removed: false, deferred: `${step.host} unreachable; its worker removes the copy when it returns` },
+      });
+      return;
+    }
+    log.error({ silentMs }, 'host gone: pausing');
+    await this.s.apply(r.id, {
+      type: 'pause',
+      error: { name: 'FerryError', code: 'HOST_UNREACHABLE', message: `host ${step.host} has not reported for ${Math.round(silentMs / 1000)} s; step ${step.name} waits for it (ferry retry or ferry cancel)`, retryable: false },
+    });
+  }
+}
+
+/** Whether the target may ever have started the copy: the restore step was at least issued. */
+function targetCopyEverStarted(r: MigrationRecord): boolean {
+  return r.steps.some((s) => (s.name === 'restore' || s.name === 'clone-identity') && s.state !== 'pending');
 }

@@ -4,8 +4,14 @@ import type { Logger } from 'pino';
 import {
   FerryError,
   newRecord,
+  kindOf,
+  parseCloneRequest,
   parseMigrationRequest,
   plan,
+  planClone,
+  type CloneRequest,
+  type MigrationRequest,
+  type OperationKind,
   queueNames,
   toErrorData,
   transition,
@@ -17,6 +23,10 @@ import {
 } from '@ferry/core';
 import { HostRegistry, MigrationStore, Queues } from '@ferry/infra';
 import { stepJob } from './step-jobs.js';
+
+function lockedNames(kind: OperationKind, request: MigrationRequest | CloneRequest): string[] {
+  return kind === 'clone' ? [request.container, (request as CloneRequest).name] : [request.container];
+}
 import { Reconciler } from './reconciler.js';
 
 export interface SchedulerOptions {
@@ -37,7 +47,7 @@ export class Scheduler {
   private worker?: Worker<SchedulerJob>;
   private reconciler?: Reconciler;
 
-  constructor(private readonly opts: SchedulerOptions) {
+  constructor(readonly opts: SchedulerOptions) {
     this.store = new MigrationStore(opts.redis, opts.prefix);
     this.registry = new HostRegistry(opts.redis, opts.prefix);
     this.queues = new Queues(opts.redis, opts.prefix);
@@ -67,7 +77,7 @@ export class Scheduler {
     const d = job.data;
     switch (d.kind) {
       case 'submit':
-        return this.submit(d.migrationId, d.request);
+        return this.submit(d.migrationId, d.request, d.op ?? 'migrate');
       case 'result':
         await this.apply(d.result.migrationId, { type: 'step-result', ...d.result });
         return;
@@ -80,33 +90,40 @@ export class Scheduler {
     }
   }
 
-  private async submit(id: string, raw: unknown): Promise<void> {
+  private async submit(id: string, raw: unknown, kind: OperationKind): Promise<void> {
     if (await this.store.get(id)) return; // redelivered submit
-    const log = this.opts.log.child({ migrationId: id });
+    const log = this.opts.log.child({ migrationId: id, kind });
     const now = Date.now();
-    let request;
+    let request: MigrationRequest | CloneRequest;
     try {
-      request = parseMigrationRequest(raw);
+      request = kind === 'clone' ? parseCloneRequest(raw) : parseMigrationRequest(raw);
     } catch (e) {
       await this.reject(id, raw, e, now);
       return;
     }
     const [source, target] = await Promise.all([this.registry.get(request.from), this.registry.get(request.to)]);
+    const locked: string[] = [];
     try {
       if (!source) throw new FerryError('UNKNOWN_HOST', `unknown host '${request.from}'`);
       if (!target) throw new FerryError('UNKNOWN_HOST', `unknown host '${request.to}'`);
-      const p = plan(request, { source: source.capabilities, target: target.capabilities });
-      const holder = await this.store.lock(request.container, id);
-      if (holder !== id) {
-        throw new FerryError('CONTAINER_BUSY', `container ${request.container} is already being migrated by ${holder}`);
+      const p =
+        kind === 'clone'
+          ? planClone(request as CloneRequest)
+          : plan(request as MigrationRequest, { source: source.capabilities, target: target.capabilities });
+      // A clone holds its source (it may freeze it) and its new name (two clones must not race for it).
+      for (const name of lockedNames(kind, request)) {
+        const holder = await this.store.lock(name, id);
+        if (holder !== id) throw new FerryError('CONTAINER_BUSY', `container ${name} is already being worked on by ${holder}`);
+        locked.push(name);
       }
       const peer = (h: typeof source) => ({ name: h.name, address: h.address, sshPort: h.sshPort, sshUser: h.sshUser, lxcPath: h.lxcPath });
-      const epoch = await this.opts.redis.incr(this.store.k.owner(request.container));
-      const record = newRecord({ id, request, plan: p, hosts: { source: peer(source), target: peer(target) }, epoch, now });
+      const epoch = await this.store.nextEpoch(request.container);
+      const record = newRecord({ id, kind, request, plan: p, hosts: { source: peer(source), target: peer(target) }, epoch, now });
       await this.store.save(record, true);
-      log.info({ container: request.container, from: request.from, to: request.to, mode: p.mode }, 'migration planned');
+      log.info({ container: request.container, from: request.from, to: request.to, mode: p.mode }, `${kind} planned`);
       await this.apply(id, { type: 'start' });
     } catch (e) {
+      for (const name of locked) await this.store.unlock(name, id);
       await this.reject(id, request, e, now);
     }
   }
@@ -138,6 +155,8 @@ export class Scheduler {
     const log = this.opts.log.child({ migrationId: r.id });
     for (const c of commands) {
       if (c.type === 'enqueue') {
+        // Fence first: the owner must be in force before any step issued under it can run.
+        await this.store.fence(r.request.container, c.fence.epoch, c.fence.owner);
         const j = stepJob(r, c.phase, c.index, c.run, c.step);
         await this.queues.host(c.step.host).add(j.name, j.data, j.opts);
         log.info({ step: c.step.name, host: c.step.host, phase: c.phase, index: c.index, run: c.run }, 'step enqueued');
@@ -145,6 +164,6 @@ export class Scheduler {
         log.info({ state: c.state }, 'migration finished');
       }
     }
-    if (isTerminal(r.state)) await this.store.unlock(r.request.container, r.id);
+    if (isTerminal(r.state)) for (const name of lockedNames(kindOf(r), r.request)) await this.store.unlock(name, r.id);
   }
 }

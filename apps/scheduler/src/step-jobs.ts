@@ -14,6 +14,7 @@ export function stepJob(r: MigrationRecord, phase: Phase, index: number, run: nu
     step: step.name,
     host: step.host,
     input: stepInput(r, phase, index),
+    fence: { container: r.request.container, epoch: r.epoch },
   };
   const opts: JobsOptions = {
     jobId: stepJobId(r.id, phase, index, run),

@@ -8,6 +8,7 @@ import type { HostConfig } from './config.js';
 import type { StepContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
 import { createProcessor } from './processor.js';
+import { sweepAbandonedCopies } from './sweep.js';
 import type { Runtime } from './runtime/runtime.js';
 
 export interface HostWorkerOptions {
@@ -17,6 +18,10 @@ export interface HostWorkerOptions {
   runtime: Runtime;
   log: Logger;
   concurrency?: number;
+  /** Most bulk transfers at once on this host (default 2). */
+  maxTransfers?: number;
+  /** A peer silent this long is gone: a step against it stops retrying (default 20 s). */
+  peerGoneMs?: number;
 }
 
 /**
@@ -43,19 +48,24 @@ export class HostWorker {
     await mkdir(this.o.host.stateDir, { recursive: true });
     await this.heartbeat.start();
     const log = this.o.log.child({ host: this.o.host.name });
+    const ctxFor = (stepLog: Logger, progress: StepContext['progress']): StepContext => ({
+      host: this.o.host,
+      runtime: this.o.runtime,
+      log: stepLog,
+      progress,
+      peerInfo: (name) => this.registry.get(name),
+      signal: this.abort.signal,
+    });
+    await sweepAbandonedCopies(ctxFor(log, () => undefined), this.store).catch((err: unknown) => log.warn({ err }, 'sweep of abandoned copies failed'));
     const processor = createProcessor({
       store: this.store,
+      registry: this.registry,
+      maxTransfers: this.o.maxTransfers ?? 2,
+      peerGoneMs: this.o.peerGoneMs ?? 20_000,
       queues: this.queues,
       log,
       stopping: () => this.abort.signal.aborted,
-      context: (stepLog, progress): StepContext => ({
-        host: this.o.host,
-        runtime: this.o.runtime,
-        log: stepLog,
-        progress,
-        peerInfo: (name) => this.registry.get(name),
-        signal: this.abort.signal,
-      }),
+      context: ctxFor,
     });
     this.worker = new Worker<StepJobData, StepResultData>(
       queueNames.host(this.o.host.name),

@@ -2,17 +2,25 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import {
   advanceJobId,
+  FerryError,
   StepSchemas,
   toErrorData,
+  type ErrorData,
   type StepJobData,
   type StepResultData,
 } from '@ferry/core';
-import { KEEP_JOBS, type MigrationStore, type Queues } from '@ferry/infra';
+import { KEEP_JOBS, type HostRegistry, type MigrationStore, type Queues } from '@ferry/infra';
+import { Semaphore } from './semaphore.js';
 import type { Progress, StepContext } from './context.js';
 import { steps } from './steps/index.js';
 
 export interface ProcessorDeps {
   store: MigrationStore;
+  registry: HostRegistry;
+  /** Most bulk transfers this host runs at once (pre-copies and clone copies). */
+  maxTransfers: number;
+  /** A peer silent for this long is taken as gone: retrying a step against it stops. */
+  peerGoneMs: number;
   queues: Queues;
   log: Logger;
   /** Builds the step context for one job (logger bound to migration, step and host). */
@@ -27,7 +35,14 @@ export interface ProcessorDeps {
  * thrown back to BullMQ (exponential backoff); everything else becomes a reported result, so the
  * job always completes with a StepResultData the reconciler can replay.
  */
+/**
+ * Bulk copies share the host's disk and link, so they queue for a slot. The checkpoint's final
+ * sync never does: its container is frozen, and waiting would only lengthen the downtime.
+ */
+const BULK = new Set(['rsync-transfer', 'clone-copy']);
+
 export function createProcessor(deps: ProcessorDeps) {
+  const transfers = new Semaphore(deps.maxTransfers);
   return async (job: Job<StepJobData>): Promise<StepResultData> => {
     const d = job.data;
     const attempt = job.attemptsMade + 1;
@@ -47,17 +62,22 @@ export function createProcessor(deps: ProcessorDeps) {
     let result: StepResultData;
     log.info('step started');
     try {
+      await checkFence(deps.store, d);
       const input = schemas.input.parse(d.input);
-      const output = await (steps[d.step] as (c: StepContext, i: unknown) => Promise<unknown>)(deps.context(log, progress), input);
+      const step = steps[d.step] as (c: StepContext, i: unknown) => Promise<unknown>;
+      const ctx = deps.context(log, progress);
+      const output = BULK.has(d.step) ? await transfers.use(() => step(ctx, input)) : await step(ctx, input);
       result = { ...ids(d), ok: true, output: schemas.output.parse(output), attempts: attempt, startedAt, endedAt: Date.now() };
       log.info({ ms: Date.now() - startedAt }, 'step done');
     } catch (e) {
-      const error = toErrorData(e);
+      let error = toErrorData(e);
       const max = job.opts.attempts ?? 1;
+      if (error.retryable && !deps.stopping()) error = await peerGone(deps, d, error);
       if (deps.stopping() || (error.retryable && attempt < max)) {
         log.warn({ error, attempt, max }, 'step failed; it will be retried');
         throw e;
       }
+      if (error.code === 'PEER_LOST') log.error({ error }, 'peer gone: not retrying');
       log.error({ error, attempt }, 'step failed');
       result = { ...ids(d), ok: false, error, attempts: attempt, startedAt, endedAt: Date.now() };
     }
@@ -68,6 +88,42 @@ export function createProcessor(deps: ProcessorDeps) {
     );
     return result;
   };
+}
+
+/** A retryable failure against a peer whose worker has gone silent will not heal by retrying. */
+async function peerGone(deps: ProcessorDeps, d: StepJobData, error: ErrorData): Promise<ErrorData> {
+  const peer = (d.input as { peer?: { name?: string } } | undefined)?.peer?.name;
+  if (!peer) return error;
+  const info = await deps.registry.get(peer).catch(() => null);
+  const silentMs = info ? Date.now() - info.lastSeen : Infinity;
+  if (silentMs < deps.peerGoneMs) return error;
+  return {
+    name: 'FerryError',
+    code: 'PEER_LOST',
+    message: `host ${peer} has not reported for ${Math.round(silentMs / 1000)} s (last error: ${error.code}: ${error.message})`,
+    retryable: false,
+  };
+}
+
+/** Steps that start or announce the container: only its owner may run them. */
+const OWNER_ONLY = new Set(['restore', 'arp-refresh', 'resume-source']);
+
+/**
+ * Fencing: a step issued under an older ownership epoch was superseded (a handover or a rollback
+ * happened since) and must not start, stop, freeze or announce anything.
+ */
+async function checkFence(store: MigrationStore, d: StepJobData): Promise<void> {
+  if (!d.fence) return;
+  const owner = await store.owner(d.fence.container);
+  if (owner.epoch > d.fence.epoch) {
+    throw new FerryError('STALE_EPOCH', `step ${d.step} of ${d.migrationId} was issued under epoch ${d.fence.epoch}; ${d.fence.container} is at epoch ${owner.epoch} now`);
+  }
+  if (owner.epoch < d.fence.epoch) {
+    throw new FerryError('FENCE_PENDING', `ownership of ${d.fence.container} has not reached epoch ${d.fence.epoch} yet`, { retryable: true });
+  }
+  if (OWNER_ONLY.has(d.step) && owner.host !== d.host) {
+    throw new FerryError('NOT_OWNER', `${d.host} does not own ${d.fence.container} (owner: ${owner.host}); it may not start or announce it`);
+  }
 }
 
 function ids(d: StepJobData) {

@@ -1,6 +1,7 @@
 import type { ErrorData } from './errors/index.js';
 import type { Phase } from './keys.js';
 import type { StepName } from './steps/index.js';
+import type { OperationKind } from './record.js';
 
 /** A step job on a host's queue. */
 export interface StepJobData {
@@ -11,6 +12,8 @@ export interface StepJobData {
   step: StepName;
   host: string;
   input: unknown;
+  /** Fencing: the container whose ownership epoch guards this step, and that epoch. */
+  fence?: { container: string; epoch: number };
 }
 
 /** What a worker reports back to the scheduler when a step has finished (for good). */
@@ -29,7 +32,7 @@ export interface StepResultData {
 
 /** Jobs on the scheduler's queue. */
 export type SchedulerJob =
-  | { kind: 'submit'; migrationId: string; request: unknown }
+  | { kind: 'submit'; migrationId: string; request: unknown; op?: OperationKind }
   | { kind: 'result'; result: StepResultData }
   | { kind: 'retry'; migrationId: string }
   | { kind: 'cancel'; migrationId: string };

@@ -1,5 +1,6 @@
 import type { Capabilities } from './capabilities.js';
 import type { MigrationRequest } from './request.js';
+import type { CloneRequest } from './clone-request.js';
 import type { StepName } from './steps/index.js';
 import { ValidationError } from './errors/index.js';
 
@@ -11,11 +12,21 @@ export interface PlannedStep {
   host: string;
 }
 
+/** A step that undoes forward work, due once the forward step at index `after` has been reached. */
+export interface Compensation {
+  after: number;
+  step: PlannedStep;
+  /** Only when the container was running at the start (e.g. announcing it again). */
+  onlyIfWasRunning?: boolean;
+}
+
 export interface Plan {
   mode: 'live' | 'restart';
   steps: PlannedStep[];
-  /** Index of the step after whose success the migration only goes forward. */
+  /** Index of the step after whose success the operation only goes forward. */
   pointOfNoReturn: number;
+  /** What undoes a failure before the point of no return, in the order to run it. */
+  compensations: Compensation[];
 }
 
 /**
@@ -43,24 +54,38 @@ export function plan(request: MigrationRequest, caps: { source: Capabilities; ta
   const pointOfNoReturn = steps.length - 1;
   if (request.options.arpRefresh) steps.push(at('arp-refresh', 'target'));
   steps.push(at('cleanup', 'source'));
-  return { mode, steps, pointOfNoReturn };
+  // Remove the target's copy first, so the container can never run twice, then resume the
+  // source, then announce it from the source in case the target had announced it.
+  const index = (name: StepName) => steps.findIndex((s) => s.name === name);
+  const compensations: Compensation[] = [
+    { after: index('rsync-transfer'), step: at('discard-target', 'target') },
+    { after: index('checkpoint'), step: at('resume-source', 'source') },
+  ];
+  if (request.options.arpRefresh) {
+    compensations.push({ after: index('restore'), step: at('arp-refresh', 'source'), onlyIfWasRunning: true });
+  }
+  return { mode, steps, pointOfNoReturn, compensations };
+}
+
+/** The compensations due for a forward failure at `failedIndex` (before the point of no return). */
+export function rollbackPlan(p: Plan, failedIndex: number, wasRunning: boolean): PlannedStep[] {
+  return p.compensations.filter((c) => failedIndex >= c.after && (wasRunning || !c.onlyIfWasRunning)).map((c) => c.step);
 }
 
 /**
- * What undoes a forward failure at `failedIndex` (before the point of no return): remove the
- * target's copy first, so the container can never run twice, then resume the source, then
- * announce it from the source in case the target had announced it.
+ * A clone: check both sides, copy (frozen if asked), then give the copy its own identity and start
+ * it. Until the clone runs, a failure removes the partial copy and thaws the source.
  */
-export function rollbackPlan(p: Plan, failedIndex: number, request: MigrationRequest, wasRunning: boolean): PlannedStep[] {
-  const reached = (name: StepName) => {
-    const i = p.steps.findIndex((s) => s.name === name);
-    return i >= 0 && failedIndex >= i;
+export function planClone(request: CloneRequest): Plan {
+  const at = (name: StepName, role: Role): PlannedStep => ({ name, role, host: role === 'source' ? request.from : request.to });
+  const steps: PlannedStep[] = [at('preflight', 'source'), at('preflight', 'target'), at('clone-copy', 'source'), at('clone-identity', 'target')];
+  return {
+    mode: 'restart',
+    steps,
+    pointOfNoReturn: 3,
+    compensations: [
+      { after: 2, step: at('discard-target', 'target') },
+      { after: 2, step: at('resume-source', 'source') },
+    ],
   };
-  const out: PlannedStep[] = [];
-  if (reached('rsync-transfer')) out.push({ name: 'discard-target', role: 'target', host: request.to });
-  if (reached('checkpoint')) out.push({ name: 'resume-source', role: 'source', host: request.from });
-  if (reached('restore') && wasRunning && request.options.arpRefresh) {
-    out.push({ name: 'arp-refresh', role: 'source', host: request.from });
-  }
-  return out;
 }

@@ -3,6 +3,10 @@ import type { Peer } from './host.js';
 import type { Phase } from './keys.js';
 import type { Plan, PlannedStep } from './plan.js';
 import type { MigrationRequest } from './request.js';
+import type { CloneRequest } from './clone-request.js';
+
+/** What an operation record describes; each kind has its own plan and step inputs. */
+export type OperationKind = 'migrate' | 'clone';
 
 export type MigrationState = 'pending' | 'running' | 'paused' | 'rolling-back' | 'done' | 'rolled-back' | 'rejected';
 export const TERMINAL_STATES: readonly MigrationState[] = ['done', 'rolled-back', 'rejected'];
@@ -24,7 +28,9 @@ export interface StepRecord extends PlannedStep {
 
 export interface MigrationRecord {
   id: string;
-  request: MigrationRequest;
+  /** Absent on records written before kinds existed: those are migrations. */
+  kind?: OperationKind;
+  request: MigrationRequest | CloneRequest;
   /** The hosts as the registry described them at submission. */
   hosts: { source: Peer; target: Peer };
   plan: Plan;
@@ -33,8 +39,13 @@ export interface MigrationRecord {
   /** Index of the current step in the current phase's list. */
   cursor: number;
   run: number;
-  /** Ownership epoch of the container this migration works under (fencing). */
+  /**
+   * Ownership epoch of the container (fencing): raised at the handover to the target and again
+   * when a rollback hands it back. Workers refuse to act on a step issued under an older epoch.
+   */
   epoch: number;
+  /** The host that owns the container at `epoch`: the only one that may run or announce it. */
+  owner?: string;
   steps: StepRecord[];
   rollback: StepRecord[];
   cancelRequested: boolean;
@@ -59,4 +70,8 @@ export function currentSteps(r: MigrationRecord): StepRecord[] {
 export function outputOf<T>(r: MigrationRecord, name: string, role?: string): T | undefined {
   const s = r.steps.find((x) => x.name === name && (role === undefined || x.role === role) && x.state === 'done');
   return s?.output as T | undefined;
+}
+
+export function kindOf(r: MigrationRecord): OperationKind {
+  return r.kind ?? 'migrate';
 }

@@ -3,8 +3,9 @@ import { TransitionError } from './errors/index.js';
 import type { Phase } from './keys.js';
 import { rollbackPlan, type Plan, type PlannedStep } from './plan.js';
 import type { MigrationRequest } from './request.js';
+import type { CloneRequest } from './clone-request.js';
 import type { Peer } from './host.js';
-import { currentSteps, isTerminal, type MigrationRecord, type StepRecord } from './record.js';
+import { currentSteps, isTerminal, type MigrationRecord, type OperationKind, type StepRecord } from './record.js';
 import type { PreflightOutput } from './steps/preflight.js';
 
 export type MigrationEvent =
@@ -22,10 +23,12 @@ export type MigrationEvent =
       endedAt: number;
     }
   | { type: 'retry' }
-  | { type: 'cancel' };
+  | { type: 'cancel' }
+  /** The reconciler cannot safely decide (a host gone, replays exhausted): wait for an operator. */
+  | { type: 'pause'; error: ErrorData };
 
 export type Command =
-  | { type: 'enqueue'; phase: Phase; index: number; run: number; step: PlannedStep }
+  | { type: 'enqueue'; phase: Phase; index: number; run: number; step: PlannedStep; fence: { epoch: number; owner: string } }
   | { type: 'finished'; state: MigrationRecord['state'] };
 
 export interface Transition {
@@ -37,7 +40,8 @@ export interface Transition {
 
 export function newRecord(args: {
   id: string;
-  request: MigrationRequest;
+  kind?: OperationKind;
+  request: MigrationRequest | CloneRequest;
   plan: Plan;
   hosts: { source: Peer; target: Peer };
   epoch: number;
@@ -45,6 +49,7 @@ export function newRecord(args: {
 }): MigrationRecord {
   return {
     id: args.id,
+    kind: args.kind ?? 'migrate',
     request: args.request,
     hosts: args.hosts,
     plan: args.plan,
@@ -53,6 +58,7 @@ export function newRecord(args: {
     cursor: 0,
     run: 0,
     epoch: args.epoch,
+    owner: args.request.from,
     steps: args.plan.steps.map((s) => ({ ...s, state: 'pending', run: 0, attempts: 0 })),
     rollback: [],
     cancelRequested: false,
@@ -68,8 +74,14 @@ function enqueueCursor(r: MigrationRecord, now: number): Command[] {
   const list = currentSteps(r);
   const step = list[r.cursor];
   if (!step) return [];
+  // The handover: the target becomes the owner the moment it is asked to start the container.
+  if (r.phase === 'forward' && r.cursor === r.plan.pointOfNoReturn && (r.kind ?? 'migrate') === 'migrate' && r.owner !== step.host) {
+    r.epoch += 1;
+    r.owner = step.host;
+  }
   list[r.cursor] = { ...step, state: 'running', run: r.run, enqueuedAt: now };
-  return [{ type: 'enqueue', phase: r.phase, index: r.cursor, run: r.run, step: { name: step.name, role: step.role, host: step.host } }];
+  const fence = { epoch: r.epoch, owner: r.owner ?? r.request.from };
+  return [{ type: 'enqueue', phase: r.phase, index: r.cursor, run: r.run, step: { name: step.name, role: step.role, host: step.host }, fence }];
 }
 
 function finish(r: MigrationRecord, state: 'done' | 'rolled-back', now: number): Command[] {
@@ -85,9 +97,13 @@ function wasRunning(r: MigrationRecord): boolean {
 
 /** Switch to the rollback phase for a forward step at `failedIndex`; rolled back at once if nothing to undo. */
 function beginRollback(r: MigrationRecord, failedIndex: number, now: number): Command[] {
-  const steps = rollbackPlan(r.plan, failedIndex, r.request, wasRunning(r));
+  const steps = rollbackPlan(r.plan, failedIndex, wasRunning(r));
   r.phase = 'rollback';
   r.cursor = 0;
+  // Ownership goes back to the source under a new epoch: a late step of the forward path (say a
+  // restore retried on the target) is refused from here on.
+  r.epoch += 1;
+  r.owner = r.request.from;
   r.rollback = steps.map((s): StepRecord => ({ ...s, state: 'pending', run: r.run, attempts: 0 }));
   if (r.rollback.length === 0) return finish(r, 'rolled-back', now);
   r.state = 'rolling-back';
@@ -156,6 +172,15 @@ export function transition(prev: MigrationRecord, event: MigrationEvent, now: nu
       r.cursor += 1;
       if (r.cursor >= r.rollback.length) return { record: r, commands: finish(r, 'rolled-back', now), changed: true };
       return { record: r, commands: enqueueCursor(r, now), changed: true };
+    }
+    case 'pause': {
+      if (r.state !== 'running' && r.state !== 'rolling-back') throw new TransitionError(r.state, 'pause', 'only a running migration can be paused');
+      const list = currentSteps(r);
+      const step = list[r.cursor];
+      if (step && step.state === 'running') list[r.cursor] = { ...step, state: 'failed', error: event.error, endedAt: now };
+      r.error = event.error;
+      r.state = 'paused';
+      return { record: r, commands: [], changed: true };
     }
     case 'retry': {
       if (r.state !== 'paused') throw new TransitionError(r.state, 'retry', 'only a paused migration can be retried');

@@ -1,5 +1,7 @@
 import type { Phase } from './keys.js';
-import { currentSteps, outputOf, type MigrationRecord } from './record.js';
+import { currentSteps, kindOf, outputOf, type MigrationRecord } from './record.js';
+import type { MigrationRequest } from './request.js';
+import type { CloneRequest } from './clone-request.js';
 import type { CheckpointOutput, PreflightOutput, StepInput, StepName } from './steps/index.js';
 import { StepSchemas } from './steps/index.js';
 
@@ -10,9 +12,10 @@ import { StepSchemas } from './steps/index.js';
 export function stepInput(r: MigrationRecord, phase: Phase, index: number): StepInput<StepName> {
   const step = (phase === 'forward' ? r.steps : r.rollback)[index] ?? currentSteps(r)[index];
   if (!step) throw new Error(`migration ${r.id} has no ${phase} step ${index}`);
+  if (kindOf(r) === 'clone') return cloneStepInput(r, step.name, step.role);
   const base = { migrationId: r.id, container: r.request.container, epoch: r.epoch };
   const { source, target } = r.hosts;
-  const opts = r.request.options;
+  const opts = (r.request as MigrationRequest).options;
   const src = outputOf<PreflightOutput>(r, 'preflight', 'source');
   const cp = outputOf<CheckpointOutput>(r, 'checkpoint');
   const wasRunning = src?.wasRunning ?? true;
@@ -48,7 +51,42 @@ export function stepInput(r: MigrationRecord, phase: Phase, index: number): Step
         return { ...base, keepCopy: false };
       case 'resume-source':
         return { ...base, wasRunning };
+      default:
+        throw new Error(`a migration has no step ${step.name}`);
     }
   })();
   return StepSchemas[step.name].input.parse(input);
+}
+
+/** A hostname from a container name: characters a DNS label cannot hold become '-'. */
+export function hostnameFor(name: string): string {
+  return name.replace(/[^A-Za-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'clone';
+}
+
+function cloneStepInput(r: MigrationRecord, name: StepName, role: string): StepInput<StepName> {
+  const req = r.request as CloneRequest;
+  const { source, target } = r.hosts;
+  const src = outputOf<PreflightOutput>(r, 'preflight', 'source');
+  const wasRunning = src?.wasRunning ?? false;
+  const on = (container: string) => ({ migrationId: r.id, container, epoch: r.epoch });
+  const bw = req.bwlimitKBps === undefined ? {} : { bwlimitKBps: req.bwlimitKBps };
+  const input = ((): unknown => {
+    switch (name) {
+      case 'preflight':
+        return role === 'source'
+          ? { ...on(req.container), role: 'source', peer: target, refuseRunning: !req.freeze }
+          : { ...on(req.name), role: 'target', peer: source, expect: { ip: req.ip, mac: req.mac, sizeBytes: src?.sizeBytes ?? 0, bindMounts: src?.bindMounts ?? [] } };
+      case 'clone-copy':
+        return { ...on(req.container), name: req.name, peer: target, freeze: req.freeze && wasRunning, ...bw };
+      case 'clone-identity':
+        return { ...on(req.container), name: req.name, source, hostname: req.hostname ?? hostnameFor(req.name), ip: req.ip, mac: req.mac, start: wasRunning };
+      case 'discard-target':
+        return { ...on(req.name), keepCopy: false };
+      case 'resume-source':
+        return { ...on(req.container), wasRunning };
+      default:
+        throw new Error(`a clone has no step ${name}`);
+    }
+  })();
+  return StepSchemas[name].input.parse(input);
 }

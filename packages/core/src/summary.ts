@@ -17,6 +17,9 @@ export interface StepSummary {
 
 export interface MigrationSummary {
   id: string;
+  kind: string;
+  /** A clone's name. */
+  name?: string;
   container: string;
   from: string;
   to: string;
@@ -54,11 +57,14 @@ export function summarize(r: MigrationRecord): MigrationSummary {
   }));
   const out = (name: string) => (r.steps ?? []).find((s) => s.name === name && s.state === 'done')?.output;
   const transfer = out('rsync-transfer') as RsyncTransferOutput | undefined;
+  const copy = out('clone-copy') as { bytesSent: number } | undefined;
   const cp = out('checkpoint') as CheckpointOutput | undefined;
   const restore = (r.steps ?? []).find((s) => s.name === 'restore' && s.state === 'done');
   const startedAt = (restore?.output as { startedAt?: number } | undefined)?.startedAt;
   return {
     id: r.id,
+    kind: r.kind ?? 'migrate',
+    ...((r.request as { name?: string } | undefined)?.name ? { name: (r.request as { name: string }).name } : {}),
     container: req.container ?? '?',
     from: req.from ?? '?',
     to: req.to ?? '?',
@@ -66,7 +72,7 @@ export function summarize(r: MigrationRecord): MigrationSummary {
     state: r.state,
     createdAt: r.createdAt,
     ...(r.endedAt !== undefined ? { endedAt: r.endedAt, totalMs: r.endedAt - r.createdAt } : {}),
-    bytesTransferred: (transfer?.bytesTransferred ?? 0) + (cp?.finalPass.bytesSent ?? 0),
+    bytesTransferred: (transfer?.bytesTransferred ?? 0) + (cp?.finalPass.bytesSent ?? 0) + (copy?.bytesSent ?? 0),
     precopyPasses: transfer?.passes.length ?? 0,
     ...(cp?.frozenAt !== undefined && startedAt !== undefined ? { frozenMs: startedAt - cp.frozenAt } : {}),
     ...(cp ? { checkpointMethod: cp.method } : {}),

@@ -41,7 +41,7 @@ describe('plan', () => {
   it('rolls back only what was reached: target copy first, then the source', () => {
     const r = req();
     const p = plan(r, { source: noCheckpoint, target: noCheckpoint });
-    const names = (i: number, wasRunning = true) => rollbackPlan(p, i, r, wasRunning).map((s) => `${s.name}@${s.host}`);
+    const names = (i: number, wasRunning = true) => rollbackPlan(p, i, wasRunning).map((s) => `${s.name}@${s.host}`);
     expect(names(0)).toEqual([]);
     expect(names(1)).toEqual([]);
     expect(names(2)).toEqual(['discard-target@h2']);

@@ -200,3 +200,65 @@ describe('state machine: cancel', () => {
     expect(() => transition(advanced(0), { type: 'start' }, 5)).toThrow(TransitionError);
   });
 });
+
+describe('state machine: fencing epochs', () => {
+  const fences = (t: ReturnType<typeof transition>) => t.commands.flatMap((c) => (c.type === 'enqueue' ? [c.fence] : []));
+
+  it('steps before the handover carry the starting epoch, owned by the source', () => {
+    const t = transition(record(), { type: 'start' }, 5);
+    expect(fences(t)).toEqual([{ epoch: 1, owner: 'h1' }]);
+  });
+
+  it('the handover raises the epoch and makes the target the owner', () => {
+    const r = advanced(3); // checkpoint running
+    const t = transition(r, ok(r), 5); // checkpoint done → restore enqueued
+    expect(t.record.epoch).toBe(2);
+    expect(t.record.owner).toBe('h2');
+    expect(fences(t)).toEqual([{ epoch: 2, owner: 'h2' }]);
+    const after = transition(t.record, ok(t.record), 5); // restore done → arp-refresh under the same epoch
+    expect(fences(after)).toEqual([{ epoch: 2, owner: 'h2' }]);
+  });
+
+  it('a rollback hands ownership back to the source under a newer epoch', () => {
+    let r = advanced(4); // restore running under epoch 2, owner h2
+    expect(r.epoch).toBe(2);
+    const t = transition(r, fail(r), 5);
+    r = t.record;
+    expect(r.epoch).toBe(3);
+    expect(r.owner).toBe('h1');
+    expect(fences(t)).toEqual([{ epoch: 3, owner: 'h1' }]);
+  });
+
+  it('a retry keeps the epoch: it re-issues the same decision', () => {
+    let r = advanced(6);
+    r = step(r, fail(r));
+    const t = transition(r, { type: 'retry' }, 5);
+    expect(fences(t)).toEqual([{ epoch: 2, owner: 'h2' }]);
+  });
+});
+
+describe('state machine: pause (from the reconciler)', () => {
+  const error = { name: 'FerryError', code: 'HOST_UNREACHABLE', message: 'h2 silent', retryable: false };
+  it('pauses a running migration, failing the step in flight', () => {
+    const r = advanced(2);
+    const t = transition(r, { type: 'pause', error }, 5);
+    expect(t.record.state).toBe('paused');
+    expect(t.record.steps[2]!.state).toBe('failed');
+    expect(t.commands).toEqual([]);
+    expect(transition(t.record, { type: 'retry' }, 5).record.state).toBe('running');
+  });
+  it('pauses a rollback', () => {
+    const r = step(advanced(3), fail(advanced(3)));
+    expect(transition(r, { type: 'pause', error }, 5).record.state).toBe('paused');
+  });
+  it.each(['pending', 'paused', 'done'])('is refused when %s', (state) => {
+    let r = record();
+    if (state === 'paused') r = step(advanced(6), fail(advanced(6)));
+    if (state === 'done') {
+      r = advanced(0);
+      while (r.state === 'running') r = step(r, ok(r));
+    }
+    expect(r.state).toBe(state);
+    expect(() => transition(r, { type: 'pause', error }, 5)).toThrow(TransitionError);
+  });
+});

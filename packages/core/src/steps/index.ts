@@ -7,6 +7,8 @@ import { ArpRefreshInput, ArpRefreshOutput } from './arp-refresh.js';
 import { CleanupInput, CleanupOutput } from './cleanup.js';
 import { DiscardTargetInput, DiscardTargetOutput } from './discard-target.js';
 import { ResumeSourceInput, ResumeSourceOutput } from './resume-source.js';
+import { CloneCopyInput, CloneCopyOutput } from './clone-copy.js';
+import { CloneIdentityInput, CloneIdentityOutput } from './clone-identity.js';
 
 export * from './common.js';
 export * from './preflight.js';
@@ -17,6 +19,8 @@ export * from './arp-refresh.js';
 export * from './cleanup.js';
 export * from './discard-target.js';
 export * from './resume-source.js';
+export * from './clone-copy.js';
+export * from './clone-identity.js';
 
 /** Every step's input and output schema, by step name. */
 export const StepSchemas = {
@@ -28,6 +32,8 @@ export const StepSchemas = {
   cleanup: { input: CleanupInput, output: CleanupOutput },
   'discard-target': { input: DiscardTargetInput, output: DiscardTargetOutput },
   'resume-source': { input: ResumeSourceInput, output: ResumeSourceOutput },
+  'clone-copy': { input: CloneCopyInput, output: CloneCopyOutput },
+  'clone-identity': { input: CloneIdentityInput, output: CloneIdentityOutput },
 } as const;
 
 export type StepName = keyof typeof StepSchemas;

@@ -7,6 +7,8 @@ export const PreflightInput = StepBase.extend({
   /** `source`: the container is here and can be sent; `target`: it can be received here. */
   role: z.enum(['source', 'target']),
   peer: Peer,
+  /** Source role: a running container is refused (a clone without `--freeze`). */
+  refuseRunning: z.boolean().default(false),
   /** For the target role: what the source reported. */
   expect: z
     .object({ ip: Ipv4.optional(), mac: Mac.optional(), sizeBytes: z.number().nonnegative(), bindMounts: z.array(z.string()).default([]) })

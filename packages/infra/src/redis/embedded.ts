@@ -35,6 +35,11 @@ async function ping(sock: string): Promise<boolean> {
  */
 export async function ensureRedis(opts: EmbeddedOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<RedisEndpoint> {
   if (env.REDIS_URL) return { url: env.REDIS_URL, embedded: false, started: false };
+  const fsync = env.FERRY_REDIS_APPENDFSYNC;
+  if (fsync !== undefined && fsync !== 'everysec' && fsync !== 'always') {
+    throw new FerryError('BAD_CONFIG', `FERRY_REDIS_APPENDFSYNC must be everysec or always, not '${fsync}'`);
+  }
+  if (fsync && !opts.appendfsync) opts = { ...opts, appendfsync: fsync };
   const running = await ping(sockPath(embeddedDir(opts)));
   return { url: await startEmbeddedRedis(opts), embedded: true, started: !running };
 }

@@ -70,6 +70,34 @@ export class MigrationStore {
     return Object.fromEntries(Object.entries(h).map(([f, v]) => [f, JSON.parse(v) as ProgressEntry]));
   }
 
+  /** The container's ownership: epoch and owning host (fencing). */
+  async owner(container: string): Promise<{ epoch: number; host: string | null }> {
+    const [epoch, host] = await this.redis.hmget(this.k.owner(container), 'epoch', 'host');
+    return { epoch: Number(epoch ?? 0), host: host ?? null };
+  }
+
+  /** A new operation's epoch: one above every epoch the container has had. */
+  async nextEpoch(container: string): Promise<number> {
+    return this.redis.hincrby(this.k.owner(container), 'epoch', 1);
+  }
+
+  /** Moves ownership forward to `epoch`/`host`; never back. Returns the epoch in force. */
+  async fence(container: string, epoch: number, host: string): Promise<number> {
+    const r = await this.redis.eval(
+      `local cur = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
+       if cur <= tonumber(ARGV[1]) then
+         redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'host', ARGV[2])
+         return tonumber(ARGV[1])
+       end
+       return cur`,
+      1,
+      this.k.owner(container),
+      String(epoch),
+      host,
+    );
+    return Number(r);
+  }
+
   /** Takes the container's lock for a migration; returns the holder (this id when taken). */
   async lock(container: string, migrationId: string): Promise<string> {
     const key = this.k.lock(container);
