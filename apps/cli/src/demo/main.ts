@@ -6,12 +6,9 @@
  * saw. `--json` prints the same as one JSON object on the last line. Leaves nothing behind.
  */
 import { parseArgs } from 'node:util';
-import { summarize, type MigrationSummary } from '@ferry/core';
 import { labContainerCreate, labDown, labInfo, labUp } from '../lab/index.js';
-import { openClient } from '../client.js';
-import { submitMigration, waitFor } from '../commands/migrate.js';
 import { fmtBytes, fmtMs, renderStatus } from '../render.js';
-import { ClientProbe } from './client-probe.js';
+import { measureMigration } from './measure.js';
 
 const { values } = parseArgs({ options: { json: { type: 'boolean' }, 'size-mb': { type: 'string' } } });
 const sizeMb = Number(values['size-mb'] ?? 256);
@@ -24,46 +21,11 @@ async function demo(): Promise<Record<string, unknown>> {
   const [h1, h2] = lab.hosts;
   say(`demo: creating container "web" on ${h1!.name} with ${sizeMb} MiB of data and a writer…`);
   const ct = await labContainerCreate({ name: 'web', host: h1!.name, sizeMb, writer: true });
-  const probe = new ClientProbe(lab.client.netns, `http://${ct.ip}/`, 20);
-  if (!(await probe.waitForAnswer(10_000))) throw new Error(`the client gets no HTTP answer from ${ct.ip} before the migration`);
-  const c = await openClient();
-  try {
-    say(`demo: migrating web ${h1!.name} → ${h2!.name} while the client probes http://${ct.ip}/ every 20 ms…`);
-    const t0 = Date.now();
-    const id = await submitMigration(c, { container: 'web', from: h1!.name, to: h2!.name });
-    let lastState = '';
-    const r = await waitFor(c, id, (rec) => {
-      const line = rec.steps.map((s) => `${s.name}:${s.state}`).join(' ');
-      if (line !== lastState) say(`  ${(lastState = line)}`);
-    });
-    const t1 = Date.now();
-    // Keep probing a little after the end: the client must be answered from the target.
-    const answered = await probe.waitForAnswer(5000);
-    await new Promise((res) => setTimeout(res, 1000));
-    await probe.stop();
-    const s: MigrationSummary = summarize(r);
-    say(`\n${renderStatus(r)}`);
-    const downtimeMs = probe.longestGap(t0, Date.now());
-    const result = {
-      migrationId: id,
-      state: s.state,
-      totalMs: s.totalMs ?? t1 - t0,
-      downtimeMs,
-      bytesTransferred: s.bytesTransferred,
-      precopyPasses: s.precopyPasses,
-      dataMiB: sizeMb,
-      mode: s.mode,
-      frozenMs: s.frozenMs,
-      answeredAfter: answered,
-      probes: { ok: probe.samples.filter((x) => x.ok).length, failed: probe.samples.filter((x) => !x.ok).length },
-      steps: s.steps.map((x) => ({ name: x.name, host: x.host, ms: x.ms ?? null, state: x.state })),
-      ...(s.error ? { error: s.error } : {}),
-    };
-    return result;
-  } finally {
-    await probe.stop();
-    await c.close();
-  }
+  say(`demo: migrating web ${h1!.name} → ${h2!.name} while the client probes http://${ct.ip}/ every 20 ms…`);
+  const m = await measureMigration(lab, { container: 'web', ip: ct.ip, from: h1!.name, to: h2!.name, onProgress: (l) => say(`  ${l}`) });
+  say(`\n${renderStatus(m.record)}`);
+  const { record: _record, ...figures } = m;
+  return { ...figures, dataMiB: sizeMb };
 }
 
 let code = 0;

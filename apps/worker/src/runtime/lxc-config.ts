@@ -2,6 +2,7 @@
  * Reading and rewriting LXC container config files (`<lxcPath>/<name>/config`).
  * Pure text functions: no I/O here, so they are easy to test.
  */
+import { PreconditionError } from '@ferry/core';
 
 export interface ConfigLine {
   key: string;
@@ -106,4 +107,107 @@ export function rewritePaths(text: string, from: string, to: string): string {
     .split('\n')
     .map((line) => (line.trimStart().startsWith('#') ? line : line.replace(re, (_m, pre: string) => `${pre}${t}`)))
     .join('\n');
+}
+
+/** Whether a non-comment line sets `key` (`key = value`, spaces around `=` optional). */
+function setsKey(line: string, key: string): boolean {
+  const t = line.trim();
+  if (!t || t.startsWith('#')) return false;
+  const eq = t.indexOf('=');
+  return eq >= 0 && t.slice(0, eq).trim() === key;
+}
+
+/**
+ * Sets a key to the given values: every line setting it is removed and `key = value` lines for
+ * the values are put where the first one was (appended at the end when the key was absent).
+ * An empty `values` just removes the key. Comments are left alone; idempotent.
+ */
+export function setConfigValues(text: string, key: string, values: readonly string[]): string {
+  const lines = text.split('\n');
+  const first = lines.findIndex((l) => setsKey(l, key));
+  const fresh = values.map((v) => `${key} = ${v}`);
+  if (first < 0) {
+    if (!fresh.length) return text;
+    // Keep a trailing newline at the very end.
+    const endsWithNewline = lines.length > 0 && lines[lines.length - 1] === '';
+    const body = endsWithNewline ? lines.slice(0, -1) : lines;
+    return [...body, ...fresh, ...(endsWithNewline ? [''] : [])].join('\n');
+  }
+  const out: string[] = [];
+  lines.forEach((l, i) => {
+    if (i === first) out.push(...fresh);
+    else if (!setsKey(l, key)) out.push(l);
+  });
+  return out.join('\n');
+}
+
+/** The template LXC recorded when it created the container (`# Template used to create this container: PATH`). */
+export function templateOf(text: string): string | undefined {
+  const m = /^#\s*Template used to create this container:\s*(\S+)\s*$/m.exec(text);
+  return m?.[1];
+}
+
+export interface CloneIdentity {
+  /** `lxc.uts.name`. */
+  hostname: string;
+  /** `lxc.net.0.hwaddr`. */
+  mac: string;
+  /** `lxc.net.0.ipv4.address` (the source's prefix length is kept); absent → static addresses removed. */
+  ip?: string;
+}
+
+export interface IdentityEdit {
+  text: string;
+  /** The address line written (`ip/prefix` or `ip`), when one was. */
+  ipv4?: string;
+  /** What else was changed, for the log (other interfaces' MACs, IPv6 addresses removed). */
+  notes: string[];
+}
+
+/** Network types whose interface has an address and a MAC of its own. */
+const ADDRESSED = new Set(['veth', 'macvlan', 'ipvlan', 'vlan', 'phys']);
+
+/**
+ * The config of a copy with its own identity: `lxc.uts.name`, `lxc.net.0.hwaddr` and
+ * `lxc.net.0.ipv4.address` (every static address of the interface is replaced by one, keeping the
+ * first one's prefix length; none given → all removed so the copy does not collide), static IPv6
+ * addresses of `lxc.net.0` removed, and other interfaces that pinned a MAC get `otherMac()`.
+ * Throws CLONE_NO_NETWORK when an IP is asked for but `lxc.net.0` is not an interface with an address.
+ */
+export function withIdentity(text: string, id: CloneIdentity, otherMac: () => string): IdentityEdit {
+  const lines = parseConfig(text);
+  const notes: string[] = [];
+  let out = setConfigValues(text, 'lxc.uts.name', [id.hostname]);
+  const type = configValue(lines, 'lxc.net.0.type');
+  const addressed = type !== undefined && ADDRESSED.has(type);
+  if (id.ip && !addressed) {
+    throw new PreconditionError(
+      'CLONE_NO_NETWORK',
+      `cannot give the copy ${id.ip}: its lxc.net.0 is ${type ?? 'not configured'}, not an interface with an address`,
+    );
+  }
+  let ipv4: string | undefined;
+  if (addressed) {
+    out = setConfigValues(out, 'lxc.net.0.hwaddr', [id.mac]);
+    const old = configValues(lines, 'lxc.net.0.ipv4.address');
+    if (id.ip) {
+      const prefix = old.map((v) => /\/(\d{1,2})$/.exec(v)?.[1]).find((p) => p !== undefined);
+      ipv4 = prefix !== undefined ? `${id.ip}/${prefix}` : id.ip;
+      out = setConfigValues(out, 'lxc.net.0.ipv4.address', [ipv4]);
+    } else {
+      out = setConfigValues(out, 'lxc.net.0.ipv4.address', []);
+    }
+    if (old.length > 1) notes.push(`lxc.net.0 had ${old.length} IPv4 addresses; the copy has ${ipv4 ? 'one' : 'none'}`);
+    if (configValues(lines, 'lxc.net.0.ipv6.address').length) {
+      out = setConfigValues(out, 'lxc.net.0.ipv6.address', []);
+      notes.push('static IPv6 addresses of lxc.net.0 removed (they would collide with the source)');
+    }
+  }
+  const others = [...new Set(lines.map((l) => /^lxc\.net\.(\d+)\.hwaddr$/.exec(l.key)?.[1]).filter((x): x is string => !!x && x !== '0'))];
+  for (const n of others) {
+    const mac = otherMac();
+    out = setConfigValues(out, `lxc.net.${n}.hwaddr`, [mac]);
+    notes.push(`lxc.net.${n}.hwaddr set to ${mac}`);
+  }
+  return { text: out, ...(ipv4 ? { ipv4 } : {}), notes };
 }

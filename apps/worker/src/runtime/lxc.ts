@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readFile, readdir, writeFile, rename, stat, rm, mkdtemp, access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandError, ContainerState, PreconditionError, type Capabilities } from '@ferry/core';
+import { CommandError, ContainerState, PreconditionError, randomMac, type Capabilities } from '@ferry/core';
 import { run } from '@ferry/infra';
 import type { ContainerInfo, NetworkIdentity, Runtime } from './runtime.js';
 import { probeFreezer } from './freezer.js';
@@ -13,6 +13,8 @@ import {
   parseConfig,
   rewritePaths,
   rootfsPathOf,
+  templateOf,
+  withIdentity,
   type ConfigLine,
 } from './lxc-config.js';
 
@@ -329,5 +331,24 @@ export class LxcRuntime implements Runtime {
       );
     }
     await this.lxc('lxc-destroy', ['-n', name]);
+  }
+
+  async template(name: string): Promise<string | undefined> {
+    return templateOf(await readFile(this.configFile(name), 'utf8'));
+  }
+
+  async setIdentity(name: string, id: { hostname: string; mac: string; ip?: string }): Promise<{ ipv4?: string; notes: string[] }> {
+    const s = await this.requireState(name);
+    if (s !== 'STOPPED') throw new PreconditionError('CONTAINER_STATE', `cannot change the identity of ${name}: it is ${s}`);
+    const file = this.configFile(name);
+    const before = await readFile(file, 'utf8');
+    const edit = withIdentity(before, id, () => randomMac());
+    if (edit.text !== before) {
+      const st = await stat(file);
+      const tmp = `${file}.ferry-tmp`;
+      await writeFile(tmp, edit.text, { mode: st.mode & 0o7777 });
+      await rename(tmp, file);
+    }
+    return { ...(edit.ipv4 ? { ipv4: edit.ipv4 } : {}), notes: edit.notes };
   }
 }

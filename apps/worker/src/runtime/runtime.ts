@@ -47,4 +47,11 @@ export interface Runtime {
   restore(name: string, dir: string): Promise<void>;
   /** Removes the container from this host. Callers check it is stopped and owned elsewhere. */
   destroy(name: string): Promise<void>;
+  /** What the container was created from (LXC: the template path recorded in its config), if known. */
+  template?(name: string): Promise<string | undefined>;
+  /**
+   * Gives a (stopped) copy its own identity in its config: hostname, MAC and IPv4 address of its
+   * first interface (none → static addresses removed). Runtimes that cannot do it leave it out.
+   */
+  setIdentity?(name: string, id: { hostname: string; mac: string; ip?: string }): Promise<{ ipv4?: string; notes: string[] }>;
 }

@@ -4,13 +4,15 @@ import { abortable } from './common.js';
 import { arpRefresh } from './arp-refresh.js';
 import { checkpoint } from './checkpoint.js';
 import { cleanup } from './cleanup.js';
+import { cloneCopy } from './clone-copy.js';
+import { cloneIdentity } from './clone-identity.js';
 import { discardTarget } from './discard-target.js';
 import { preflight } from './preflight.js';
 import { restore } from './restore.js';
 import { resumeSource } from './resume-source.js';
 import { rsyncTransfer } from './rsync-transfer.js';
 
-export { arpRefresh, checkpoint, cleanup, discardTarget, preflight, restore, resumeSource, rsyncTransfer };
+export { arpRefresh, checkpoint, cleanup, cloneCopy, cloneIdentity, discardTarget, preflight, restore, resumeSource, rsyncTransfer };
 
 /** Every step, by name. Inputs arrive parsed by the core schemas. */
 export const steps: { [N in StepName]: Step<StepInput<N>, StepOutput<N>> } = {
@@ -22,4 +24,6 @@ export const steps: { [N in StepName]: Step<StepInput<N>, StepOutput<N>> } = {
   cleanup: abortable(cleanup),
   'discard-target': abortable(discardTarget),
   'resume-source': abortable(resumeSource),
+  'clone-copy': abortable(cloneCopy),
+  'clone-identity': abortable(cloneIdentity),
 };

@@ -36,16 +36,26 @@ async function source(ctx: StepContext, input: PreflightInput): Promise<Prefligh
       `container ${name}: rootfs ${rootfs} lies outside ${dir}; ferry copies only the container's directory`,
     );
   }
-  try {
-    await sshCheck(sshTargetFor(ctx.host, input.peer), ctx.signal);
-  } catch (e) {
-    if (e instanceof FerryError && e.code === 'PEER_UNREACHABLE') {
-      throw new FerryError('PEER_UNREACHABLE', `peer ${input.peer.name} (${input.peer.address}:${input.peer.sshPort}) unreachable over ssh: ${e.message}`, {
-        retryable: true,
-        ...(e.details ? { details: e.details } : {}),
-      });
+  if (input.refuseRunning && isActive(i.state)) {
+    throw new PreconditionError(
+      'CONTAINER_RUNNING',
+      `container ${name} is ${i.state} on ${ctx.host.name}: stop it first, or pass --freeze to copy it frozen (a copy of a running container can be inconsistent)`,
+      { container: name, state: i.state },
+    );
+  }
+  // A copy to this same host (a local clone) goes without ssh: nothing to check.
+  if (input.peer.name !== ctx.host.name) {
+    try {
+      await sshCheck(sshTargetFor(ctx.host, input.peer), ctx.signal);
+    } catch (e) {
+      if (e instanceof FerryError && e.code === 'PEER_UNREACHABLE') {
+        throw new FerryError('PEER_UNREACHABLE', `peer ${input.peer.name} (${input.peer.address}:${input.peer.sshPort}) unreachable over ssh: ${e.message}`, {
+          retryable: true,
+          ...(e.details ? { details: e.details } : {}),
+        });
+      }
+      throw e;
     }
-    throw e;
   }
   const [net, bindMounts, sizeBytes] = await Promise.all([runtime.network(name), runtime.bindMounts(name), diskUsage(dir, ctx.signal)]);
   return {

@@ -20,7 +20,7 @@ export async function ownedByMigration(ctx: StepContext, migrationId: string, co
 }
 
 /** rsync partial dirs left anywhere in the tree by interrupted passes. */
-async function removePartialDirs(dir: string): Promise<number> {
+export async function removePartialDirs(dir: string): Promise<number> {
   const r = await run('find', [dir, '-xdev', '-type', 'd', '-name', PARTIAL_DIR, '-prune', '-print0'], { timeoutMs: 10 * 60_000 });
   const found = r.stdout.split('\0').filter(Boolean);
   for (const p of found) await rm(p, { recursive: true, force: true });

@@ -27,8 +27,8 @@ export const CONTAINER_FLAGS: readonly string[] = [
 ];
 
 export interface RsyncArgOptions {
-  /** The `-e` value. */
-  remoteShell: string;
+  /** The `-e` value; omitted for a local copy (both operands on this host). */
+  remoteShell?: string;
   bwlimitKBps?: number;
   /** Anchored exclude patterns (also protect those paths from --delete on the receiver). */
   excludes?: readonly string[];
@@ -45,6 +45,6 @@ export function rsyncArgs(o: RsyncArgOptions): string[] {
   args.push(`--timeout=${o.ioTimeoutSec ?? 120}`);
   if (o.bwlimitKBps !== undefined) args.push(`--bwlimit=${o.bwlimitKBps}`);
   for (const x of o.excludes ?? []) args.push(`--exclude=${x}`);
-  args.push('-e', o.remoteShell);
+  if (o.remoteShell !== undefined) args.push('-e', o.remoteShell);
   return args;
 }

@@ -72,6 +72,22 @@ export interface PushOptions {
   profile?: 'container' | 'plain';
   /** Source operands are the given files (relative to `source`) instead of the directory. */
   files?: readonly string[];
+  /** Further options placed before the operands (e.g. `--copy-dest=DIR`). */
+  extraArgs?: readonly string[];
+}
+
+/** A copy between two directories of this host (same flags, no ssh). */
+export interface LocalCopyOptions {
+  source: string;
+  /** Absolute destination directory here (created if missing; its parent must exist). */
+  dest: string;
+  bwlimitKBps?: number;
+  excludes?: readonly string[];
+  extraArgs?: readonly string[];
+  onProgress?: (p: RsyncProgress) => void;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  profile?: 'container' | 'plain';
 }
 
 function remoteSpec(t: SshTarget, dest: string): string {
@@ -92,10 +108,34 @@ export async function rsyncPush(o: PushOptions): Promise<TransferStats> {
     ...(o.excludes ? { excludes: o.excludes } : {}),
     profile: o.profile ?? 'container',
   });
+  args.push(...(o.extraArgs ?? []));
   const src = o.source.replace(/\/+$/, '') || '/';
   const operands = o.files ? o.files.map((f) => `${src}/${f}`) : [`${src}/`];
   args.push('--', ...operands, remoteSpec(o.target, o.dest));
+  return runRsync(args, o, { peer: o.peerLabel ?? o.target.address, dest: o.dest });
+}
 
+/**
+ * Mirrors a directory to another directory of this host with the same flags as a push (no ssh,
+ * no remote shell). Same statistics and error classification as `rsyncPush`.
+ */
+export async function rsyncLocal(o: LocalCopyOptions): Promise<TransferStats> {
+  const args = rsyncArgs({
+    ...(o.bwlimitKBps !== undefined ? { bwlimitKBps: o.bwlimitKBps } : {}),
+    ...(o.excludes ? { excludes: o.excludes } : {}),
+    profile: o.profile ?? 'container',
+  });
+  args.push(...(o.extraArgs ?? []));
+  const src = o.source.replace(/\/+$/, '') || '/';
+  args.push('--', `${src}/`, `${o.dest.replace(/\/+$/, '')}/`);
+  return runRsync(args, o, { peer: 'localhost', dest: o.dest });
+}
+
+async function runRsync(
+  args: string[],
+  o: { onProgress?: (p: RsyncProgress) => void; signal?: AbortSignal; timeoutMs?: number },
+  where: { peer: string; dest: string },
+): Promise<TransferStats> {
   // Keep only the tail of stdout: progress lines can be many; the stats come last.
   let tail = '';
   let pending = '';
@@ -120,7 +160,7 @@ export async function rsyncPush(o: PushOptions): Promise<TransferStats> {
       ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
     });
   } catch (e) {
-    throw classifyRsyncError(e, { peer: o.peerLabel ?? o.target.address, dest: o.dest });
+    throw classifyRsyncError(e, where);
   }
   const s = parseRsyncStats(tail);
   return { bytesSent: s.bytesSent, literalBytes: s.literalBytes, filesChanged: s.filesChanged, ms: Date.now() - started };
