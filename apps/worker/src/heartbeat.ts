@@ -42,7 +42,7 @@ export class Heartbeat {
     private readonly runtime: Runtime,
     private readonly registry: HostRegistry,
     private readonly log: Logger,
-    private readonly everyMs = 5000,
+    private readonly everyMs = Number(process.env.FERRY_HEARTBEAT_MS ?? 2000),
   ) {}
 
   async start(): Promise<void> {

@@ -29,6 +29,9 @@ export async function checkClone(c: Client, input: Omit<CloneRequestInput, 'from
   if (!target) problems.push(`to: unknown host '${request.to}' (known hosts: ${known})`);
   const src = source?.containers.find((x) => x.name === request.container);
   if (source && !src) problems.push(`container: '${request.container}' does not exist on host ${source.name}`);
+  if (src && src.state !== 'STOPPED' && !request.freeze) {
+    problems.push(`container: '${request.container}' is ${src.state} on ${source!.name}; a copy of a running container can be inconsistent: stop it or pass --freeze`);
+  }
   const nameUsed = hosts.find((h) => h.containers.some((x) => x.name === request.name));
   if (nameUsed) problems.push(`name: '${request.name}' is already a container on host ${nameUsed.name}`);
   if (request.ip) {

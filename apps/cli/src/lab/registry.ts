@@ -16,7 +16,8 @@ export async function waitPublished(info: LabInfo, host: string, container: stri
     while (Date.now() < deadline) {
       // Bounded: with BullMQ's options a command waits forever for an unreachable Redis.
       const h = await Promise.race([registry.get(host).catch(() => null), sleep(1000).then(() => null)]);
-      if (h?.containers.some((c) => c.name === container)) return true;
+      // RUNNING, not only present: the CLI refuses some requests by the state it reads here.
+      if (h?.containers.some((c) => c.name === container && c.state === 'RUNNING')) return true;
       await sleep(100);
     }
     return false;
