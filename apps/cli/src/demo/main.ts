@@ -5,10 +5,20 @@
  * 20 ms; migrates it from h1 to h2 and prints the timeline, figures and the downtime the client
  * saw. `--json` prints the same as one JSON object on the last line. Leaves nothing behind.
  */
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { stopEmbeddedRedis } from '@ferry/infra';
 import { labContainerCreate, labDown, labInfo, labUp } from '../lab/index.js';
 import { fmtBytes, fmtMs, renderStatus } from '../render.js';
 import { measureMigration } from './measure.js';
+
+// A private state dir (lab, embedded Redis and its data), removed at the end: the demo leaves
+// nothing behind. FERRY_STATE_DIR, when set, is used as it is and kept.
+const ownState = !process.env.FERRY_STATE_DIR;
+if (ownState) process.env.FERRY_STATE_DIR = mkdtempSync(join(tmpdir(), 'ferry-demo-'));
 
 const { values } = parseArgs({ options: { json: { type: 'boolean' }, 'size-mb': { type: 'string' } } });
 const sizeMb = Number(values['size-mb'] ?? 256);
@@ -39,6 +49,10 @@ try {
 } finally {
   say('demo: removing the lab…');
   await labDown().catch((e: unknown) => say(`demo: lab down failed: ${(e as Error).message}`));
+  if (ownState) {
+    await stopEmbeddedRedis({ purge: true }).catch(() => undefined);
+    await rm(process.env.FERRY_STATE_DIR!, { recursive: true, force: true }).catch(() => undefined);
+  }
 }
 if (result) {
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -78,7 +78,18 @@ export class MigrationStore {
 
   /** A new operation's epoch: one above every epoch the container has had. */
   async nextEpoch(container: string): Promise<number> {
-    return this.redis.hincrby(this.k.owner(container), 'epoch', 1);
+    // An owner kept as a bare counter (the first layout) becomes a hash, keeping its epoch.
+    const r = await this.redis.eval(
+      `if redis.call('TYPE', KEYS[1])['ok'] == 'string' then
+         local e = redis.call('GET', KEYS[1])
+         redis.call('DEL', KEYS[1])
+         redis.call('HSET', KEYS[1], 'epoch', e)
+       end
+       return redis.call('HINCRBY', KEYS[1], 'epoch', 1)`,
+      1,
+      this.k.owner(container),
+    );
+    return Number(r);
   }
 
   /** Moves ownership forward to `epoch`/`host`; never back. Returns the epoch in force. */
