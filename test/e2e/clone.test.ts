@@ -1,12 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { MigrationSummary } from '@ferry/core';
-import { hostExec, labContainerCreate, labDown, labUp, type LabInfo } from '../../apps/cli/src/lab/index.js';
-import { containerState, ferry, httpFrom, isolate } from '../support/lab.js';
+import { hostExec, labContainerCreate, type LabInfo } from '../../apps/cli/src/lab/index.js';
+import { containerState, ferry, httpFrom, useLab } from '../support/lab.js';
 
 // Real lab: the clone goes through the CLI, the scheduler and the workers of both hosts.
 describe('clone in the lab', () => {
+  const { lab: getLab, host: h } = useLab(2);
   let lab: LabInfo;
-  const h = (name: string) => lab.hosts.find((x) => x.name === name)!;
   const attach = async (host: string, name: string, argv: string[]) =>
     (await hostExec(host, ['lxc-attach', '-P', h(host).lxcPath, '-n', name, '--', ...argv], { timeoutMs: 10_000 })).stdout.trim();
   const clone = async (args: string[]) => {
@@ -15,13 +15,8 @@ describe('clone in the lab', () => {
   };
 
   beforeAll(async () => {
-    isolate();
-    await labDown();
-    lab = await labUp({ hosts: 2 });
+    lab = getLab();
     await labContainerCreate({ name: 'src1', host: 'h1', sizeMb: 16 });
-  });
-  afterAll(async () => {
-    await labDown();
   });
 
   it('refuses a running source without --freeze before anything is copied', async () => {

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MigrationSummary } from '@ferry/core';
-import { labContainerCreate, labDown, labUp, type LabInfo } from '../../apps/cli/src/lab/index.js';
+import { labContainerCreate, type LabInfo } from '../../apps/cli/src/lab/index.js';
 import { manifestDigest } from '../../apps/worker/src/manifest/manifest.js';
 import { succeeds } from '@ferry/infra';
-import { containerState, ferry, httpFrom, isolate, switchPortOf } from '../support/lab.js';
+import { containerState, ferry, httpFrom, switchPortOf, useLab } from '../support/lab.js';
 
 // Where `criu check` passes, live mode is possible and is not bad input.
 const criuWorks = await succeeds('criu', ['check']);
@@ -13,16 +13,11 @@ const criuWorks = await succeeds('criu', ['check']);
 // Real everything: a lab of two hosts (network namespaces with sshd, LXC and a worker each),
 // the embedded Redis, the scheduler, and the real `ferry` CLI.
 describe('live migration in the lab', () => {
+  const { lab: getLab, host: h } = useLab(2);
   let lab: LabInfo;
-  const h = (name: string) => lab.hosts.find((x) => x.name === name)!;
 
   beforeAll(async () => {
-    isolate();
-    await labDown();
-    lab = await labUp({ hosts: 2 });
-  });
-  afterAll(async () => {
-    await labDown();
+    lab = getLab();
   });
 
   it('moves a running container with a writer: target runs it with the data as at the freeze, source keeps a stopped copy', async () => {

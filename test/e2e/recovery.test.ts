@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '@ferry/infra';
-import { labContainerCreate, labDown, labUp, startScheduler, startWorker, stopScheduler, stopWorker, type LabInfo } from '../../apps/cli/src/lab/index.js';
-import { containerState, ferry, httpFrom, isolate } from '../support/lab.js';
+import { labContainerCreate, startScheduler, startWorker, stopScheduler, stopWorker, type LabInfo } from '../../apps/cli/src/lab/index.js';
+import { containerState, ferry, httpFrom, useLab } from '../support/lab.js';
 
 async function status(id: string) {
   return JSON.parse((await ferry(['status', id, '--json'])).stdout) as { state: string; steps: { name: string; state: string; phase: string }[]; error?: { code: string } };
@@ -21,16 +21,11 @@ async function until<T>(what: string, fn: () => Promise<T | null | undefined | f
 
 // Real lab, real processes killed with SIGKILL and started again as a supervisor would.
 describe('retry and cancel after a crash', () => {
+  const { lab: getLab, host: h } = useLab(2);
   let lab: LabInfo;
-  const h = (name: string) => lab.hosts.find((x) => x.name === name)!;
 
   beforeAll(async () => {
-    isolate();
-    await labDown();
-    lab = await labUp({ hosts: 2 });
-  });
-  afterAll(async () => {
-    await labDown();
+    lab = getLab();
   });
 
   it('cancel during the transfer, after the scheduler was killed, rolls back: source runs, target has nothing', async () => {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '@ferry/infra';
-import { hostExec } from '../../apps/cli/src/lab/index.js';
+import { afterAll, beforeAll } from 'vitest';
+import { hostExec, labDown, labUp, type LabInfo } from '../../apps/cli/src/lab/index.js';
 import { freshPrefix } from './redis.js';
 
 export const CLI = fileURLToPath(new URL('../../apps/cli/dist/main.js', import.meta.url));
@@ -59,4 +60,26 @@ export async function switchPortOf(bridge: string, mac: string): Promise<string 
   const r = await run('bridge', ['fdb', 'show', 'br', bridge]);
   const line = r.stdout.split('\n').find((l) => l.toLowerCase().startsWith(`${mac.toLowerCase()} dev `));
   return line?.split(' ')[2] ?? null;
+}
+
+/**
+ * A lab of `hosts` hosts for one test file, isolated (own state dir, embedded Redis, key prefix),
+ * removed after the file. Returns a getter: the lab exists only once beforeAll has run.
+ */
+export function useLab(hosts = 2): { lab: () => LabInfo; host: (name: string) => LabInfo['hosts'][number] } {
+  let info: LabInfo | undefined;
+  beforeAll(async () => {
+    isolate();
+    // No `lab down` first: it sweeps the lab's kernel names whoever made them. Leftovers of a
+    // crashed run make labUp fail with LAB_CONFLICT, and `ferry lab down` removes them.
+    info = await labUp({ hosts });
+  });
+  afterAll(async () => {
+    await labDown();
+  });
+  const lab = () => {
+    if (!info) throw new Error('the lab is not up yet');
+    return info;
+  };
+  return { lab, host: (name) => lab().hosts.find((x) => x.name === name)! };
 }

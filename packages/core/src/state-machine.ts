@@ -1,6 +1,7 @@
 import type { ErrorData } from './errors/index.js';
 import { TransitionError } from './errors/index.js';
 import type { Phase } from './keys.js';
+import type { StepResultData } from './jobs.js';
 import { rollbackPlan, type Plan, type PlannedStep } from './plan.js';
 import type { MigrationRequest } from './request.js';
 import type { CloneRequest } from './clone-request.js';
@@ -10,18 +11,8 @@ import type { PreflightOutput } from './steps/preflight.js';
 
 export type MigrationEvent =
   | { type: 'start' }
-  | {
-      type: 'step-result';
-      phase: Phase;
-      index: number;
-      run: number;
-      ok: boolean;
-      output?: unknown;
-      error?: ErrorData;
-      attempts: number;
-      startedAt?: number;
-      endedAt: number;
-    }
+  /** A worker's report of a finished step (or the reconciler's, on its behalf). */
+  | ({ type: 'step-result' } & Omit<StepResultData, 'migrationId'>)
   | { type: 'retry' }
   | { type: 'cancel' }
   /** The reconciler cannot safely decide (a host gone, replays exhausted): wait for an operator. */
