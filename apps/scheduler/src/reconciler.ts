@@ -57,6 +57,17 @@ export class Reconciler {
     }
   }
 
+  /** `phase.index` of every step some worker began, from the start marks workers write. */
+  private async startedRuns(id: string): Promise<Set<string>> {
+    const fields = await this.s.opts.redis.hkeys(this.s.store.k.progress(id));
+    return new Set(fields.filter((f) => f.startsWith('start.')).map((f) => f.split('.').slice(1, 3).join('.')));
+  }
+
+  /** Whether the target may ever have started the copy: a worker began its restore (or clone identity). */
+  private targetCopyEverStarted(r: MigrationRecord, started: Set<string>): boolean {
+    return r.steps.some((s, i) => (s.name === 'restore' || s.name === 'clone-identity') && started.has(`forward.${i}`));
+  }
+
   private async check(r: MigrationRecord): Promise<void> {
     const step = currentSteps(r)[r.cursor];
     if (!step || step.state !== 'running') return;
@@ -99,7 +110,8 @@ export class Reconciler {
     const host = await this.s.registry.get(step.host);
     const silentMs = host ? Date.now() - host.lastSeen : Infinity;
     if (silentMs < this.limits.hostGoneMs) return;
-    if (r.phase === 'rollback' && step.name === 'discard-target' && !targetCopyEverStarted(r)) {
+    const started = await this.startedRuns(r.id);
+    if (r.phase === 'rollback' && step.name === 'discard-target' && !this.targetCopyEverStarted(r, started)) {
       log.warn({ silentMs }, 'target gone during rollback; its copy never ran: removal deferred to its return');
       await this.s.apply(r.id, {
         type: 'step-result',
@@ -111,15 +123,24 @@ export class Reconciler {
       });
       return;
     }
+    if (r.phase === 'forward' && r.cursor <= r.plan.pointOfNoReturn && !started.has(`forward.${r.cursor}`)) {
+      // The host never began this step, so it has done nothing that needs undoing there: failing it
+      // rolls the migration back. Should the host return, the queued step meets a newer epoch.
+      log.error({ silentMs }, 'host gone before it began the step: failing it');
+      await this.s.apply(r.id, {
+        type: 'step-result',
+        ...ids,
+        ok: false,
+        attempts: 0,
+        endedAt: Date.now(),
+        error: { name: 'FerryError', code: 'HOST_UNREACHABLE', message: `host ${step.host} has not reported for ${Math.round(silentMs / 1000)} s and never began ${step.name}`, retryable: false },
+      });
+      return;
+    }
     log.error({ silentMs }, 'host gone: pausing');
     await this.s.apply(r.id, {
       type: 'pause',
       error: { name: 'FerryError', code: 'HOST_UNREACHABLE', message: `host ${step.host} has not reported for ${Math.round(silentMs / 1000)} s; step ${step.name} waits for it (ferry retry or ferry cancel)`, retryable: false },
     });
   }
-}
-
-/** Whether the target may ever have started the copy: the restore step was at least issued. */
-function targetCopyEverStarted(r: MigrationRecord): boolean {
-  return r.steps.some((s) => (s.name === 'restore' || s.name === 'clone-identity') && s.state !== 'pending');
 }

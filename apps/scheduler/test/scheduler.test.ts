@@ -114,4 +114,31 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
     expect((await q.getJob(id))?.data.step).toBe('preflight');
     await q.close();
   });
+
+  const tick = () => (s as unknown as { reconciler: { tick(): Promise<void> } }).reconciler.tick();
+  /** A migration whose preflight on the source is done, so the target's preflight waits on h2. */
+  async function waitingOnTarget(id: string) {
+    await submit(id, { container: 'web', from: 'h1', to: 'h2' });
+    await until(() => s.store.get(id));
+    await s.apply(id, { type: 'step-result', phase: 'forward', index: 0, run: 0, ok: true, output: { role: 'source', wasRunning: true, sizeBytes: 10 }, attempts: 1, endedAt: Date.now() });
+    await new HostRegistry(redis, prefix).publish({ ...host('h2'), lastSeen: Date.now() - 120_000 });
+  }
+
+  it('the reconciler fails a step on a host gone before it began it: the migration rolls back', async () => {
+    await waitingOnTarget('m-aaaaaa07');
+    await tick();
+    const r = await s.store.mustGet('m-aaaaaa07');
+    expect(r.state).toBe('rolled-back');
+    expect(r.error?.code).toBe('HOST_UNREACHABLE');
+    expect(await s.store.lockHolder('web')).toBeNull();
+  });
+
+  it('the reconciler pauses when the gone host had begun the step', async () => {
+    await waitingOnTarget('m-aaaaaa08');
+    await redis.hset(s.store.k.progress('m-aaaaaa08'), 'start.forward.1.0', String(Date.now()));
+    await tick();
+    const r = await s.store.mustGet('m-aaaaaa08');
+    expect(r.state).toBe('paused');
+    expect(r.error?.code).toBe('HOST_UNREACHABLE');
+  });
 });

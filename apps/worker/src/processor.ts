@@ -49,8 +49,7 @@ export function createProcessor(deps: ProcessorDeps) {
     const log = deps.log.child({ migrationId: d.migrationId, step: d.step, host: d.host, phase: d.phase, index: d.index, run: d.run, attempt });
     const startKey = `start.${d.phase}.${d.index}.${d.run}`;
     const progressKey = deps.store.k.progress(d.migrationId);
-    await deps.store.redis.hsetnx(progressKey, startKey, String(Date.now()));
-    const startedAt = Number(await deps.store.redis.hget(progressKey, startKey));
+    let startedAt = Date.now();
     let last = 0;
     const progress = (p: Progress) => {
       const now = Date.now();
@@ -63,6 +62,9 @@ export function createProcessor(deps: ProcessorDeps) {
     log.info('step started');
     try {
       await checkFence(deps.store, d);
+      // The start mark tells the reconciler this host began the step (so it may have acted).
+      await deps.store.redis.hsetnx(progressKey, startKey, String(startedAt));
+      startedAt = Number(await deps.store.redis.hget(progressKey, startKey));
       const input = schemas.input.parse(d.input);
       const step = steps[d.step] as (c: StepContext, i: unknown) => Promise<unknown>;
       const ctx = deps.context(log, progress);
