@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_pkgs=(redis-server redis-tools lxc busybox-static rsync openssh-server openssh-client iputils-arping iproute2 acl attr xfsprogs criu util-linux procps)
+need_pkgs=(redis-server redis-tools lxc busybox-static rsync openssh-server openssh-client iputils-arping iproute2 acl attr xfsprogs e2fsprogs criu util-linux procps rdfind jdupes)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

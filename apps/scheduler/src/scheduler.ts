@@ -6,6 +6,9 @@ import {
   newRecord,
   kindOf,
   parseCloneRequest,
+  parseUnifyRequest,
+  planUnify,
+  type UnifyRequest,
   parseMigrationRequest,
   plan,
   planClone,
@@ -24,8 +27,11 @@ import {
 import { HostRegistry, MigrationStore, Queues } from '@ferry/infra';
 import { stepJob } from './step-jobs.js';
 
-function lockedNames(kind: OperationKind, request: MigrationRequest | CloneRequest): string[] {
-  return kind === 'clone' ? [request.container, (request as CloneRequest).name] : [request.container];
+/** The containers an operation holds: none of them may be in another operation meanwhile. */
+function lockedNames(kind: OperationKind, request: MigrationRequest | CloneRequest | UnifyRequest): string[] {
+  if (kind === 'clone') return [request.container, (request as CloneRequest).name];
+  if (kind === 'unify') return (request as UnifyRequest).containers;
+  return [request.container];
 }
 import { Reconciler } from './reconciler.js';
 
@@ -94,9 +100,9 @@ export class Scheduler {
     if (await this.store.get(id)) return; // redelivered submit
     const log = this.opts.log.child({ migrationId: id, kind });
     const now = Date.now();
-    let request: MigrationRequest | CloneRequest;
+    let request: MigrationRequest | CloneRequest | UnifyRequest;
     try {
-      request = kind === 'clone' ? parseCloneRequest(raw) : parseMigrationRequest(raw);
+      request = kind === 'clone' ? parseCloneRequest(raw) : kind === 'unify' ? parseUnifyRequest(raw) : parseMigrationRequest(raw);
     } catch (e) {
       await this.reject(id, raw, e, now);
       return;
@@ -109,7 +115,9 @@ export class Scheduler {
       const p =
         kind === 'clone'
           ? planClone(request as CloneRequest)
-          : plan(request as MigrationRequest, { source: source.capabilities, target: target.capabilities });
+          : kind === 'unify'
+            ? planUnify(request as UnifyRequest)
+            : plan(request as MigrationRequest, { source: source.capabilities, target: target.capabilities });
       // A clone holds its source (it may freeze it) and its new name (two clones must not race for it).
       for (const name of lockedNames(kind, request)) {
         const holder = await this.store.lock(name, id);

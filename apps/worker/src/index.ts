@@ -5,3 +5,4 @@ export * from './host-worker.js';
 export * from './heartbeat.js';
 export * from './run.js';
 export * from './runtime/runtime.js';
+export * from './unify/index.js';

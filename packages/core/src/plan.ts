@@ -1,6 +1,7 @@
 import type { Capabilities } from './capabilities.js';
 import type { MigrationRequest } from './request.js';
 import type { CloneRequest } from './clone-request.js';
+import type { UnifyRequest } from './unify-request.js';
 import type { StepName } from './steps/index.js';
 import { ValidationError } from './errors/index.js';
 
@@ -88,4 +89,9 @@ export function planClone(request: CloneRequest): Plan {
       { after: 2, step: at('resume-source', 'source') },
     ],
   };
+}
+
+/** Unify: one step on the host; nothing to compensate (hardlink mode is undone by `--revert`). */
+export function planUnify(request: UnifyRequest): Plan {
+  return { mode: 'restart', steps: [{ name: 'unify', role: 'source', host: request.from }], pointOfNoReturn: 0, compensations: [] };
 }

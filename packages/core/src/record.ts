@@ -4,9 +4,10 @@ import type { Phase } from './keys.js';
 import type { Plan, PlannedStep } from './plan.js';
 import type { MigrationRequest } from './request.js';
 import type { CloneRequest } from './clone-request.js';
+import type { UnifyRequest } from './unify-request.js';
 
 /** What an operation record describes; each kind has its own plan and step inputs. */
-export type OperationKind = 'migrate' | 'clone';
+export type OperationKind = 'migrate' | 'clone' | 'unify';
 
 export type MigrationState = 'pending' | 'running' | 'paused' | 'rolling-back' | 'done' | 'rolled-back' | 'rejected';
 export const TERMINAL_STATES: readonly MigrationState[] = ['done', 'rolled-back', 'rejected'];
@@ -30,7 +31,7 @@ export interface MigrationRecord {
   id: string;
   /** Absent on records written before kinds existed: those are migrations. */
   kind?: OperationKind;
-  request: MigrationRequest | CloneRequest;
+  request: MigrationRequest | CloneRequest | UnifyRequest;
   /** The hosts as the registry described them at submission. */
   hosts: { source: Peer; target: Peer };
   plan: Plan;

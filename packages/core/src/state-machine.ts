@@ -5,6 +5,7 @@ import type { StepResultData } from './jobs.js';
 import { rollbackPlan, type Plan, type PlannedStep } from './plan.js';
 import type { MigrationRequest } from './request.js';
 import type { CloneRequest } from './clone-request.js';
+import type { UnifyRequest } from './unify-request.js';
 import type { Peer } from './host.js';
 import { currentSteps, isTerminal, type MigrationRecord, type OperationKind, type StepRecord } from './record.js';
 import type { PreflightOutput } from './steps/preflight.js';
@@ -32,7 +33,7 @@ export interface Transition {
 export function newRecord(args: {
   id: string;
   kind?: OperationKind;
-  request: MigrationRequest | CloneRequest;
+  request: MigrationRequest | CloneRequest | UnifyRequest;
   plan: Plan;
   hosts: { source: Peer; target: Peer };
   epoch: number;

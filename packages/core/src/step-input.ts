@@ -2,6 +2,7 @@ import type { Phase } from './keys.js';
 import { currentSteps, kindOf, outputOf, type MigrationRecord } from './record.js';
 import type { MigrationRequest } from './request.js';
 import type { CloneRequest } from './clone-request.js';
+import type { UnifyRequest } from './unify-request.js';
 import type { CheckpointOutput, PreflightOutput, StepInput, StepName } from './steps/index.js';
 import { StepSchemas } from './steps/index.js';
 
@@ -13,6 +14,13 @@ export function stepInput(r: MigrationRecord, phase: Phase, index: number): Step
   const step = (phase === 'forward' ? r.steps : r.rollback)[index] ?? currentSteps(r)[index];
   if (!step) throw new Error(`migration ${r.id} has no ${phase} step ${index}`);
   if (kindOf(r) === 'clone') return cloneStepInput(r, step.name, step.role);
+  if (kindOf(r) === 'unify') {
+    const u = r.request as UnifyRequest;
+    return StepSchemas.unify.input.parse({
+      migrationId: r.id, container: u.container, epoch: r.epoch,
+      containers: u.containers, mode: u.mode, dryRun: u.dryRun, revert: u.revert, excludes: u.excludes,
+    });
+  }
   const base = { migrationId: r.id, container: r.request.container, epoch: r.epoch };
   const { source, target } = r.hosts;
   const opts = (r.request as MigrationRequest).options;

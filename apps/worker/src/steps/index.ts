@@ -11,6 +11,7 @@ import { preflight } from './preflight.js';
 import { restore } from './restore.js';
 import { resumeSource } from './resume-source.js';
 import { rsyncTransfer } from './rsync-transfer.js';
+import { unify } from './unify.js';
 
 export { arpRefresh, checkpoint, cleanup, cloneCopy, cloneIdentity, discardTarget, preflight, restore, resumeSource, rsyncTransfer };
 
@@ -24,6 +25,7 @@ export const steps: { [N in StepName]: Step<StepInput<N>, StepOutput<N>> } = {
   cleanup: abortable(cleanup),
   'discard-target': abortable(discardTarget),
   'resume-source': abortable(resumeSource),
+  unify: abortable(unify),
   'clone-copy': abortable(cloneCopy),
   'clone-identity': abortable(cloneIdentity),
 };

@@ -9,6 +9,7 @@ import { DiscardTargetInput, DiscardTargetOutput } from './discard-target.js';
 import { ResumeSourceInput, ResumeSourceOutput } from './resume-source.js';
 import { CloneCopyInput, CloneCopyOutput } from './clone-copy.js';
 import { CloneIdentityInput, CloneIdentityOutput } from './clone-identity.js';
+import { UnifyInput, UnifyOutput } from './unify.js';
 
 export * from './common.js';
 export * from './preflight.js';
@@ -21,6 +22,7 @@ export * from './discard-target.js';
 export * from './resume-source.js';
 export * from './clone-copy.js';
 export * from './clone-identity.js';
+export * from './unify.js';
 
 /** Every step's input and output schema, by step name. */
 export const StepSchemas = {
@@ -34,6 +36,7 @@ export const StepSchemas = {
   'resume-source': { input: ResumeSourceInput, output: ResumeSourceOutput },
   'clone-copy': { input: CloneCopyInput, output: CloneCopyOutput },
   'clone-identity': { input: CloneIdentityInput, output: CloneIdentityOutput },
+  unify: { input: UnifyInput, output: UnifyOutput },
 } as const;
 
 export type StepName = keyof typeof StepSchemas;
