@@ -7,6 +7,7 @@ import { exitCodeOf, submitMigration, waitFor } from './commands/migrate.js';
 import { watch } from './commands/watch.js';
 import { control } from './commands/control.js';
 import { submitClone } from './commands/clone.js';
+import { submitUnify } from './commands/unify.js';
 import { renderList, renderStatus } from './render.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
@@ -101,6 +102,33 @@ function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command('unify')
+    .description('share identical files among containers of one host (dedupe: shared blocks; hardlink: shared inodes)')
+    .argument('<containers...>', 'containers on one host')
+    .option('--host <host>', 'their host (default: the one that has the first)')
+    .addOption(new Option('--mode <mode>', 'dedupe (XFS reflink, btrfs; safe on running containers) or hardlink (stopped containers)').choices(['dedupe', 'hardlink']).default('dedupe'))
+    .option('--dry-run', 'report what would be shared; change nothing')
+    .option('--revert', 'undo hardlink mode for these containers, from the journal')
+    .option('--exclude <rule>', 'an extra exclusion rule in the vunify format (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--json', 'print JSON')
+    .action(async (containers: string[], o) => {
+      await withClient(async (c) => {
+        const id = await submitUnify(c, { containers, ...(o.host ? { host: o.host } : {}), mode: o.mode, dryRun: Boolean(o.dryRun), revert: Boolean(o.revert), excludes: o.exclude });
+        const r = await waitFor(c, id);
+        const report = r.steps?.[0]?.output;
+        if (o.json) json({ ...summarize(r), ...(report ? { report } : {}) });
+        else {
+          print(renderStatus(r));
+          if (report) {
+            const { formatReport } = await import('@ferry/worker');
+            print(formatReport(report as Parameters<typeof formatReport>[0]));
+          }
+        }
+        setExit(exitCodeOf(r));
+      });
+    });
+
+  program
     .command('status')
     .description("show a migration's state, steps and figures")
     .argument('<id>', 'migration id')
@@ -166,6 +194,69 @@ function buildProgram(setExit: (code: number) => void): Command {
           for (const ct of h.containers) print(`  ${ct.name}  ${ct.state}  ${ct.ip ?? ''}  ${ct.mac ?? ''}`);
         }
         if (hosts.length === 0) print('no hosts registered: start a worker on each host (ferry worker --host NAME)');
+      });
+    });
+
+  program
+    .command('exec')
+    .usage('[--host <host>] [--timeout <seconds>] <container> -- <command> [args...]')
+    .description("run a command in a running container, from any machine that reaches ferry's Redis")
+    .argument('<container>', 'container name')
+    .argument('<command...>', 'the command and its arguments (after --, passed as they are, no shell)')
+    .option('--host <host>', 'host of the container (default: the one where it runs)')
+    .option('--timeout <seconds>', 'kill the command after this long', num('--timeout'))
+    .addHelpText('after', '\nExample: ferry exec web -- ls -l /data\nExits with the command\'s exit code (128+N if signal N ended it); Ctrl-C is forwarded.')
+    .action(async (container: string, command: string[], o) => {
+      const { execCommand } = await import('./commands/exec.js');
+      await withClient(async (c) => setExit(await execCommand(c, { container, argv: command, ...(o.host ? { host: o.host } : {}), ...(o.timeout !== undefined ? { timeoutSec: o.timeout } : {}) })));
+    });
+
+  program
+    .command('mount')
+    .description('share a host directory with a container: now if it runs, and at every start')
+    .argument('<container>', 'container name')
+    .argument('<host-dir>', 'absolute path of a directory on the host')
+    .argument('<path-in-container>', 'absolute path in the container (created if missing)')
+    .option('--ro', 'read-only')
+    .option('--host <host>', 'host of the container (default: the one that has it)')
+    .option('--json', 'print JSON')
+    .action(async (container: string, hostDir: string, path: string, o) => {
+      const { mountCommand, renderMountChange } = await import('./commands/mount.js');
+      await withClient(async (c) => {
+        const m = await mountCommand(c, { container, hostDir, path, readOnly: Boolean(o.ro), ...(o.host ? { host: o.host } : {}) });
+        if (o.json) json(m);
+        else print(renderMountChange('mount', m));
+      });
+    });
+
+  program
+    .command('umount')
+    .description('remove a bind mount from a container: now if it runs, and from its config')
+    .argument('<container>', 'container name')
+    .argument('<path-in-container>', 'where the directory is mounted in the container')
+    .option('--host <host>', 'host of the container (default: the one that has it)')
+    .option('--json', 'print JSON')
+    .action(async (container: string, path: string, o) => {
+      const { umountCommand, renderMountChange } = await import('./commands/mount.js');
+      await withClient(async (c) => {
+        const m = await umountCommand(c, { container, path, ...(o.host ? { host: o.host } : {}) });
+        if (o.json) json(m);
+        else print(renderMountChange('umount', m));
+      });
+    });
+
+  program
+    .command('show')
+    .description("a container's state, address and bind mounts, from its host")
+    .argument('<container>', 'container name')
+    .option('--host <host>', 'host of the container (default: the one that has it)')
+    .option('--json', 'print JSON')
+    .action(async (container: string, o) => {
+      const { showCommand, renderDetails } = await import('./commands/mount.js');
+      await withClient(async (c) => {
+        const d = await showCommand(c, { container, ...(o.host ? { host: o.host } : {}) });
+        if (o.json) json(d);
+        else print(renderDetails(d));
       });
     });
 

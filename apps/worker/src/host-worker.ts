@@ -8,6 +8,7 @@ import type { HostConfig } from './config.js';
 import type { StepContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
 import { createProcessor } from './processor.js';
+import { Toolbox } from './exec/toolbox.js';
 import { sweepAbandonedCopies } from './sweep.js';
 import type { Runtime } from './runtime/runtime.js';
 
@@ -32,6 +33,8 @@ export interface HostWorkerOptions {
 export class HostWorker {
   private worker?: Worker<StepJobData, StepResultData>;
   private heartbeat: Heartbeat;
+  /** exec, mount, umount, show: straight to this host, outside the workflow (see exec/toolbox.ts). */
+  private toolbox?: Toolbox;
   private readonly abort = new AbortController();
   readonly store: MigrationStore;
   readonly registry: HostRegistry;
@@ -87,13 +90,15 @@ export class HostWorker {
       },
     );
     this.worker.on('error', (err) => log.error({ err }, 'worker error'));
+    this.toolbox = new Toolbox({ redis: this.o.redis, prefix: this.o.prefix, host: this.o.host, runtime: this.o.runtime, log, lockHolder: (c) => this.store.lockHolder(c) });
+    this.toolbox.start();
     log.info({ queue: queueNames.host(this.o.host.name), lxcPath: this.o.host.lxcPath }, 'worker started');
   }
 
   /** SIGTERM: running steps are told to stop (they are retried later); then the worker closes. */
   async stop(graceMs = 10_000): Promise<void> {
     this.heartbeat.stop();
-    const closing = this.worker?.close();
+    const closing = Promise.all([this.worker?.close(), this.toolbox?.stop()]);
     const timer = setTimeout(() => this.abort.abort(), graceMs);
     await closing;
     clearTimeout(timer);

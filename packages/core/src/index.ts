@@ -14,3 +14,4 @@ export * from './state-machine.js';
 export * from './step-input.js';
 export * from './jobs.js';
 export * from './summary.js';
+export * from './toolbox.js';

@@ -1,4 +1,5 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { CommandError } from '@ferry/core';
 
 export interface RunOptions {
@@ -20,6 +21,20 @@ export interface RunOptions {
    * started from it get no cgroups and cannot be frozen.
    */
   netns?: string;
+  /** First signal sent on timeout or abort (default SIGTERM); SIGKILL follows 2 s later. */
+  killSignal?: NodeJS.Signals;
+  /**
+   * Start the command as the leader of a new process group (and session): kills on timeout or
+   * abort then go to the whole group, and `onSpawn`'s pid is the group id.
+   */
+  processGroup?: boolean;
+  /** Called once the process has started, with its PID (e.g. to signal it later). */
+  onSpawn?: (pid: number) => void;
+  /** Called with each raw chunk of stdout (binary-safe streaming); `onStdout` still gets text. */
+  onStdoutBytes?: (chunk: Buffer) => void;
+  onStderrBytes?: (chunk: Buffer) => void;
+  /** Characters of stdout (its start) and of stderr (its end) kept for the result (default 8 Mi, at least 1). */
+  keep?: number;
 }
 
 export interface RunResult {
@@ -46,17 +61,28 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(opts.processGroup ? { detached: true } : {}),
     };
     const child = spawn(command[0]!, command.slice(1), spawnOpts);
     let stdout = '';
     let stderr = '';
     let timedOut = false;
     let killTimer: NodeJS.Timeout | undefined;
+    const signalChild = (sig: NodeJS.Signals) => {
+      if (opts.processGroup && child.pid) {
+        try {
+          process.kill(-child.pid, sig);
+        } catch {
+          /* the group is gone */
+        }
+      } else child.kill(sig);
+    };
     const kill = () => {
-      child.kill('SIGTERM');
-      killTimer = setTimeout(() => child.kill('SIGKILL'), 2000);
+      signalChild(opts.killSignal ?? 'SIGTERM');
+      killTimer = setTimeout(() => signalChild('SIGKILL'), 2000);
       killTimer.unref();
     };
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     const timer = opts.timeoutMs
       ? setTimeout(() => {
           timedOut = true;
@@ -66,14 +92,33 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
     const onAbort = () => kill();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-    child.stdout?.setEncoding('utf8').on('data', (c: string) => {
-      if (stdout.length < KEEP) stdout += c;
+    const keep = Math.max(1, opts.keep ?? KEEP);
+    const onOut = (c: string) => {
+      if (!c) return;
+      if (stdout.length < keep) stdout += c;
       opts.onStdout?.(c);
-    });
-    child.stderr?.setEncoding('utf8').on('data', (c: string) => {
-      stderr = (stderr + c).slice(-KEEP);
+    };
+    const onErr = (c: string) => {
+      if (!c) return;
+      stderr = (stderr + c).slice(-keep);
       opts.onStderr?.(c);
-    });
+    };
+    // Raw chunks when asked for (the text is then decoded here, as setEncoding would).
+    const text = (stream: NodeJS.ReadableStream | null, raw: ((b: Buffer) => void) | undefined, onText: (c: string) => void) => {
+      if (!stream) return;
+      if (!raw) {
+        stream.setEncoding('utf8').on('data', onText);
+        return;
+      }
+      const decoder = new StringDecoder('utf8');
+      stream.on('data', (b: Buffer) => {
+        raw(b);
+        onText(decoder.write(b));
+      });
+      stream.on('end', () => onText(decoder.end()));
+    };
+    text(child.stdout, opts.onStdoutBytes, onOut);
+    text(child.stderr, opts.onStderrBytes, onErr);
     if (opts.input !== undefined) child.stdin?.end(opts.input);
 
     const finish = (exitCode: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {

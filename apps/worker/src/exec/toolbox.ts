@@ -1,0 +1,81 @@
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { FerryError, parseToolboxJob, PreconditionError, toErrorData, toolboxKeys, toolboxQueues, ValidationError, type ToolboxReply } from '@ferry/core';
+import type { HostConfig } from '../config.js';
+import { BindMountOps } from '../mounts/mount-ops.js';
+import { LxcRuntime } from '../runtime/lxc.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { ExecService, type ExecTiming } from './exec-service.js';
+
+export interface ToolboxOptions {
+  redis: Redis;
+  prefix: string;
+  host: HostConfig;
+  runtime: Runtime;
+  log: Logger;
+  /** Migration holding a container, if any: mounts are not changed under a migration. */
+  lockHolder?: (container: string) => Promise<string | null>;
+  execConcurrency?: number;
+  execTiming?: Partial<ExecTiming>;
+}
+
+/**
+ * The container toolbox of one host, next to its step worker: `exec` sessions (queue `exec-<host>`)
+ * and short operations — mount, umount, show — on queue `toolbox-<host>`, each answered on a reply
+ * list the CLI waits on. These act on one container on one host and need no workflow: they go
+ * straight to the host's worker instead of through the scheduler.
+ */
+export class Toolbox {
+  private readonly exec: ExecService;
+  private admin?: Worker;
+  private readonly mounts?: BindMountOps;
+
+  constructor(private readonly o: ToolboxOptions) {
+    this.exec = new ExecService({
+      redis: o.redis,
+      prefix: o.prefix,
+      host: o.host,
+      runtime: o.runtime,
+      log: o.log,
+      ...(o.execConcurrency ? { concurrency: o.execConcurrency } : {}),
+      ...(o.execTiming ? { timing: o.execTiming } : {}),
+    });
+    if (o.runtime instanceof LxcRuntime) {
+      this.mounts = new BindMountOps({ runtime: o.runtime, host: o.host.name, log: o.log, ...(o.lockHolder ? { lockHolder: o.lockHolder } : {}) });
+    }
+  }
+
+  start(): void {
+    this.exec.start();
+    this.admin = new Worker(toolboxQueues.admin(this.o.host.name), (job) => this.process(job), {
+      connection: this.o.redis,
+      prefix: this.o.prefix,
+      concurrency: 4,
+      lockDuration: 30_000,
+    });
+    this.admin.on('error', (err) => this.o.log.error({ err }, 'toolbox worker error'));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.exec.stop(), this.admin?.close()]);
+  }
+
+  private async process(job: Job): Promise<void> {
+    const requestId = (job.data as { requestId?: unknown })?.requestId;
+    let reply: ToolboxReply;
+    try {
+      const j = parseToolboxJob(job.data);
+      if (!this.mounts) throw new FerryError('NOT_SUPPORTED', `bind mounts need the lxc runtime; ${this.o.host.name} runs ${this.o.runtime.name}`);
+      const result = j.kind === 'show' ? await this.mounts.show(j.container) : j.kind === 'mount' ? await this.mounts.mount(j) : await this.mounts.umount(j);
+      reply = { ok: true, result };
+    } catch (e) {
+      const badInput = e instanceof PreconditionError || e instanceof ValidationError;
+      if (!badInput) this.o.log.error({ err: e, jobId: job.id }, 'toolbox operation failed');
+      reply = { ok: false, error: toErrorData(e), exit: badInput ? 2 : 1 };
+    }
+    if (typeof requestId !== 'string' || !/^r-[0-9a-z]+$/.test(requestId)) return;
+    const key = toolboxKeys(this.o.prefix).reply(requestId);
+    await this.o.redis.multi().rpush(key, JSON.stringify(reply)).expire(key, 300).exec();
+  }
+}

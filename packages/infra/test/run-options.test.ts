@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CommandError } from '@ferry/core';
+import { run } from '../src/index.js';
+
+/** Running (a zombie waiting for its reaper counts as ended). */
+const alive = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+const childrenOf = (pid: number) =>
+  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
+
+describe('run(): options for long-lived, streamed commands', () => {
+  it('onStdoutBytes gets the bytes as they are; the text result is unchanged', async () => {
+    const chunks: Buffer[] = [];
+    const r = await run('printf', ['\\377\\000h\\303\\251'], { onStdoutBytes: (b) => chunks.push(b) });
+    expect(Buffer.concat(chunks)).toEqual(Buffer.from([0xff, 0x00, 0x68, 0xc3, 0xa9]));
+    expect(r.stdout).toBe('\ufffd\u0000hé');
+  });
+
+  it('onSpawn gives the pid; killSignal is the first signal on abort', async () => {
+    const ctl = new AbortController();
+    let pid = 0;
+    const p = run('sleep', ['30'], { signal: ctl.signal, killSignal: 'SIGINT', onSpawn: (x) => (pid = x) });
+    expect(pid).toBeGreaterThan(0);
+    ctl.abort();
+    await expect(p).rejects.toSatisfy((e) => e instanceof CommandError && e.failure.signal === 'SIGINT');
+  });
+
+  it('processGroup: the command leads its own group, and a kill reaches its children too', async () => {
+    let pid = 0;
+    const p = run('sh', ['-c', 'sleep 40 & sleep 41; wait'], { processGroup: true, timeoutMs: 800, onSpawn: (x) => (pid = x) });
+    await new Promise((r) => setTimeout(r, 300));
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])).toBe(pid); // pgrp == pid
+    const kids = childrenOf(pid);
+    expect(kids.length).toBe(2);
+    await expect(p).rejects.toSatisfy((e) => e instanceof CommandError && e.failure.timedOut);
+    await new Promise((r) => setTimeout(r, 100));
+    for (const k of kids) expect(alive(k)).toBe(false);
+  });
+
+  it('keep bounds what is kept of the output', async () => {
+    const r = await run('head', ['-c', '100000', '/dev/zero'], { keep: 1000 });
+    expect(r.stdout.length).toBeLessThan(100_000);
+  });
+});
