@@ -5,6 +5,7 @@ import type { Step } from '../context.js';
 import { manifestDigest } from '../manifest/manifest.js';
 import { rsyncPush } from '../transfer/rsync.js';
 import { sshTargetFor } from '../transfer/ssh.js';
+import { receiverLockPath } from '../transfer/receiver-lock.js';
 import { DUMP_DIR, peerContainerDir, readJson, scratchDir, writeJsonAtomic } from './common.js';
 import { pushContainer } from './rsync-transfer.js';
 
@@ -87,6 +88,7 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
         target: sshTargetFor(ctx.host, input.peer),
         dest: `${peerContainerDir(input.peer, name)}/${DUMP_DIR}`,
         peerLabel: input.peer.name,
+        receiverLock: receiverLockPath(input.peer.lxcPath, name),
         ...(input.bwlimitKBps !== undefined ? { bwlimitKBps: input.bwlimitKBps } : {}),
         signal: ctx.signal,
       });

@@ -7,6 +7,7 @@ import { rsyncLocal, rsyncPush } from '../transfer/rsync.js';
 import { PARTIAL_DIR } from '../transfer/rsync-flags.js';
 import { sshRun, sshTargetFor, type SshTarget } from '../transfer/ssh.js';
 import { FERRY_EXCLUDES, MARKER, checkAborted, isActive, peerContainerDir, readJson, readMarker, scratchDir, writeJsonAtomic } from './common.js';
+import { receiverLockPath } from '../transfer/receiver-lock.js';
 import { pushMarker } from './rsync-transfer.js';
 
 /** What the copy leaves out: ferry's own marker and dump dir, rsync partial dirs anywhere. */
@@ -199,7 +200,7 @@ export const cloneCopy: Step<CloneCopyInput, CloneCopyOutput> = async (ctx, inpu
     checkAborted(ctx);
     const onProgress = (p: { bytes: number; percent: number; rate: string }) => ctx.progress({ stage, bytes: p.bytes, percent: p.percent, rate: p.rate });
     return t
-      ? rsyncPush({ source: srcDir, target: t, dest, peerLabel: input.peer.name, excludes: CLONE_EXCLUDES, extraArgs, ...bw, signal: ctx.signal, onProgress })
+      ? rsyncPush({ source: srcDir, target: t, dest, peerLabel: input.peer.name, excludes: CLONE_EXCLUDES, extraArgs, receiverLock: receiverLockPath(input.peer.lxcPath, input.name), ...bw, signal: ctx.signal, onProgress })
       : rsyncLocal({ source: srcDir, dest, excludes: CLONE_EXCLUDES, ...bw, signal: ctx.signal, onProgress });
   };
 

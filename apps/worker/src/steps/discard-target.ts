@@ -4,6 +4,7 @@ import type { Step } from '../context.js';
 import { isUnder } from '../runtime/lxc-config.js';
 import { isActive, removeScratch } from './common.js';
 import { ownedByMigration } from './restore.js';
+import { receiverLockPath, waitForReceivers } from '../transfer/receiver-lock.js';
 
 /**
  * Target, rollback: stops and removes the copy this migration made here.
@@ -25,6 +26,8 @@ export const discardTarget: Step<DiscardTargetInput, DiscardTargetOutput> = asyn
     ctx.log.warn({ dir }, 'container dir on the target was not made by this migration: leaving it alone');
     return { stopped: false, removed: false };
   }
+  // A receiver of an interrupted pass could recreate files while the dir is removed.
+  await waitForReceivers(receiverLockPath(ctx.host.lxcPath, name), ctx.signal);
   const i = await runtime.info(name);
   let stopped = false;
   if (i && isActive(i.state)) {

@@ -5,6 +5,7 @@ import { run } from '@ferry/infra';
 import type { Step, StepContext } from '../context.js';
 import { manifestDigest } from '../manifest/manifest.js';
 import { PARTIAL_DIR } from '../transfer/rsync-flags.js';
+import { receiverLockPath, waitForReceivers } from '../transfer/receiver-lock.js';
 import { DUMP_DIR, MARKER, peerContainerDir, readJson, readMarker, scratchDir, writeJsonAtomic } from './common.js';
 
 /** Record on the target that this migration created the container here (survives the marker). */
@@ -54,6 +55,8 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
     throw new PreconditionError('CONTAINER_STATE', `container ${name} is ${i.state} on ${ctx.host.name}`);
   }
   await writeJsonAtomic(ownershipFile(ctx, input.migrationId), { container: name, at: Date.now() });
+  // A receiver of an interrupted pass may still be writing here: wait until none holds the dir.
+  await waitForReceivers(receiverLockPath(ctx.host.lxcPath, name), ctx.signal);
 
   const dir = runtime.containerDir(name);
   const srcDir = peerContainerDir(input.source, name);

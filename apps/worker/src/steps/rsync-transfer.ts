@@ -4,6 +4,7 @@ import { PreconditionError, precopyDecision, type RsyncTransferInput, type Rsync
 import type { Step, StepContext } from '../context.js';
 import { rsyncPush } from '../transfer/rsync.js';
 import { sshTargetFor } from '../transfer/ssh.js';
+import { receiverLockPath } from '../transfer/receiver-lock.js';
 import { checkAborted, FERRY_EXCLUDES, MARKER, peerContainerDir, scratchDir } from './common.js';
 
 /**
@@ -21,6 +22,7 @@ export async function pushMarker(ctx: StepContext, input: { migrationId: string;
     target: sshTargetFor(ctx.host, input.peer),
     dest: peerContainerDir(input.peer, input.container),
     peerLabel: input.peer.name,
+    receiverLock: receiverLockPath(input.peer.lxcPath, input.container),
     signal: ctx.signal,
   });
 }
@@ -37,6 +39,7 @@ export async function pushContainer(
     target: sshTargetFor(ctx.host, input.peer),
     dest: peerContainerDir(input.peer, input.container),
     peerLabel: input.peer.name,
+    receiverLock: receiverLockPath(input.peer.lxcPath, input.container),
     excludes: FERRY_EXCLUDES,
     ...(input.bwlimitKBps !== undefined ? { bwlimitKBps: input.bwlimitKBps } : {}),
     signal: ctx.signal,

@@ -42,7 +42,9 @@ export interface RsyncArgOptions {
 export function rsyncArgs(o: RsyncArgOptions): string[] {
   const args = o.profile === 'plain' ? ['-rlptgoD', '--numeric-ids'] : [...CONTAINER_FLAGS];
   args.push('--info=progress2', '--stats', '--no-human-readable');
-  args.push(`--timeout=${o.ioTimeoutSec ?? 120}`);
+  // A receiver cut off from its sender gives up after this much silence (and frees the
+  // directory's receiver lock); a live transfer is never silent that long.
+  args.push(`--timeout=${o.ioTimeoutSec ?? 30}`);
   if (o.bwlimitKBps !== undefined) args.push(`--bwlimit=${o.bwlimitKBps}`);
   for (const x of o.excludes ?? []) args.push(`--exclude=${x}`);
   if (o.remoteShell !== undefined) args.push('-e', o.remoteShell);

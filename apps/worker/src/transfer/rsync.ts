@@ -2,6 +2,7 @@ import type { TransferStats } from '@ferry/core';
 import { run } from '@ferry/infra';
 import { classifyRsyncError } from './rsync-errors.js';
 import { rsyncArgs } from './rsync-flags.js';
+import { lockedRsyncPath } from './receiver-lock.js';
 import { rsyncRemoteShell, type SshTarget } from './ssh.js';
 
 export interface RsyncProgress {
@@ -72,6 +73,8 @@ export interface PushOptions {
   profile?: 'container' | 'plain';
   /** Source operands are the given files (relative to `source`) instead of the directory. */
   files?: readonly string[];
+  /** Receiver lock on the peer (see receiver-lock.ts): the remote rsync runs under it. */
+  receiverLock?: string;
   /** Further options placed before the operands (e.g. `--copy-dest=DIR`). */
   extraArgs?: readonly string[];
 }
@@ -108,6 +111,7 @@ export async function rsyncPush(o: PushOptions): Promise<TransferStats> {
     ...(o.excludes ? { excludes: o.excludes } : {}),
     profile: o.profile ?? 'container',
   });
+  if (o.receiverLock) args.push(`--rsync-path=${lockedRsyncPath(o.receiverLock)}`);
   args.push(...(o.extraArgs ?? []));
   const src = o.source.replace(/\/+$/, '') || '/';
   const operands = o.files ? o.files.map((f) => `${src}/${f}`) : [`${src}/`];
