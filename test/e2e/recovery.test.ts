@@ -83,6 +83,22 @@ describe('retry and cancel after a crash', () => {
     }
   });
 
+  it('SIGTERM to the source worker mid-transfer hands the step back; the migration still ends done', async () => {
+    await labContainerCreate({ name: 'cx3', host: 'h1', sizeMb: 32 });
+    const sub = await ferry(['migrate', 'cx3', '--from', 'h1', '--to', 'h2', '--bwlimit', '4000', '--json']);
+    const { id } = JSON.parse(sub.stdout) as { id: string };
+    await until('the transfer', async () => (await status(id)).steps.find((s) => s.name === 'rsync-transfer')?.state === 'running');
+    await new Promise((r) => setTimeout(r, 1500));
+    await stopWorker('h1', 'SIGTERM');
+    await startWorker('h1');
+    const end = await until('the end', async () => {
+      const s = await status(id);
+      return ['done', 'rolled-back', 'paused'].includes(s.state) && s;
+    }, 180_000);
+    expect(end.state).toBe('done');
+    expect(await containerState('h2', h('h2').lxcPath, 'cx3')).toBe('RUNNING');
+  });
+
   it('retry of a migration that is not paused is bad input', async () => {
     const r = await ferry(['retry', 'm-doesnotexist']);
     expect(r.code).toBe(2);
