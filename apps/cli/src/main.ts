@@ -171,9 +171,10 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--wait', 'wait until it ends or pauses again')
       .action(async (id: string, o) => {
         await withClient(async (c) => {
-          await control(c, id, kind);
+          const version = await control(c, id, kind);
           if (!o.wait) return print(`${kind} requested for ${id}`);
-          const r = await waitFor(c, id, undefined);
+          // The record as it was when asked still shows paused: wait for the scheduler's answer.
+          const r = await waitFor(c, id, undefined, undefined, version);
           print(renderStatus(r));
           setExit(kind === 'cancel' ? (r.state === 'rolled-back' ? EXIT.ok : EXIT.failed) : exitCodeOf(r));
         });

@@ -128,8 +128,9 @@ export function transition(prev: MigrationRecord, event: MigrationEvent, now: nu
       const list = currentSteps(r);
       const step = list[event.index];
       if (!step || step.state !== 'running') return unchanged(prev);
+      const { error: _previous, ...rest } = step;
       const done: StepRecord = {
-        ...step,
+        ...rest,
         state: event.ok ? 'done' : 'failed',
         attempts: event.attempts,
         endedAt: event.endedAt,

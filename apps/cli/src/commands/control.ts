@@ -6,7 +6,7 @@ import { EXIT, ExitError } from '../exit-error.js';
  * retry / cancel: checked here against the state machine (a refused event is bad input, exit 2),
  * then handed to the scheduler, which applies it again atomically.
  */
-export async function control(c: Client, id: string, kind: 'retry' | 'cancel'): Promise<void> {
+export async function control(c: Client, id: string, kind: 'retry' | 'cancel'): Promise<number> {
   const r = await c.store.get(id);
   if (!r) throw new ExitError(EXIT.badInput, `no migration with id ${id}`);
   if (r.state === 'rejected') throw new ExitError(EXIT.badInput, `migration ${id} was rejected; nothing to ${kind}`);
@@ -17,4 +17,5 @@ export async function control(c: Client, id: string, kind: 'retry' | 'cancel'): 
     throw e;
   }
   await c.queues.scheduler.add(kind, { kind, migrationId: id }, { jobId: `${kind}.${id}.${r.version}` });
+  return r.version;
 }

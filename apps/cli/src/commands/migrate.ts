@@ -70,6 +70,8 @@ export async function waitFor(
   id: string,
   onUpdate?: (r: MigrationRecord) => void,
   timeoutMs = 30 * 60_000,
+  /** Only a record newer than this version counts (after a retry or cancel was requested). */
+  afterVersion = -1,
 ): Promise<MigrationRecord> {
   const deadline = Date.now() + timeoutMs;
   let seen = -1;
@@ -79,7 +81,7 @@ export async function waitFor(
       seen = r.version;
       onUpdate?.(r);
     }
-    if (r && (isTerminal(r.state) || r.state === 'paused')) return r;
+    if (r && r.version > afterVersion && (isTerminal(r.state) || r.state === 'paused')) return r;
     await new Promise((res) => setTimeout(res, 150));
   }
   throw new ExitError(EXIT.failed, `migration ${id} did not finish within ${Math.round(timeoutMs / 1000)} s (it goes on; see ferry status ${id})`);
