@@ -10,6 +10,7 @@ import { Heartbeat } from './heartbeat.js';
 import { createProcessor } from './processor.js';
 import { Toolbox } from './exec/toolbox.js';
 import { sweepAbandonedCopies } from './sweep.js';
+import { claimHost, reclaimJobs, releaseHost } from './predecessor.js';
 import type { Runtime } from './runtime/runtime.js';
 
 export interface HostWorkerOptions {
@@ -23,11 +24,14 @@ export interface HostWorkerOptions {
   maxTransfers?: number;
   /** A peer silent this long is gone: a step against it stops retrying (default 20 s). */
   peerGoneMs?: number;
+  /** The same while the container is frozen or stopped for the step (default 10 s). */
+  peerGoneAtRestMs?: number;
 }
 
 /**
  * The worker of one host: consumes only the queue named after this host and runs its steps
- * with the real tools. Stalled jobs (a worker killed mid-step) come back after `lockDuration`;
+ * with the real tools. One worker per host: a second one refuses to start. The jobs of a worker
+ * killed mid-step come back when its successor starts (or, if none does, after `lockDuration`);
  * steps are idempotent, so running one again is safe.
  */
 export class HostWorker {
@@ -49,7 +53,6 @@ export class HostWorker {
 
   async start(): Promise<void> {
     await mkdir(this.o.host.stateDir, { recursive: true });
-    await this.heartbeat.start();
     const log = this.o.log.child({ host: this.o.host.name });
     const ctxFor = (stepLog: Logger, progress: StepContext['progress']): StepContext => ({
       host: this.o.host,
@@ -59,18 +62,18 @@ export class HostWorker {
       peerInfo: (name) => this.registry.get(name),
       signal: this.abort.signal,
     });
-    await sweepAbandonedCopies(ctxFor(log, () => undefined), this.store).catch((err: unknown) => log.warn({ err }, 'sweep of abandoned copies failed'));
     const processor = createProcessor({
       store: this.store,
       registry: this.registry,
       maxTransfers: this.o.maxTransfers ?? 2,
       peerGoneMs: this.o.peerGoneMs ?? 20_000,
+      peerGoneAtRestMs: this.o.peerGoneAtRestMs ?? 10_000,
       queues: this.queues,
       log,
       stopping: () => this.abort.signal.aborted,
       context: ctxFor,
     });
-    this.worker = new Worker<StepJobData, StepResultData>(
+    const worker = new Worker<StepJobData, StepResultData>(
       queueNames.host(this.o.host.name),
       async (job) => {
         try {
@@ -87,9 +90,19 @@ export class HostWorker {
         stalledInterval: 5_000,
         // A worker killed mid-step must not fail the job: the step runs again after a restart.
         maxStalledCount: 20,
+        autorun: false, // not before this process holds the host (claimHost)
       },
     );
-    this.worker.on('error', (err) => log.error({ err }, 'worker error'));
+    worker.on('error', (err) => log.error({ err }, 'worker error'));
+    const predecessor = await claimHost(this.o.host.stateDir, this.o.host.name, worker.id);
+    this.worker = worker;
+    await this.heartbeat.start();
+    await sweepAbandonedCopies(ctxFor(log, () => undefined), this.store).catch((err: unknown) => log.warn({ err }, 'sweep of abandoned copies failed'));
+    if (predecessor) {
+      const moved = await reclaimJobs(this.queues.host(this.o.host.name), this.o.redis, predecessor);
+      if (moved.length) log.warn({ predecessorPid: predecessor.pid, jobs: moved }, 'took back the steps of a worker that died');
+    }
+    worker.run().catch((err: unknown) => log.error({ err }, 'worker stopped'));
     this.toolbox = new Toolbox({ redis: this.o.redis, prefix: this.o.prefix, host: this.o.host, runtime: this.o.runtime, log, lockHolder: (c) => this.store.lockHolder(c) });
     this.toolbox.start();
     log.info({ queue: queueNames.host(this.o.host.name), lxcPath: this.o.host.lxcPath }, 'worker started');
@@ -102,6 +115,7 @@ export class HostWorker {
     const timer = setTimeout(() => this.abort.abort(), graceMs);
     await closing;
     clearTimeout(timer);
+    if (this.worker) await releaseHost(this.o.host.stateDir, this.worker.id);
     await this.queues.close();
   }
 }
