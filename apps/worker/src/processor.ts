@@ -10,6 +10,7 @@ import {
   type StepResultData,
 } from '@ferry/core';
 import { KEEP_JOBS, type HostRegistry, type MigrationStore, type Queues } from '@ferry/infra';
+import { PeerWatch } from './peer-watch.js';
 import { Semaphore } from './semaphore.js';
 import type { Progress, StepContext } from './context.js';
 import { steps } from './steps/index.js';
@@ -21,6 +22,8 @@ export interface ProcessorDeps {
   maxTransfers: number;
   /** A peer silent for this long is taken as gone: retrying a step against it stops. */
   peerGoneMs: number;
+  /** The same, for a step that runs while its container is at rest (frozen or stopped). */
+  peerGoneAtRestMs: number;
   queues: Queues;
   log: Logger;
   /** Builds the step context for one job (logger bound to migration, step and host). */
@@ -41,6 +44,15 @@ export interface ProcessorDeps {
  */
 const BULK = new Set(['rsync-transfer', 'clone-copy']);
 
+/** Steps during which the container is frozen or stopped: every second waiting on a dead peer is downtime. */
+function atRest(d: StepJobData): boolean {
+  return d.step === 'checkpoint' || (d.step === 'clone-copy' && (d.input as { freeze?: boolean }).freeze === true);
+}
+
+function peerOf(d: StepJobData): string | undefined {
+  return (d.input as { peer?: { name?: string } } | undefined)?.peer?.name;
+}
+
 export function createProcessor(deps: ProcessorDeps) {
   const transfers = new Semaphore(deps.maxTransfers);
   return async (job: Job<StepJobData>): Promise<StepResultData> => {
@@ -59,6 +71,8 @@ export function createProcessor(deps: ProcessorDeps) {
     };
     const schemas = StepSchemas[d.step];
     let result: StepResultData;
+    const peer = peerOf(d);
+    const watch = peer ? new PeerWatch(deps.registry, peer, atRest(d) ? deps.peerGoneAtRestMs : deps.peerGoneMs) : undefined;
     log.info('step started');
     try {
       await checkFence(deps.store, d);
@@ -67,12 +81,13 @@ export function createProcessor(deps: ProcessorDeps) {
       startedAt = Number(await deps.store.redis.hget(progressKey, startKey));
       const input = schemas.input.parse(d.input);
       const step = steps[d.step] as (c: StepContext, i: unknown) => Promise<unknown>;
-      const ctx = deps.context(log, progress);
+      const base = deps.context(log, progress);
+      const ctx = watch ? { ...base, signal: AbortSignal.any([base.signal, watch.signal]) } : base;
       const output = BULK.has(d.step) ? await transfers.use(() => step(ctx, input)) : await step(ctx, input);
       result = { ...ids(d), ok: true, output: schemas.output.parse(output), attempts: attempt, startedAt, endedAt: Date.now() };
       log.info({ ms: Date.now() - startedAt }, 'step done');
     } catch (e) {
-      let error = toErrorData(e);
+      let error = toErrorData(watch?.lost ?? e);
       const max = job.opts.attempts ?? 1;
       if (error.retryable && !deps.stopping()) error = await peerGone(deps, d, error);
       if (deps.stopping() || (error.retryable && attempt < max)) {
@@ -82,6 +97,8 @@ export function createProcessor(deps: ProcessorDeps) {
       if (error.code === 'PEER_LOST') log.error({ error }, 'peer gone: not retrying');
       log.error({ error, attempt }, 'step failed');
       result = { ...ids(d), ok: false, error, attempts: attempt, startedAt, endedAt: Date.now() };
+    } finally {
+      watch?.stop();
     }
     await deps.queues.scheduler.add(
       'result',
@@ -94,7 +111,7 @@ export function createProcessor(deps: ProcessorDeps) {
 
 /** A retryable failure against a peer whose worker has gone silent will not heal by retrying. */
 async function peerGone(deps: ProcessorDeps, d: StepJobData, error: ErrorData): Promise<ErrorData> {
-  const peer = (d.input as { peer?: { name?: string } } | undefined)?.peer?.name;
+  const peer = peerOf(d);
   if (!peer) return error;
   const info = await deps.registry.get(peer).catch(() => null);
   const silentMs = info ? Date.now() - info.lastSeen : Infinity;
