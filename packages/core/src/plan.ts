@@ -17,6 +17,8 @@ export interface PlannedStep {
 export interface Compensation {
   after: number;
   step: PlannedStep;
+  /** Due only for failures before this forward index. */
+  before?: number;
   /** Only when the container was running at the start (e.g. announcing it again). */
   onlyIfWasRunning?: boolean;
 }
@@ -55,12 +57,16 @@ export function plan(request: MigrationRequest, caps: { source: Capabilities; ta
   const pointOfNoReturn = steps.length - 1;
   if (request.options.arpRefresh) steps.push(at('arp-refresh', 'target'));
   steps.push(at('cleanup', 'source'));
-  // Remove the target's copy first, so the container can never run twice, then resume the
-  // source, then announce it from the source in case the target had announced it.
+  // Once restore has begun the copy may run on the target: it is removed before the source runs
+  // again, so the container never runs twice. Before restore nothing runs there (and a late restore
+  // is fenced off by the rollback's epoch), so the frozen source comes back first and the copy goes
+  // after; a lost target then costs no downtime while its removal waits. Last, the container is
+  // announced from the source in case the target had announced it.
   const index = (name: StepName) => steps.findIndex((s) => s.name === name);
   const compensations: Compensation[] = [
-    { after: index('rsync-transfer'), step: at('discard-target', 'target') },
+    { after: index('restore'), step: at('discard-target', 'target') },
     { after: index('checkpoint'), step: at('resume-source', 'source') },
+    { after: index('rsync-transfer'), before: index('restore'), step: at('discard-target', 'target') },
   ];
   if (request.options.arpRefresh) {
     compensations.push({ after: index('restore'), step: at('arp-refresh', 'source'), onlyIfWasRunning: true });
@@ -70,7 +76,9 @@ export function plan(request: MigrationRequest, caps: { source: Capabilities; ta
 
 /** The compensations due for a forward failure at `failedIndex` (before the point of no return). */
 export function rollbackPlan(p: Plan, failedIndex: number, wasRunning: boolean): PlannedStep[] {
-  return p.compensations.filter((c) => failedIndex >= c.after && (wasRunning || !c.onlyIfWasRunning)).map((c) => c.step);
+  return p.compensations
+    .filter((c) => failedIndex >= c.after && (c.before === undefined || failedIndex < c.before) && (wasRunning || !c.onlyIfWasRunning))
+    .map((c) => c.step);
 }
 
 /**

@@ -38,14 +38,14 @@ describe('plan', () => {
     expect(p.steps.map((s) => s.name)).not.toContain('arp-refresh');
   });
 
-  it('rolls back only what was reached: target copy first, then the source', () => {
+  it('rolls back only what was reached: the frozen source first until restore begins, the target copy first from then on', () => {
     const r = req();
     const p = plan(r, { source: noCheckpoint, target: noCheckpoint });
     const names = (i: number, wasRunning = true) => rollbackPlan(p, i, wasRunning).map((s) => `${s.name}@${s.host}`);
     expect(names(0)).toEqual([]);
     expect(names(1)).toEqual([]);
     expect(names(2)).toEqual(['discard-target@h2']);
-    expect(names(3)).toEqual(['discard-target@h2', 'resume-source@h1']);
+    expect(names(3)).toEqual(['resume-source@h1', 'discard-target@h2']);
     expect(names(4)).toEqual(['discard-target@h2', 'resume-source@h1', 'arp-refresh@h1']);
     expect(names(4, false)).toEqual(['discard-target@h2', 'resume-source@h1']);
   });

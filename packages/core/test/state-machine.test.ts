@@ -94,6 +94,20 @@ describe('state machine: failures and compensation', () => {
     expect(enqueued(t)).toEqual(['rollback:discard-target@h2#0']);
   });
 
+  it('a checkpoint failure resumes the frozen source first, then removes the target copy', () => {
+    let r = advanced(3);
+    let t = transition(r, fail(r), 5);
+    const all = [...(enqueued(t) as string[])];
+    r = t.record;
+    while (r.state === 'rolling-back') {
+      t = transition(r, ok(r), 5);
+      all.push(...(enqueued(t) as string[]));
+      r = t.record;
+    }
+    expect(all).toEqual(['rollback:resume-source@h1#0', 'rollback:discard-target@h2#0']);
+    expect(r.state).toBe('rolled-back');
+  });
+
   it('a restore failure removes the target copy, resumes the source and announces it there', () => {
     let r = advanced(4);
     let t = transition(r, fail(r), 5);
@@ -144,7 +158,7 @@ describe('state machine: retry', () => {
     r = step(r, fail(r));
     const t = transition(r, { type: 'retry' }, 5);
     expect(t.record.state).toBe('rolling-back');
-    expect(enqueued(t)).toEqual(['rollback:discard-target@h2#1']);
+    expect(enqueued(t)).toEqual(['rollback:resume-source@h1#1']);
   });
 
   it.each(['pending', 'running', 'done', 'rolled-back'])('is refused when %s', (state) => {
@@ -170,7 +184,7 @@ describe('state machine: cancel', () => {
     expect(r.cancelRequested).toBe(true);
     const after = transition(r, ok(r), 5);
     expect(after.record.state).toBe('rolling-back');
-    expect(enqueued(after)).toEqual(['rollback:discard-target@h2#0']);
+    expect(enqueued(after)).toEqual(['rollback:resume-source@h1#0']);
   });
 
   it('is refused past the point of no return', () => {
