@@ -3,19 +3,13 @@ import { dirname } from 'node:path';
 import { FerryError } from '@ferry/core';
 import { layout } from './paths.js';
 import { isAlive, procId, sleep, type ProcId } from './proc.js';
-import type { LabInfo } from './types.js';
+import type { LabContainer, LabInfo } from './types.js';
 
 /**
  * lab.json: the lab's record of intent. It is written BEFORE each resource is made, so a `down`
  * after a crash knows what may exist. `phase` says whether `up` finished.
  */
-export interface ContainerRecord {
-  name: string;
-  host: string;
-  lxcPath: string;
-  rootfs: string;
-  ip: string;
-  mac: string;
+export interface ContainerRecord extends Omit<LabContainer, 'pid'> {
   phase: 'creating' | 'running';
   /** The process making it, while `creating`: if that process is gone, the record is debris. */
   creator?: ProcId;
