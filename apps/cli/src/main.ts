@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { FerryError, summarize } from '@ferry/core';
+import { FerryError, summarize, type MigrationRecord } from '@ferry/core';
 import { EXIT, ExitError } from './exit-error.js';
-import { withClient } from './client.js';
+import { withClient, type Client } from './client.js';
 import { exitCodeOf, submitMigration, waitFor } from './commands/migrate.js';
 import { watch } from './commands/watch.js';
 import { control } from './commands/control.js';
@@ -24,6 +24,14 @@ function buildProgram(setExit: (code: number) => void): Command {
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
+  /** How migrate --wait, clone and unify end: wait for the operation, print it, exit by its outcome. */
+  const finish = async (c: Client, id: string, asJson: boolean, details?: (r: MigrationRecord) => Promise<{ json: object; text: string } | undefined>) => {
+    const r = await waitFor(c, id);
+    const more = await details?.(r);
+    if (asJson) json({ ...summarize(r), ...more?.json });
+    else print(more ? `${renderStatus(r)}\n${more.text}` : renderStatus(r));
+    setExit(exitCodeOf(r));
+  };
   program.addHelpText(
     'after',
     '\nExit codes: 0 done, 1 the operation failed, 2 bad input.\nRedis: REDIS_URL, or ferry starts its own private redis-server (state in $FERRY_STATE_DIR or ~/.local/state/ferry).',
@@ -63,10 +71,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           else print(`${id}\nwatch it: ferry watch ${id}`);
           return;
         }
-        const r = await waitFor(c, id);
-        if (o.json) json(summarize(r));
-        else print(renderStatus(r));
-        setExit(exitCodeOf(r));
+        await finish(c, id, Boolean(o.json));
       });
     });
 
@@ -94,10 +99,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           freeze: Boolean(o.freeze),
           ...(o.bwlimit !== undefined ? { bwlimitKBps: o.bwlimit } : {}),
         });
-        const r = await waitFor(c, id);
-        if (o.json) json(summarize(r));
-        else print(renderStatus(r));
-        setExit(exitCodeOf(r));
+        await finish(c, id, Boolean(o.json));
       });
     });
 
@@ -114,17 +116,12 @@ function buildProgram(setExit: (code: number) => void): Command {
     .action(async (containers: string[], o) => {
       await withClient(async (c) => {
         const id = await submitUnify(c, { containers, ...(o.host ? { host: o.host } : {}), mode: o.mode, dryRun: Boolean(o.dryRun), revert: Boolean(o.revert), excludes: o.exclude });
-        const r = await waitFor(c, id);
-        const report = r.steps?.[0]?.output;
-        if (o.json) json({ ...summarize(r), ...(report ? { report } : {}) });
-        else {
-          print(renderStatus(r));
-          if (report) {
-            const { formatReport } = await import('@ferry/worker');
-            print(formatReport(report as Parameters<typeof formatReport>[0]));
-          }
-        }
-        setExit(exitCodeOf(r));
+        await finish(c, id, Boolean(o.json), async (r) => {
+          const report = r.steps?.[0]?.output;
+          if (!report) return undefined;
+          const { formatReport } = await import('@ferry/worker');
+          return { json: { report }, text: formatReport(report as Parameters<typeof formatReport>[0]) };
+        });
       });
     });
 
