@@ -7,33 +7,27 @@ import {
   planClone,
   rollbackPlan,
   stepInput,
-  StepSchemas,
   type HostInfo,
   type MigrationRecord,
-  type StepInput,
-  type StepName,
 } from '@ferry/core';
 import { run } from '@ferry/infra';
 import type { HostConfig } from '../src/config.js';
 import { diffManifests, manifest } from '../src/manifest/manifest.js';
 import { setConfigValues, templateOf, withIdentity } from '../src/runtime/lxc-config.js';
-import { LxcRuntime } from '../src/runtime/lxc.js';
 import { splitHeadOutput } from '../src/steps/clone-copy.js';
 import { replaceHostNames } from '../src/steps/clone-identity.js';
-import { steps } from '../src/steps/index.js';
 import {
-  bridgeWithClient,
-  hostConfig,
+  callStep,
   lxcState,
   makeContainer,
   peerOf,
   rand,
-  removeLxcPath,
-  sshPeer,
+  rejection,
   stepContext,
-  tempDir,
-  type SshPeerFixture,
+  twoHosts,
+  type BridgeFixture,
   type TestContext,
+  type TwoHosts,
 } from './helpers.js';
 
 vi.setConfig({ testTimeout: 40_000, hookTimeout: 40_000 });
@@ -99,8 +93,8 @@ describe('clone: pure parts', () => {
 });
 
 describe('clone on real containers: local, to a peer over ssh with a basis, frozen', () => {
-  let ssh: SshPeerFixture;
-  let net: Awaited<ReturnType<typeof bridgeWithClient>>;
+  let fx: TwoHosts | undefined;
+  let net: BridgeFixture;
   let base: string;
   let hostA: HostConfig;
   let hostB: HostConfig;
@@ -109,11 +103,8 @@ describe('clone on real containers: local, to a peer over ssh with a basis, froz
   /** What hostB publishes in the registry (names only matter here). */
   let published: string[] = [];
 
-  const call = <N extends StepName>(name: N, ctx: TestContext, input: unknown) =>
-    (steps[name] as (c: TestContext, i: StepInput<N>) => Promise<unknown>)(ctx, StepSchemas[name].input.parse(input) as StepInput<N>) as Promise<
-      Record<string, unknown>
-    >;
-  const err = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as Record<string, unknown>);
+  const call = callStep;
+  const err = rejection;
   const config = (lxcPath: string, n: string) => readFile(join(lxcPath, n, 'config'), 'utf8');
 
   const src = `test-${rand()}`;
@@ -122,14 +113,8 @@ describe('clone on real containers: local, to a peer over ssh with a basis, froz
   const canary = () => join(base, 'canary');
 
   beforeAll(async () => {
-    ssh = await sshPeer(221);
-    net = await bridgeWithClient(222);
-    base = await tempDir('ferry-clone-');
-    for (const d of ['a/lxc', 'a/state', 'b/lxc', 'b/state']) await mkdir(join(base, d), { recursive: true });
-    hostA = hostConfig('hostA', join(base, 'a/lxc'), join(base, 'a/state'), ssh);
-    hostB = hostConfig('hostB', join(base, 'b/lxc'), join(base, 'b/state'), ssh);
-    ctxA = stepContext(hostA, new LxcRuntime({ lxcPath: hostA.lxcPath }));
-    ctxB = stepContext(hostB, new LxcRuntime({ lxcPath: hostB.lxcPath }));
+    fx = await twoHosts(221, 222, 'ferry-clone-');
+    ({ net, base, hostA, hostB, ctxA, ctxB } = fx);
     ctxA.peerInfo = async (n) =>
       n === 'hostB' ? ({ ...peerOf(hostB), containers: published.map((c) => ({ name: c, state: 'STOPPED' })) } as unknown as HostInfo) : null;
     await writeFile(canary(), 'host file: must not change\n');
@@ -151,13 +136,7 @@ describe('clone on real containers: local, to a peer over ssh with a basis, froz
   });
 
   afterAll(async () => {
-    if (base) {
-      await removeLxcPath(join(base, 'a/lxc'));
-      await removeLxcPath(join(base, 'b/lxc'));
-      await removeLxcPath(base);
-    }
-    await net?.close();
-    await ssh?.close();
+    await fx?.close();
   });
 
   it('preflight source: refuseRunning refuses a running source, a stopped one passes; a local peer needs no ssh', async () => {

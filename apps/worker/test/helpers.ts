@@ -10,10 +10,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { run } from '@ferry/infra';
-import type { Peer } from '@ferry/core';
+import { StepSchemas, type Peer, type StepInput, type StepName } from '@ferry/core';
 import type { HostConfig } from '../src/config.js';
 import type { Progress, StepContext } from '../src/context.js';
 import type { Runtime } from '../src/runtime/runtime.js';
+import { LxcRuntime } from '../src/runtime/lxc.js';
+import { steps } from '../src/steps/index.js';
 
 export const rand = (n = 4) => randomBytes(n).toString('hex');
 export const sh = (file: string, args: string[], opts: Parameters<typeof run>[2] = {}) => run(file, args, opts);
@@ -233,13 +235,15 @@ export function stepContext(host: HostConfig, runtime: Runtime): TestContext {
 }
 
 /** A bridge in the root namespace (containers' lxc.net.0.link) plus a client namespace on it. */
-export async function bridgeWithClient(octet: number): Promise<{
+export interface BridgeFixture {
   bridge: string;
   clientNs: string;
   clientIp: string;
   subnet: (host: number) => string;
   close(): Promise<void>;
-}> {
+}
+
+export async function bridgeWithClient(octet: number): Promise<BridgeFixture> {
   const id = rand(3);
   const bridge = `fb${id}`;
   const clientNs = `test-c${id}`;
@@ -306,3 +310,47 @@ export async function buildTree(root: string): Promise<void> {
   await writeFile(join(root, '.ferry-partial/junk'), 'junk');
 }
 
+
+/** Two hosts for step tests: own LXC paths and state dirs under `base`, a peer sshd, a bridge with a client. */
+export interface TwoHosts {
+  ssh: SshPeerFixture;
+  net: BridgeFixture;
+  base: string;
+  hostA: HostConfig;
+  hostB: HostConfig;
+  ctxA: TestContext;
+  ctxB: TestContext;
+  close(): Promise<void>;
+}
+
+export async function twoHosts(sshOctet: number, bridgeOctet: number, prefix: string, extraDirs: string[] = []): Promise<TwoHosts> {
+  const ssh = await sshPeer(sshOctet);
+  const net = await bridgeWithClient(bridgeOctet);
+  const base = await tempDir(prefix);
+  for (const d of ['a/lxc', 'a/state', 'b/lxc', 'b/state', ...extraDirs]) await mkdir(join(base, d), { recursive: true });
+  const hostA = hostConfig('hostA', join(base, 'a/lxc'), join(base, 'a/state'), ssh);
+  const hostB = hostConfig('hostB', join(base, 'b/lxc'), join(base, 'b/state'), ssh);
+  return {
+    ssh,
+    net,
+    base,
+    hostA,
+    hostB,
+    ctxA: stepContext(hostA, new LxcRuntime({ lxcPath: hostA.lxcPath })),
+    ctxB: stepContext(hostB, new LxcRuntime({ lxcPath: hostB.lxcPath })),
+    close: async () => {
+      await removeLxcPath(join(base, 'a/lxc'));
+      await removeLxcPath(join(base, 'b/lxc'));
+      await removeLxcPath(base);
+      await net.close();
+      await ssh.close();
+    },
+  };
+}
+
+/** Runs a step as the worker does: its input parsed by the step's schema first. */
+export const callStep = <N extends StepName>(name: N, ctx: TestContext, input: unknown) =>
+  (steps[name] as (c: TestContext, i: StepInput<N>) => Promise<unknown>)(ctx, StepSchemas[name].input.parse(input) as StepInput<N>) as Promise<Record<string, unknown>>;
+
+/** What a promise rejects with, or undefined if it resolves. */
+export const rejection = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as Record<string, unknown>);

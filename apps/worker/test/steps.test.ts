@@ -2,24 +2,21 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { StepSchemas, type StepInput, type StepName } from '@ferry/core';
 import { run } from '@ferry/infra';
 import type { HostConfig } from '../src/config.js';
 import { LxcRuntime } from '../src/runtime/lxc.js';
-import { steps } from '../src/steps/index.js';
 import {
-  bridgeWithClient,
-  hostConfig,
+  callStep,
   lxcState,
   makeContainer,
   peerOf,
   rand,
-  removeLxcPath,
-  sshPeer,
+  rejection,
   stepContext,
-  tempDir,
-  type SshPeerFixture,
+  twoHosts,
+  type BridgeFixture,
   type TestContext,
+  type TwoHosts,
 } from './helpers.js';
 
 vi.setConfig({ testTimeout: 40_000, hookTimeout: 40_000 });
@@ -27,42 +24,24 @@ vi.setConfig({ testTimeout: 40_000, hookTimeout: 40_000 });
 /** Writes all the time: a counter appended to a log and a file rewritten in place. */
 const BUSY = 'i=0; while true; do i=$((i+1)); echo $i >> /var/log/tick; echo $i > /state; sleep 0.05; done\n';
 
-type Net = Awaited<ReturnType<typeof bridgeWithClient>>;
-
 describe('steps on real containers, two hosts (separate LXC paths) and a real sshd', () => {
-  let ssh: SshPeerFixture;
-  let net: Net;
+  let fx: TwoHosts | undefined;
+  let net: BridgeFixture;
   let base: string;
   let hostA: HostConfig;
   let hostB: HostConfig;
   let ctxA: TestContext;
   let ctxB: TestContext;
-
-  const call = <N extends StepName>(name: N, ctx: TestContext, input: unknown) =>
-    (steps[name] as (c: TestContext, i: StepInput<N>) => Promise<unknown>)(ctx, StepSchemas[name].input.parse(input) as StepInput<N>) as Promise<
-      Record<string, unknown>
-    >;
-  const err = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as Record<string, unknown>);
+  const call = callStep;
+  const err = rejection;
 
   beforeAll(async () => {
-    ssh = await sshPeer(202);
-    net = await bridgeWithClient(203);
-    base = await tempDir('ferry-steps-');
-    for (const d of ['a/lxc', 'a/state', 'b/lxc', 'b/state', 'bind']) await mkdir(join(base, d), { recursive: true });
-    hostA = hostConfig('hostA', join(base, 'a/lxc'), join(base, 'a/state'), ssh);
-    hostB = hostConfig('hostB', join(base, 'b/lxc'), join(base, 'b/state'), ssh);
-    ctxA = stepContext(hostA, new LxcRuntime({ lxcPath: hostA.lxcPath }));
-    ctxB = stepContext(hostB, new LxcRuntime({ lxcPath: hostB.lxcPath }));
+    fx = await twoHosts(202, 203, 'ferry-steps-', ['bind']);
+    ({ net, base, hostA, hostB, ctxA, ctxB } = fx);
   });
 
   afterAll(async () => {
-    if (base) {
-      await removeLxcPath(join(base, 'a/lxc'));
-      await removeLxcPath(join(base, 'b/lxc'));
-      await removeLxcPath(base);
-    }
-    await net?.close();
-    await ssh?.close();
+    await fx?.close();
   });
 
   describe('forward: preflight, pre-copy, checkpoint (restart, verify), restore, ARP, cleanup', () => {
