@@ -10,7 +10,7 @@ import { labContainerCreate, labDown, labUp, type LabContainer, type LabInfo } f
 import { abandonReplacedLab, labIdentity, removeLabContainer } from '../lab/faults.js';
 import { ensureHealthy, faultById, type Fault, type FaultCtx } from './faults.js';
 import { ACTIVE, ArpWatcher, PlacementMonitor, placements, type Poll } from './monitor.js';
-import { HttpProbe } from './probe.js';
+import { ClientProbe } from '../probe/client-probe.js';
 import { findProcs } from './procs.js';
 import { trialRng } from './rng.js';
 import { ended, RecordWatcher, stepNow } from './watch.js';
@@ -380,7 +380,7 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
   }
   let beforeEntries: unknown[] = [];
 
-  const probe = new HttpProbe(lab.client.netns, `http://${ct.ip}/`, 20);
+  const probe = new ClientProbe(lab.client.netns, `http://${ct.ip}/`, 20);
   const monitor = new PlacementMonitor(lab, name, 150);
   const arp = new ArpWatcher(ct.ip, 1000);
   const trialAbort = new AbortController();

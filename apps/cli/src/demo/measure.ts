@@ -2,7 +2,7 @@ import { summarize } from '@ferry/core';
 import type { LabInfo } from '../lab/index.js';
 import { openClient } from '../client.js';
 import { submitMigration, waitFor } from '../commands/migrate.js';
-import { ClientProbe } from './client-probe.js';
+import { ClientProbe } from '../probe/client-probe.js';
 
 export interface Measured {
   migrationId: string;

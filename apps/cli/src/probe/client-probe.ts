@@ -2,9 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { run } from '@ferry/infra';
 
 /**
- * The client's HTTP probe (apps/cli/src/probe/main.ts, compiled), run in the client namespace.
- * The path is found from this module whether it runs compiled (dist/chaos) or from source under
- * vitest (src/chaos): both sit two levels below apps/cli.
+ * The client's HTTP probe (main.ts beside this file, compiled), run in the client namespace; the
+ * demo, the bench and the chaos suite measure downtime with it. The path is found from this module
+ * whether it runs compiled (dist/probe) or from source under vitest (src/probe): both sit two
+ * levels below apps/cli.
  */
 const PROBE = fileURLToPath(new URL('../../dist/probe/main.js', import.meta.url));
 
@@ -13,7 +14,8 @@ export interface Sample {
   ok: boolean;
 }
 
-export class HttpProbe {
+/** An HTTP probe running in a namespace; collects samples until stopped. */
+export class ClientProbe {
   readonly samples: Sample[] = [];
   private readonly abort = new AbortController();
   private readonly done: Promise<unknown>;
