@@ -32,44 +32,24 @@ export async function placements(lab: LabInfo, name: string): Promise<Record<str
   return Object.fromEntries(hosts.map((h, i) => [h, states[i]!]));
 }
 
-export interface Poll {
-  t: number;
-  /** Milliseconds the poll took (both queries; they run at once). */
-  ms: number;
-  states: Record<string, Placement>;
-}
-
-export class PlacementMonitor {
-  readonly polls: Poll[] = [];
-  /** Polls where the container was RUNNING/FROZEN on two hosts. */
-  readonly both: Poll[] = [];
-  /** Polls where two hosts had processes of it in some state, not both RUNNING/FROZEN. */
-  readonly suspect: Poll[] = [];
-  errors = 0;
+/** Runs `tick` about every `everyMs` (from each tick's start) until stopped, for at most `maxMs`. */
+abstract class PollLoop {
   private stopped = false;
   private loop?: Promise<void>;
 
   constructor(
-    private readonly lab: LabInfo,
-    private readonly name: string,
-    private readonly everyMs = 150,
-    private readonly maxMs = 900_000,
+    private readonly everyMs: number,
+    private readonly maxMs: number,
   ) {}
+
+  protected abstract tick(t: number): Promise<void>;
 
   start(): this {
     const end = Date.now() + this.maxMs;
     this.loop = (async () => {
       while (!this.stopped && Date.now() < end) {
         const t = Date.now();
-        const states = await placements(this.lab, this.name);
-        const p: Poll = { t, ms: Date.now() - t, states };
-        this.polls.push(p);
-        const vals = Object.values(states);
-        if (vals.includes('ERROR')) this.errors++;
-        const active = vals.filter((s) => ACTIVE.has(s)).length;
-        const present = vals.filter((s) => ACTIVE.has(s) || TRANSITIONAL.has(s)).length;
-        if (active >= 2) this.both.push(p);
-        else if (present >= 2) this.suspect.push(p);
+        await this.tick(t);
         const wait = this.everyMs - (Date.now() - t);
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
@@ -80,6 +60,43 @@ export class PlacementMonitor {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.loop;
+  }
+}
+
+export interface Poll {
+  t: number;
+  /** Milliseconds the poll took (both queries; they run at once). */
+  ms: number;
+  states: Record<string, Placement>;
+}
+
+export class PlacementMonitor extends PollLoop {
+  readonly polls: Poll[] = [];
+  /** Polls where the container was RUNNING/FROZEN on two hosts. */
+  readonly both: Poll[] = [];
+  /** Polls where two hosts had processes of it in some state, not both RUNNING/FROZEN. */
+  readonly suspect: Poll[] = [];
+  errors = 0;
+
+  constructor(
+    private readonly lab: LabInfo,
+    private readonly name: string,
+    everyMs = 150,
+    maxMs = 900_000,
+  ) {
+    super(everyMs, maxMs);
+  }
+
+  protected async tick(t: number): Promise<void> {
+    const states = await placements(this.lab, this.name);
+    const p: Poll = { t, ms: Date.now() - t, states };
+    this.polls.push(p);
+    const vals = Object.values(states);
+    if (vals.includes('ERROR')) this.errors++;
+    const active = vals.filter((s) => ACTIVE.has(s)).length;
+    const present = vals.filter((s) => ACTIVE.has(s) || TRANSITIONAL.has(s)).length;
+    if (active >= 2) this.both.push(p);
+    else if (present >= 2) this.suspect.push(p);
   }
 
   /** A compact timeline: each change of the per-host states, with its time. */
@@ -105,43 +122,29 @@ export interface ArpObservation {
 }
 
 /** `arping -c 2 -w 1` from the client about once a second. */
-export class ArpWatcher {
+export class ArpWatcher extends PollLoop {
   readonly runs: ArpObservation[] = [];
   readonly duplicates: ArpObservation[] = [];
-  private stopped = false;
-  private loop?: Promise<void>;
 
   constructor(
     private readonly ip: string,
-    private readonly everyMs = 1000,
-    private readonly maxMs = 900_000,
-  ) {}
-
-  start(): this {
-    const end = Date.now() + this.maxMs;
-    this.loop = (async () => {
-      while (!this.stopped && Date.now() < end) {
-        const t = Date.now();
-        try {
-          const r = await clientExec(['arping', '-c', '2', '-w', '1', '-I', 'eth0', this.ip], { timeoutMs: 4000, okExitCodes: [0, 1] });
-          const sent = Number(/Sent (\d+) probe/.exec(r.stdout)?.[1] ?? 0);
-          const received = Number(/Received (\d+) response/.exec(r.stdout)?.[1] ?? 0);
-          const macs = [...new Set([...r.stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]+)\]/g)].map((m) => m[1]!.toLowerCase()))];
-          const o = { t, sent, received, macs };
-          this.runs.push(o);
-          if (macs.length > 1 || (sent > 0 && received > sent)) this.duplicates.push(o);
-        } catch {
-          /* a failed arping is no observation */
-        }
-        const wait = this.everyMs - (Date.now() - t);
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-    })();
-    return this;
+    everyMs = 1000,
+    maxMs = 900_000,
+  ) {
+    super(everyMs, maxMs);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.loop;
+  protected async tick(t: number): Promise<void> {
+    try {
+      const r = await clientExec(['arping', '-c', '2', '-w', '1', '-I', 'eth0', this.ip], { timeoutMs: 4000, okExitCodes: [0, 1] });
+      const sent = Number(/Sent (\d+) probe/.exec(r.stdout)?.[1] ?? 0);
+      const received = Number(/Received (\d+) response/.exec(r.stdout)?.[1] ?? 0);
+      const macs = [...new Set([...r.stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]+)\]/g)].map((m) => m[1]!.toLowerCase()))];
+      const o = { t, sent, received, macs };
+      this.runs.push(o);
+      if (macs.length > 1 || (sent > 0 && received > sent)) this.duplicates.push(o);
+    } catch {
+      /* a failed arping is no observation */
+    }
   }
 }
