@@ -9,6 +9,7 @@ import { run, type RunOptions } from '@ferry/infra';
 import { labContainerCreate, labDown, labUp, type LabInfo } from '../../apps/cli/src/lab/index.js';
 import { processesInRootfs } from '../../apps/worker/src/runtime/lxc.js';
 import { CLI, containerState, isolate } from '../support/lab.js';
+import { execCases } from '../support/exec-cases.js';
 
 // The lab's kernel names are one set per machine and other suites use labs too: wait (bounded)
 // for theirs to go, and only ever take down the lab this file brought up.
@@ -66,35 +67,22 @@ describe('the container toolbox in the lab: exec and bind mounts', () => {
   });
 
   describe('exec', () => {
-    it('streams stdout and stderr apart and exits with the command’s exit code', async () => {
-      const r = await ferry(['exec', 'tb1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
-      expect(r).toMatchObject({ code: 7, stdout: 'out\n', stderr: 'err\n' });
-      const ok = await ferry(['exec', 'tb1', '--', 'hostname']);
-      expect(ok).toMatchObject({ code: 0, stdout: 'tb1\n', stderr: '' });
+    it.each(execCases('tb1'))('$what', async ({ args, expected }) => {
+      expect(await ferry(args)).toEqual(expected);
     });
 
-    it('passes an argument with spaces and quotes, and options after --, unchanged', async () => {
-      const arg = `a b "c" 'd'`;
-      const r = await ferry(['exec', 'tb1', '--', 'printf', '%s\\n', arg, '--host', 'h2', '-n']);
-      expect(r.code).toBe(0);
-      expect(r.stdout).toBe(`${arg}\n--host\nh2\n-n\n`);
-    });
-
-    it('forwards Ctrl-C: a sleep 30 ends at once, ferry exits 130', async () => {
+    it('forwards Ctrl-C: a sleep 30 is interrupted, ferry exits 130', async () => {
       const ctl = new AbortController();
-      const t0 = Date.now();
-      const p = ferry(['exec', 'tb1', '--', 'sleep', '30'], { signal: ctl.signal, killSignal: 'SIGINT' });
+      const p = ferry(['exec', 'tb1', '--', 'sh', '-c', 'sleep 30; echo not interrupted'], { signal: ctl.signal, killSignal: 'SIGINT' });
       const deadline = Date.now() + 15_000;
       while (!(await running('h1', 'tb1', 'sleep 30')).length) {
         if (Date.now() > deadline) throw new Error('sleep 30 never ran in tb1');
         await sleep(100);
       }
-      const sent = Date.now();
       ctl.abort();
       const r = await p;
       expect(r.code).toBe(130);
-      expect(Date.now() - sent).toBeLessThan(2000);
-      expect(Date.now() - t0).toBeLessThan(25_000);
+      expect(r.stdout).toBe('');
       expect(await running('h1', 'tb1', 'sleep 30')).toEqual([]);
     });
 

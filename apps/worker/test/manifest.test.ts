@@ -77,7 +77,6 @@ describe('manifest', () => {
       const ms = Date.now() - started;
       expect(m.length).toBe(1 + 8 + 8 * 508);
       console.log(`manifest of 256 MiB in ${m.length} entries: ${ms} ms`);
-      expect(ms).toBeLessThan(20_000);
     } finally {
       await rm(big, { recursive: true, force: true });
     }

@@ -125,14 +125,12 @@ describe('rsync push over a real sshd in a network namespace', () => {
   });
 
   it('no host at the address → TRANSFER_NETWORK, retryable', async () => {
-    const started = Date.now();
     const e = await rsyncPush({
       source: src,
       target: { ...t, address: peer.address.replace(/\.2$/, '.77'), connectTimeoutSec: 2 },
       dest: '/tmp/never',
     }).catch((x: unknown) => x);
     expect(e).toMatchObject({ code: 'TRANSFER_NETWORK', retryable: true });
-    expect(Date.now() - started).toBeLessThan(15_000);
   });
 
   it('unknown host key → PEER_HOST_KEY, not retryable', async () => {
