@@ -16,6 +16,17 @@ function advanced(n: number, opts?: Parameters<typeof record>[0]): MigrationReco
   for (let i = 0; i < n; i++) r = step(r, ok(r, i === 0 ? { role: 'source', wasRunning: true, ip: '198.18.0.200' } : {}));
   return r;
 }
+/** Fails the current step, then lets every rollback step succeed: what was enqueued, and the end. */
+function rollBack(r: MigrationRecord): { all: string[]; end: MigrationRecord } {
+  let t = transition(r, fail(r), 5);
+  const all = [...(enqueued(t) as string[])];
+  while (t.record.state === 'rolling-back') {
+    t = transition(t.record, ok(t.record), 5);
+    all.push(...(enqueued(t) as string[]));
+  }
+  return { all, end: t.record };
+}
+
 const enqueued = (t: ReturnType<typeof transition>) => t.commands.filter((c) => c.type === 'enqueue').map((c) => c.type === 'enqueue' && `${c.phase}:${c.step.name}@${c.step.host}#${c.run}`);
 
 describe('state machine: forward path', () => {
@@ -95,31 +106,15 @@ describe('state machine: failures and compensation', () => {
   });
 
   it('a checkpoint failure resumes the frozen source first, then removes the target copy', () => {
-    let r = advanced(3);
-    let t = transition(r, fail(r), 5);
-    const all = [...(enqueued(t) as string[])];
-    r = t.record;
-    while (r.state === 'rolling-back') {
-      t = transition(r, ok(r), 5);
-      all.push(...(enqueued(t) as string[]));
-      r = t.record;
-    }
+    const { all, end } = rollBack(advanced(3));
     expect(all).toEqual(['rollback:resume-source@h1#0', 'rollback:discard-target@h2#0']);
-    expect(r.state).toBe('rolled-back');
+    expect(end.state).toBe('rolled-back');
   });
 
   it('a restore failure removes the target copy, resumes the source and announces it there', () => {
-    let r = advanced(4);
-    let t = transition(r, fail(r), 5);
-    const all = [...(enqueued(t) as string[])];
-    r = t.record;
-    while (r.state === 'rolling-back') {
-      t = transition(r, ok(r), 5);
-      all.push(...(enqueued(t) as string[]));
-      r = t.record;
-    }
+    const { all, end } = rollBack(advanced(4));
     expect(all).toEqual(['rollback:discard-target@h2#0', 'rollback:resume-source@h1#0', 'rollback:arp-refresh@h1#0']);
-    expect(r.state).toBe('rolled-back');
+    expect(end.state).toBe('rolled-back');
   });
 
   it('a failure during rollback pauses', () => {
