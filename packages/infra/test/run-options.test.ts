@@ -36,6 +36,14 @@ describe('run(): options for long-lived, streamed commands', () => {
     await expect(p).rejects.toSatisfy((e) => e instanceof CommandError && e.failure.signal === 'SIGINT');
   });
 
+  it('a signal aborted before the call still stops the command (it never runs to its end)', async () => {
+    const ctl = new AbortController();
+    ctl.abort();
+    const e = await run('sh', ['-c', 'sleep 30; echo finished'], { signal: ctl.signal }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(CommandError);
+    expect((e as CommandError).failure).toMatchObject({ signal: 'SIGTERM' });
+  });
+
   it('processGroup: the command leads its own group, and a kill reaches its children too', async () => {
     let pid = 0;
     const p = run('sh', ['-c', 'sleep 40 & sleep 41; wait'], { processGroup: true, timeoutMs: 800, onSpawn: (x) => (pid = x) });

@@ -43,13 +43,14 @@ export async function measureMigration(
     // Keep probing a little after the end: the client must be answered from the target.
     const answeredAfter = await probe.waitForAnswer(5000);
     await new Promise((res) => setTimeout(res, 1000));
+    const tEnd = Date.now();
     await probe.stop();
     const s = summarize(r);
     return {
       migrationId: id,
       state: s.state,
       totalMs: s.totalMs ?? t1 - t0,
-      downtimeMs: probe.longestGap(t0, Date.now()),
+      downtimeMs: probe.longestGap(t0, tEnd),
       bytesTransferred: s.bytesTransferred,
       precopyPasses: s.precopyPasses,
       ...(s.mode ? { mode: s.mode } : {}),

@@ -91,6 +91,7 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
       : undefined;
     const onAbort = () => kill();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort(); // aborted before the spawn (e.g. while queued for a slot)
 
     const keep = Math.max(1, opts.keep ?? KEEP);
     const onOut = (c: string) => {
