@@ -10,7 +10,7 @@ import { Heartbeat } from './heartbeat.js';
 import { createProcessor } from './processor.js';
 import { Toolbox } from './exec/toolbox.js';
 import { sweepAbandonedCopies } from './sweep.js';
-import { claimHost, reclaimJobs, releaseHost } from './predecessor.js';
+import { claimHost, reclaimJobs, releaseHost, settleOrphans, WORKER_ENV } from './predecessor.js';
 import type { Runtime } from './runtime/runtime.js';
 
 export interface HostWorkerOptions {
@@ -94,17 +94,27 @@ export class HostWorker {
       },
     );
     worker.on('error', (err) => log.error({ err }, 'worker error'));
-    const predecessor = await claimHost(this.o.host.stateDir, this.o.host.name, worker.id);
     this.worker = worker;
-    await this.heartbeat.start();
-    await sweepAbandonedCopies(ctxFor(log, () => undefined), this.store).catch((err: unknown) => log.warn({ err }, 'sweep of abandoned copies failed'));
-    if (predecessor) {
-      const moved = await reclaimJobs(this.queues.host(this.o.host.name), this.o.redis, predecessor);
-      if (moved.length) log.warn({ predecessorPid: predecessor.pid, jobs: moved }, 'took back the steps of a worker that died');
+    try {
+      const predecessor = await claimHost(this.o.host.stateDir, this.o.host.name, worker.id);
+      process.env[WORKER_ENV] = worker.id; // inherited by every tool this worker runs
+      if (predecessor) {
+        const orphans = await settleOrphans(predecessor);
+        const moved = await reclaimJobs(this.queues.host(this.o.host.name), this.o.redis, predecessor);
+        if (moved.length || orphans.killed.length || orphans.waited.length) {
+          log.warn({ predecessorPid: predecessor.pid, jobs: moved, orphans }, 'took back the steps of a worker that died');
+        }
+      }
+      await this.heartbeat.start();
+      await sweepAbandonedCopies(ctxFor(log, () => undefined), this.store).catch((err: unknown) => log.warn({ err }, 'sweep of abandoned copies failed'));
+      worker.run().catch((err: unknown) => log.error({ err }, 'worker stopped'));
+      this.toolbox = new Toolbox({ redis: this.o.redis, prefix: this.o.prefix, host: this.o.host, runtime: this.o.runtime, log, lockHolder: (c) => this.store.lockHolder(c) });
+      this.toolbox.start();
+    } catch (e) {
+      // A refused or half-started worker lets go of everything (and of the host, if it took it).
+      await this.stop(0).catch(() => undefined);
+      throw e;
     }
-    worker.run().catch((err: unknown) => log.error({ err }, 'worker stopped'));
-    this.toolbox = new Toolbox({ redis: this.o.redis, prefix: this.o.prefix, host: this.o.host, runtime: this.o.runtime, log, lockHolder: (c) => this.store.lockHolder(c) });
-    this.toolbox.start();
     log.info({ queue: queueNames.host(this.o.host.name), lxcPath: this.o.host.lxcPath }, 'worker started');
   }
 

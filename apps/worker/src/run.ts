@@ -12,7 +12,12 @@ export async function runWorker(host: HostConfig): Promise<void> {
   const redis = connect(url);
   await mkdir(host.lxcPath, { recursive: true });
   const w = new HostWorker({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, host, runtime: new LxcRuntime({ lxcPath: host.lxcPath }), log });
-  await w.start();
+  try {
+    await w.start();
+  } catch (e) {
+    redis.disconnect(); // nothing else keeps the process up: it exits with the error
+    throw e;
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
