@@ -46,8 +46,12 @@ export class Heartbeat {
   ) {}
 
   async start(): Promise<void> {
+    await this.alive();
     await this.beat();
-    this.timer = setInterval(() => void this.beat(), this.everyMs);
+    this.timer = setInterval(() => {
+      void this.alive();
+      void this.beat();
+    }, this.everyMs);
     // A container created or removed here is published at once, not at the next beat: the CLI
     // checks the registry before it submits anything.
     try {
@@ -65,6 +69,11 @@ export class Heartbeat {
     if (this.timer) clearInterval(this.timer);
     clearTimeout(this.debounce);
     this.watcher?.close();
+  }
+
+  /** Liveness apart from the description: peers watching this host go by it (see peer-watch.ts). */
+  private alive(): Promise<void> {
+    return this.registry.markAlive(this.host.name).catch((err: unknown) => this.log.warn({ err }, 'liveness beat failed'));
   }
 
   beat(): Promise<void> {

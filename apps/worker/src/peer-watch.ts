@@ -6,14 +6,14 @@ import type { HostRegistry } from '@ferry/infra';
  * been silent for `limitMs`: an rsync to a host that is gone would otherwise wait out ssh's own
  * timeouts, attempt after attempt, while the source stays frozen.
  *
- * Silence is counted on this host's clock, from the last change of the peer's `lastSeen` that this
+ * Silence is counted on this host's clock, from the last change of the peer's liveness beat that this
  * watch saw, and only while the registry answers promptly: a Redis outage stops every heartbeat at
  * once and says nothing about the peer, so the count starts over when Redis answers again.
  */
 export class PeerWatch {
   private readonly ac = new AbortController();
   private readonly timer: NodeJS.Timeout;
-  private lastSeen: number | undefined;
+  private lastSeen: number | null | undefined;
   private since = Date.now();
   private polling = false;
   /** Set once the peer is taken as gone; the step's signal is aborted with it. */
@@ -42,10 +42,10 @@ export class PeerWatch {
     this.polling = true;
     const asked = Date.now();
     try {
-      const info = await this.registry.get(this.peer);
+      const seen = await this.registry.lastAlive(this.peer);
       const now = Date.now();
-      if (now - asked > 2 * this.everyMs || info?.lastSeen !== this.lastSeen) {
-        this.lastSeen = info?.lastSeen;
+      if (now - asked > 2 * this.everyMs || seen !== this.lastSeen) {
+        this.lastSeen = seen;
         this.since = now;
         return;
       }

@@ -113,8 +113,8 @@ export function createProcessor(deps: ProcessorDeps) {
 async function peerGone(deps: ProcessorDeps, d: StepJobData, error: ErrorData): Promise<ErrorData> {
   const peer = peerOf(d);
   if (!peer) return error;
-  const info = await deps.registry.get(peer).catch(() => null);
-  const silentMs = info ? Date.now() - info.lastSeen : Infinity;
+  const seen = await deps.registry.lastAlive(peer).catch(() => null);
+  const silentMs = seen !== null ? Date.now() - seen : Infinity;
   if (silentMs < deps.peerGoneMs) return error;
   return {
     name: 'FerryError',

@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import type { HostInfo } from '@ferry/core';
 import { HostRegistry } from '@ferry/infra';
 import { PeerWatch } from '../src/peer-watch.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
-
-const peer = (lastSeen: number): HostInfo => ({
-  name: 'h2', address: '198.18.0.12', sshPort: 22, sshUser: 'root', lxcPath: '/lab/h2',
-  capabilities: { runtime: 'lxc', freeze: true, checkpoint: false },
-  containers: [], freeBytes: 1e9, lastSeen, workerPid: 1,
-});
 
 const aborted = (s: AbortSignal) => new Promise<number>((resolve) => s.addEventListener('abort', () => resolve(Date.now()), { once: true }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -30,13 +23,13 @@ describe('PeerWatch against real Redis (the peer beats by hand)', () => {
 
   it('stays quiet while the peer beats, and aborts with PEER_LOST once it falls silent', async () => {
     const registry = new HostRegistry(redis, freshPrefix());
-    await registry.publish(peer(Date.now()));
+    await registry.markAlive('h2');
     const watch = new PeerWatch(registry, 'h2', 600, 50);
     try {
       let lastBeat = 0;
       for (let i = 0; i < 15; i++) {
         lastBeat = Date.now();
-        await registry.publish(peer(lastBeat));
+        await registry.markAlive('h2', lastBeat);
         await sleep(100);
       }
       expect(watch.signal.aborted).toBe(false);
@@ -51,7 +44,7 @@ describe('PeerWatch against real Redis (the peer beats by hand)', () => {
 
   it('does not count a Redis outage against the peer: the count starts over when Redis answers', async () => {
     const registry = new HostRegistry(redis, freshPrefix());
-    await registry.publish(peer(Date.now())); // and never again: the peer is silent throughout
+    await registry.markAlive('h2'); // and never again: the peer is silent throughout
     const watch = new PeerWatch(registry, 'h2', 800, 50);
     try {
       await sleep(200);

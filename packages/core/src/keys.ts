@@ -20,6 +20,8 @@ export function keys(prefix: string) {
     owner: (container: string) => `${prefix}:owner:${container}`,
     host: (host: string) => `${prefix}:host:${host}`,
     hosts: `${prefix}:hosts`,
+    /** Host name → when its worker last said it is alive (ms); cheap, apart from the description. */
+    hostsAlive: `${prefix}:hosts-alive`,
   };
 }
 export type Keys = ReturnType<typeof keys>;

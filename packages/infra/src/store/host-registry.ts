@@ -15,6 +15,17 @@ export class HostRegistry {
     await this.redis.hset(this.k.hosts, info.name, JSON.stringify(info));
   }
 
+  /** The worker's liveness beat: one HSET, so it keeps its pace even when describing the host is slow. */
+  async markAlive(name: string, at = Date.now()): Promise<void> {
+    await this.redis.hset(this.k.hostsAlive, name, String(at));
+  }
+
+  /** When the host's worker last marked itself alive, or null if it never did. */
+  async lastAlive(name: string): Promise<number | null> {
+    const raw = await this.redis.hget(this.k.hostsAlive, name);
+    return raw === null ? null : Number(raw);
+  }
+
   async get(name: string): Promise<HostInfo | null> {
     const raw = await this.redis.hget(this.k.hosts, name);
     if (!raw) return null;
@@ -32,6 +43,6 @@ export class HostRegistry {
   }
 
   async remove(name: string): Promise<void> {
-    await this.redis.hdel(this.k.hosts, name);
+    await this.redis.multi().hdel(this.k.hosts, name).hdel(this.k.hostsAlive, name).exec();
   }
 }
