@@ -15,14 +15,30 @@ const intervalMs = Number(intervalArg ?? 20);
 const maxMs = Number(maxArg ?? 600_000);
 const started = Date.now();
 
+/**
+ * One GET. Every way it can end settles it once: a response cut off after its headers (the server
+ * frozen mid-answer) ends in `close` on the response, not in `error` on the request, and an attempt
+ * that never settled would stop the probe for good.
+ */
 function once(): Promise<boolean> {
   return new Promise((resolve) => {
+    let settled = false;
+    const settle = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      resolve(ok);
+    };
     const req = request(url!, { timeout: 250, agent: false }, (res) => {
       res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
+      res.on('end', () => settle(res.statusCode === 200));
+      res.on('error', () => settle(false));
+      res.on('close', () => settle(false)); // after 'end' this changes nothing
     });
+    const deadline = setTimeout(() => req.destroy(), 1000); // a slow trickle counts as no answer
     req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
+    req.on('error', () => settle(false));
+    req.on('close', () => setImmediate(() => settle(false)));
     req.end();
   });
 }
