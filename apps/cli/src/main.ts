@@ -25,11 +25,11 @@ function buildProgram(setExit: (code: number) => void): Command {
     .showHelpAfterError()
     .exitOverride();
   /** How migrate --wait, clone and unify end: wait for the operation, print it, exit by its outcome. */
-  const finish = async (c: Client, id: string, asJson: boolean, details?: (r: MigrationRecord) => Promise<{ json: object; text: string } | undefined>) => {
+  const finish = async (c: Client, id: string, asJson: boolean, details?: (r: MigrationRecord) => { json: object; text: () => Promise<string> } | undefined) => {
     const r = await waitFor(c, id);
-    const more = await details?.(r);
+    const more = details?.(r);
     if (asJson) json({ ...summarize(r), ...more?.json });
-    else print(more ? `${renderStatus(r)}\n${more.text}` : renderStatus(r));
+    else print(more ? `${renderStatus(r)}\n${await more.text()}` : renderStatus(r));
     setExit(exitCodeOf(r));
   };
   program.addHelpText(
@@ -116,11 +116,14 @@ function buildProgram(setExit: (code: number) => void): Command {
     .action(async (containers: string[], o) => {
       await withClient(async (c) => {
         const id = await submitUnify(c, { containers, ...(o.host ? { host: o.host } : {}), mode: o.mode, dryRun: Boolean(o.dryRun), revert: Boolean(o.revert), excludes: o.exclude });
-        await finish(c, id, Boolean(o.json), async (r) => {
+        await finish(c, id, Boolean(o.json), (r) => {
           const report = r.steps?.[0]?.output;
           if (!report) return undefined;
-          const { formatReport } = await import('@ferry/worker');
-          return { json: { report }, text: formatReport(report as Parameters<typeof formatReport>[0]) };
+          const text = async () => {
+            const { formatReport } = await import('@ferry/worker'); // only the text form needs it
+            return formatReport(report as Parameters<typeof formatReport>[0]);
+          };
+          return { json: { report }, text };
         });
       });
     });
