@@ -1,15 +1,19 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FerryError } from '@ferry/core';
+import { comm, isAlive, pidsWithEnv, procId, signal, type ProcId } from '@ferry/infra';
 import { readJson, writeJsonAtomic } from './steps/common.js';
 
 /** Who runs this host's worker: written in the host's state dir at start, removed at a clean stop. */
 export interface WorkerMark {
   pid: number;
   /** The process's start time in clock ticks (/proc/PID/stat): a reused pid does not match. */
-  started: string;
+  startTime: number;
   /** The machine's boot: after a reboot the same pid and start time may name another process. */
   bootId: string;
   /** The BullMQ worker id: every lock token this worker takes begins with it. */
@@ -22,50 +26,67 @@ export const WORKER_ENV = 'FERRY_WORKER_ID';
 
 const markFile = (stateDir: string) => join(stateDir, 'worker.json');
 
-interface ProcStat {
-  state: string;
-  started: string;
-}
-
-async function procStat(pid: number): Promise<ProcStat | null> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): state is field 3, starttime field 22.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: f[0] ?? '', started: f[19] ?? '' };
-  } catch {
-    return null;
-  }
-}
-
 const bootId = async () => (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
 
 /** The mark's process still runs: same boot, same pid and start time, and not a zombie. */
 async function alive(mark: WorkerMark): Promise<boolean> {
-  if (mark.bootId !== (await bootId())) return false;
-  const st = await procStat(mark.pid);
-  return st !== null && st.started === mark.started && st.state !== 'Z' && st.state !== 'X';
+  return mark.bootId === (await bootId()) && isAlive({ pid: mark.pid, startTime: mark.startTime });
 }
 
 /**
- * Takes the host for this process. A mark left by a process that still runs means another worker
- * serves this host: both would run the same steps, so this one refuses to start. A mark left by a
- * dead process names the predecessor, whose jobs `reclaimJobs` hands back at once.
+ * The host's lock: an abstract Unix socket named after the state dir. Binding it is atomic and the
+ * kernel lets go of it when its process dies, however it dies, so two workers started in the same
+ * instant cannot both pass, and a killed worker leaves no stale lock. The name lives in the network
+ * namespace; the mark file below still catches a live worker of the same state dir in another one.
+ */
+const locks = new Map<string, Server>();
+
+async function lock(stateDir: string): Promise<boolean> {
+  const name = `\0ferry-worker-${createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 32)}`;
+  const server = createServer();
+  const bound = await new Promise<boolean>((ok, fail) => {
+    server.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' ? ok(false) : fail(e)));
+    server.listen(name, () => ok(true));
+  });
+  if (!bound) return false;
+  server.unref(); // holding the host must not keep the process alive
+  locks.set(resolve(stateDir), server);
+  return true;
+}
+
+function unlock(stateDir: string): void {
+  locks.get(resolve(stateDir))?.close();
+  locks.delete(resolve(stateDir));
+}
+
+const taken = (host: string, mark: WorkerMark | null) =>
+  new FerryError('HOST_TAKEN', `another worker runs for host ${host}${mark ? ` (pid ${mark.pid}, since ${new Date(mark.since).toISOString()})` : ''}; stop it first`);
+
+/**
+ * Takes the host for this process. Another live worker for the host would run the same steps, so
+ * this one refuses to start. A mark left by a dead process names the predecessor, whose jobs
+ * `reclaimJobs` hands back at once.
  */
 export async function claimHost(stateDir: string, host: string, workerId: string): Promise<WorkerMark | null> {
-  const prev = await readJson<WorkerMark>(markFile(stateDir));
-  if (prev && (await alive(prev))) {
-    throw new FerryError('HOST_TAKEN', `another worker runs for host ${host} (pid ${prev.pid}, since ${new Date(prev.since).toISOString()}); stop it first`);
+  if (!(await lock(stateDir))) throw taken(host, await readJson<WorkerMark>(markFile(stateDir)));
+  try {
+    const prev = await readJson<WorkerMark>(markFile(stateDir));
+    if (prev && (await alive(prev))) throw taken(host, prev);
+    const me = await procId(process.pid);
+    const mine: WorkerMark = { pid: process.pid, startTime: me?.startTime ?? 0, bootId: await bootId(), workerId, since: Date.now() };
+    await writeJsonAtomic(markFile(stateDir), mine);
+    return prev;
+  } catch (e) {
+    unlock(stateDir);
+    throw e;
   }
-  const mine: WorkerMark = { pid: process.pid, started: (await procStat(process.pid))?.started ?? '', bootId: await bootId(), workerId, since: Date.now() };
-  await writeJsonAtomic(markFile(stateDir), mine);
-  return prev;
 }
 
 /** A clean stop: the next worker of this host has nothing to take back. */
 export async function releaseHost(stateDir: string, workerId: string): Promise<void> {
   const mark = await readJson<WorkerMark>(markFile(stateDir));
   if (mark?.workerId === workerId) await rm(markFile(stateDir), { force: true });
+  unlock(stateDir);
 }
 
 /** Transfer tools are safe to kill: a transfer resumes from its partial files when it runs again. */
@@ -78,38 +99,22 @@ const KILLABLE = new Set(['rsync', 'ssh']);
  * (`lxc-start`) are left alone: they are the containers it started.
  */
 export async function settleOrphans(predecessor: WorkerMark, waitMs = 15_000): Promise<{ killed: string[]; waited: string[]; left: string[] }> {
-  const marker = `${WORKER_ENV}=${predecessor.workerId}`;
   const find = async () => {
-    const found: { pid: number; comm: string }[] = [];
-    for (const entry of await readdir('/proc')) {
-      const pid = Number(entry);
-      if (!Number.isInteger(pid) || pid === process.pid) continue;
-      try {
-        const env = await readFile(`/proc/${pid}/environ`, 'utf8');
-        if (!env.split('\0').includes(marker)) continue;
-        const comm = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
-        const st = await procStat(pid);
-        if (comm !== 'lxc-start' && st && st.state !== 'Z' && st.state !== 'X') found.push({ pid, comm });
-      } catch {
-        /* gone meanwhile, or not readable */
-      }
+    const found: (ProcId & { comm: string })[] = [];
+    for (const p of await pidsWithEnv(WORKER_ENV, predecessor.workerId)) {
+      const name = await comm(p.pid);
+      if (name !== null && name !== 'lxc-start') found.push({ ...p, comm: name });
     }
     return found;
   };
   const name = (p: { pid: number; comm: string }) => `${p.pid}:${p.comm}`;
   const first = await find();
   const killed = first.filter((p) => KILLABLE.has(p.comm));
-  for (const p of killed) {
-    try {
-      process.kill(p.pid, 'SIGKILL');
-    } catch {
-      /* gone meanwhile */
-    }
-  }
+  for (const p of killed) signal(p.pid, 'SIGKILL');
   const end = Date.now() + waitMs;
   let left = await find();
   while (left.length && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     left = await find();
   }
   return { killed: killed.map(name), waited: first.filter((p) => !KILLABLE.has(p.comm)).map(name), left: left.map(name) };

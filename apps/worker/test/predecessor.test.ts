@@ -4,9 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, symlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { procId } from '@ferry/infra';
 import { writeJsonAtomic } from '../src/steps/common.js';
 import { claimHost, reclaimJobs, releaseHost, settleOrphans, WORKER_ENV, type WorkerMark } from '../src/predecessor.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
@@ -17,23 +20,52 @@ function deadPid(): number {
 }
 
 const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-const stat = (pid: number) => {
-  const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
-  return { state: f[0]!, started: f[19]! };
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const startTime = async (pid: number) => (await procId(pid))!.startTime;
+const procState = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0];
+const predecessorJs = fileURLToPath(new URL('../dist/predecessor.js', import.meta.url));
 
 describe('one worker per host (mark in the state dir)', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'ferry-mark-'));
   });
-  afterEach(async () => rm(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    for (const id of ['w-a', 'w-b', 'w-new', 'w-1', 'w-2', 'w-3', 'w-4']) await releaseHost(dir, id);
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('refuses a second worker while the first one runs, naming it', async () => {
     expect(await claimHost(dir, 'h1', 'w-a')).toBeNull();
     await expect(claimHost(dir, 'h1', 'w-b')).rejects.toMatchObject({ code: 'HOST_TAKEN', message: expect.stringContaining(`pid ${process.pid}`) });
+  });
+
+  it('workers started in the same instant: exactly one takes the host', async () => {
+    const tries = await Promise.allSettled(['w-1', 'w-2', 'w-3', 'w-4'].map((id) => claimHost(dir, 'h1', id)));
+    expect(tries.filter((t) => t.status === 'fulfilled')).toHaveLength(1);
+    for (const t of tries.filter((t) => t.status === 'rejected')) expect((t as PromiseRejectedResult).reason).toMatchObject({ code: 'HOST_TAKEN' });
+  });
+
+  it('the host stays taken while its worker lives, even if its mark file is removed', async () => {
+    await claimHost(dir, 'h1', 'w-a');
+    await rm(join(dir, 'worker.json'));
+    await expect(claimHost(dir, 'h1', 'w-b')).rejects.toMatchObject({ code: 'HOST_TAKEN' });
+  });
+
+  it('a worker killed with SIGKILL leaves no lock behind: its successor takes the host and learns its id', async () => {
+    const script = `const { claimHost } = await import(${JSON.stringify(predecessorJs)}); await claimHost(${JSON.stringify(dir)}, 'h1', 'w-child'); console.log('claimed'); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      await new Promise<void>((r, j) => {
+        child.stdout.once('data', (b: Buffer) => (b.toString().includes('claimed') ? r() : j(new Error(b.toString()))));
+        child.once('exit', (code) => j(new Error(`child exited ${code} before claiming`)));
+      });
+      await expect(claimHost(dir, 'h1', 'w-b')).rejects.toMatchObject({ code: 'HOST_TAKEN', message: expect.stringContaining(`pid ${child.pid}`) });
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    expect(await claimHost(dir, 'h1', 'w-b')).toMatchObject({ workerId: 'w-child', pid: child.pid });
   });
 
   it('a clean stop leaves nothing to take back', async () => {
@@ -43,7 +75,7 @@ describe('one worker per host (mark in the state dir)', () => {
   });
 
   it('a mark left by a dead process names the predecessor, and the new worker takes the host', async () => {
-    const dead: WorkerMark = { pid: deadPid(), started: '1', bootId, workerId: 'w-dead', since: Date.now() - 1000 };
+    const dead: WorkerMark = { pid: deadPid(), startTime: 1, bootId, workerId: 'w-dead', since: Date.now() - 1000 };
     await writeJsonAtomic(join(dir, 'worker.json'), dead);
     expect(await claimHost(dir, 'h1', 'w-new')).toEqual(dead);
     await expect(claimHost(dir, 'h1', 'w-third')).rejects.toMatchObject({ code: 'HOST_TAKEN' });
@@ -54,10 +86,10 @@ describe('one worker per host (mark in the state dir)', () => {
     const parent = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const pid = Number(await new Promise<string>((r) => parent.stdout.once('data', (b: Buffer) => r(b.toString()))));
-      const started = stat(pid).started;
+      const started = await startTime(pid);
       await sleep(500);
-      expect(stat(pid).state).toBe('Z');
-      await writeJsonAtomic(join(dir, 'worker.json'), { pid, started, bootId, workerId: 'w-zombie', since: 0 } satisfies WorkerMark);
+      expect(procState(pid)).toBe('Z');
+      await writeJsonAtomic(join(dir, 'worker.json'), { pid, startTime: started, bootId, workerId: 'w-zombie', since: 0 } satisfies WorkerMark);
       expect(await claimHost(dir, 'h1', 'w-new')).toMatchObject({ workerId: 'w-zombie' });
     } finally {
       parent.kill('SIGKILL');
@@ -65,8 +97,7 @@ describe('one worker per host (mark in the state dir)', () => {
   });
 
   it('a mark from another boot is dead, even if its pid and start time match a process now', async () => {
-    const me = stat(process.pid);
-    await writeJsonAtomic(join(dir, 'worker.json'), { pid: process.pid, started: me.started, bootId: 'another-boot', workerId: 'w-old', since: 0 } satisfies WorkerMark);
+    await writeJsonAtomic(join(dir, 'worker.json'), { pid: process.pid, startTime: await startTime(process.pid), bootId: 'another-boot', workerId: 'w-old', since: 0 } satisfies WorkerMark);
     expect(await claimHost(dir, 'h1', 'w-new')).toMatchObject({ workerId: 'w-old' });
   });
 });
@@ -83,7 +114,7 @@ describe("settleOrphans: the dead worker's children", () => {
     const [transferEnd, toolEnd] = [ended(transfer), ended(tool)];
     try {
       await sleep(100);
-      const r = await settleOrphans({ pid: 1, started: '1', bootId, workerId: 'w-dead', since: 0 }, 10_000);
+      const r = await settleOrphans({ pid: 1, startTime: 1, bootId, workerId: 'w-dead', since: 0 }, 10_000);
       expect(r.killed).toEqual([`${transfer.pid}:rsync`]);
       expect(r.waited).toEqual([`${tool.pid}:sleep`]);
       expect(r.left).toEqual([]);
@@ -114,7 +145,7 @@ describe('reclaimJobs against real Redis and BullMQ', () => {
     const prefix = freshPrefix();
     const queue = new Queue('host-h1', { connection: redis, prefix });
     // Two workers take a job each and never finish it: the first one plays the dead predecessor.
-    const never = () => new Promise<never>(() => undefined);
+    const never = () => new Promise<void>(() => undefined);
     const dead = new Worker('host-h1', never, { connection: redis, prefix, lockDuration: 60_000, concurrency: 1, autorun: false });
     const alive = new Worker('host-h1', never, { connection: redis, prefix, lockDuration: 60_000, concurrency: 1, autorun: false });
     try {
@@ -131,7 +162,7 @@ describe('reclaimJobs against real Redis and BullMQ', () => {
       const taken = await queue.getJob(takenId);
       const other = await queue.getJob(otherId);
 
-      const moved = await reclaimJobs(queue, redis, { pid: 1, started: '1', bootId, workerId: dead.id, since: 0 });
+      const moved = await reclaimJobs(queue, redis, { pid: 1, startTime: 1, bootId, workerId: dead.id, since: 0 });
       expect(moved).toEqual([taken!.id]);
       expect(await queue.getJobState(taken!.id!)).toBe('waiting');
       expect(await queue.getJobState(other!.id!)).toBe('active');

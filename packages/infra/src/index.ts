@@ -6,3 +6,4 @@ export * from './redis/embedded.js';
 export * from './redis/queues.js';
 export * from './store/migration-store.js';
 export * from './store/host-registry.js';
+export * from './proc.js';

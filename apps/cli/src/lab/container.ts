@@ -1,11 +1,11 @@
 import { chmod, cp, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '@ferry/core';
 import { run, succeeds } from '@ferry/infra';
 import { hostRun, type HostEnv } from './hostenv.js';
 import { HOST_BRIDGE, NS_UPLINK, PREFIX_LEN, type Layout } from './paths.js';
-import { sleep } from './proc.js';
 import type { ContainerRecord } from './state.js';
 
 /** Lab containers: busybox LXC containers with a static address, a web page and optional data. */

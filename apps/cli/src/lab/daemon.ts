@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FerryError } from '@ferry/core';
-import { isAlive, procId, stopProcess, type ProcId } from './proc.js';
+import { isAlive, procId, stopProcess, type ProcId } from '@ferry/infra';
 
 /**
  * The only place the lab spawns a process other than through `run()`: long-running daemons

@@ -2,12 +2,11 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { FerryError } from '@ferry/core';
-import { run, stopEmbeddedRedis } from '@ferry/infra';
+import { cmdline, pidsWithEnv, procId, type ProcId, run, stopEmbeddedRedis, stopProcess } from '@ferry/infra';
 import { listContainers, stopContainer } from './container.js';
 import { LAB_ENV, readPidFile } from './daemon.js';
 import { deleteLink, deleteNetns, listLinks, listNetns, netnsPids } from './netns.js';
 import { allHostNames, layout, schemeLinks, schemeNetns, SWITCH, type Layout } from './paths.js';
-import { cmdline, pidsWithEnv, procId, stopProcess, type ProcId } from './proc.js';
 import { readState, writeState } from './state.js';
 
 /**

@@ -2,11 +2,10 @@ import { mkdir, readdir, readFile, readlink, rm, stat, statfs, truncate, writeFi
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FerryError } from '@ferry/core';
-import { run, stopEmbeddedRedis, succeeds } from '@ferry/infra';
+import { pidsWithEnv, procId, type ProcId, run, stopEmbeddedRedis, stopProcess, succeeds } from '@ferry/infra';
 import { LAB_ENV } from './daemon.js';
 import { hostRun } from './hostenv.js';
 import { layout } from './paths.js';
-import { pidsWithEnv, procId, stopProcess, type ProcId } from './proc.js';
 import { forgetContainer } from './reserve.js';
 import { sshdProc, startSshd } from './sshd.js';
 import { findHost, requireUp } from './state.js';

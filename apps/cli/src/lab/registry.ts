@@ -1,5 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, HostRegistry } from '@ferry/infra';
-import { sleep } from './proc.js';
 import type { LabInfo } from './types.js';
 
 /**

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { FerryError } from '@ferry/core';
 import { destroyContainer } from './container.js';
 import { containerAddress, CONTAINER_OCTETS } from './paths.js';
-import { isAlive, procId } from './proc.js';
+import { isAlive, procId } from '@ferry/infra';
 import { findHost, requireUp, withLabLock, writeState, type ContainerRecord, type LabState } from './state.js';
 import type { LabHost } from './types.js';
 

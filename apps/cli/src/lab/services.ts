@@ -2,11 +2,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '@ferry/core';
-import { ensureRedis } from '@ferry/infra';
+import { ensureRedis, type ProcId } from '@ferry/infra';
 import { LAB_ENV, readPidFile, startDaemon, stopDaemon } from './daemon.js';
 import { hostArgv } from './hostenv.js';
 import { layout, type Layout } from './paths.js';
-import type { ProcId } from './proc.js';
 import type { LabHost, LabInfo } from './types.js';
 
 /** The lab's ferry daemons: one worker per host (inside its namespace) and the scheduler. */

@@ -1,9 +1,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '@ferry/core';
-import { run } from '@ferry/infra';
+import { isAlive, procId, type ProcId, run } from '@ferry/infra';
 import { hostRun } from './hostenv.js';
 import { SSH_PORT, type Layout } from './paths.js';
-import { isAlive, procId, sleep, type ProcId } from './proc.js';
 import type { LabHost } from './types.js';
 
 /** One sshd per lab host, in the host's namespace, with its own key and config; keys pinned. */

@@ -1,8 +1,9 @@
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '@ferry/core';
 import { layout } from './paths.js';
-import { isAlive, procId, sleep, type ProcId } from './proc.js';
+import { isAlive, procId, type ProcId } from '@ferry/infra';
 import type { LabContainer, LabInfo } from './types.js';
 
 /**

@@ -1,8 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * Process inspection through /proc. A PID alone is not an identity (PIDs are reused), so the
- * lab keeps PID + start time and only ever signals a process whose start time still matches.
+ * Process inspection through /proc. A PID alone is not an identity (PIDs are reused), so callers
+ * keep PID + start time and only ever signal a process whose start time still matches.
  */
 
 export interface ProcId {
@@ -38,8 +39,6 @@ export function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 async function waitGone(id: ProcId, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -67,7 +66,13 @@ export async function cmdline(pid: number): Promise<string[]> {
   return raw.split('\0').filter((s) => s !== '');
 }
 
-/** Processes whose environment holds exactly `key=value` (the lab marks its daemons this way). */
+/** The process's command name (at most 15 characters), or null if it is gone. */
+export async function comm(pid: number): Promise<string | null> {
+  const raw = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => null);
+  return raw === null ? null : raw.trim();
+}
+
+/** Live processes whose environment holds exactly `key=value` (the lab marks its daemons this way, a worker its tools). */
 export async function pidsWithEnv(key: string, value: string): Promise<ProcId[]> {
   const needle = `${key}=${value}`;
   const found: ProcId[] = [];
@@ -77,7 +82,7 @@ export async function pidsWithEnv(key: string, value: string): Promise<ProcId[]>
     const env = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
     if (!env.split('\0').includes(needle)) continue;
     const id = await procId(pid);
-    if (id) found.push(id);
+    if (id && (await isAlive(id))) found.push(id);
   }
   return found;
 }
