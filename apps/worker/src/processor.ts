@@ -10,6 +10,7 @@ import {
   type StepResultData,
 } from '@ferry/core';
 import { KEEP_JOBS, type HostRegistry, type MigrationStore, type Queues } from '@ferry/infra';
+import { KeyedLock } from './keyed-lock.js';
 import { PeerWatch } from './peer-watch.js';
 import { Semaphore } from './semaphore.js';
 import type { Progress, StepContext } from './context.js';
@@ -53,8 +54,17 @@ function peerOf(d: StepJobData): string | undefined {
   return (d.input as { peer?: { name?: string } } | undefined)?.peer?.name;
 }
 
+/** The container a step acts on here: steps on one container never overlap on one host. */
+function containerOf(d: StepJobData): string | undefined {
+  return d.fence?.container ?? (d.input as { container?: string } | undefined)?.container;
+}
+
 export function createProcessor(deps: ProcessorDeps) {
   const transfers = new Semaphore(deps.maxTransfers);
+  // A step for a container waits for the one still running on it. A migration paused while its
+  // checkpoint hangs on, then cancelled, queues resume-source: it must not thaw or start the
+  // container while that checkpoint may still freeze or stop it; run after it, it observes and mends.
+  const containers = new KeyedLock();
   return async (job: Job<StepJobData>): Promise<StepResultData> => {
     const d = job.data;
     const attempt = job.attemptsMade + 1;
@@ -73,19 +83,25 @@ export function createProcessor(deps: ProcessorDeps) {
     let result: StepResultData;
     const peer = peerOf(d);
     const watch = peer ? new PeerWatch(deps.registry, peer, atRest(d) ? deps.peerGoneAtRestMs : deps.peerGoneMs) : undefined;
-    log.info('step started');
-    try {
+    const container = containerOf(d);
+    const run = async (): Promise<StepResultData> => {
+      // It may have waited for the container while the worker began to stop: hand it back unstarted.
+      if (deps.stopping()) throw new FerryError('WORKER_STOPPING', `the worker of ${d.host} is stopping: step ${d.step} was not started`, { retryable: true });
       await checkFence(deps.store, d);
       // The start mark tells the reconciler this host began the step (so it may have acted).
-      await deps.store.redis.hsetnx(progressKey, startKey, String(startedAt));
+      await deps.store.redis.hsetnx(progressKey, startKey, String(Date.now()));
       startedAt = Number(await deps.store.redis.hget(progressKey, startKey));
       const input = schemas.input.parse(d.input);
       const step = steps[d.step] as (c: StepContext, i: unknown) => Promise<unknown>;
       const base = deps.context(log, progress);
       const ctx = watch ? { ...base, signal: AbortSignal.any([base.signal, watch.signal]) } : base;
       const output = BULK.has(d.step) ? await transfers.use(() => step(ctx, input)) : await step(ctx, input);
-      result = { ...ids(d), ok: true, output: schemas.output.parse(output), attempts: attempt, startedAt, endedAt: Date.now() };
       log.info({ ms: Date.now() - startedAt }, 'step done');
+      return { ...ids(d), ok: true, output: schemas.output.parse(output), attempts: attempt, startedAt, endedAt: Date.now() };
+    };
+    log.info('step started');
+    try {
+      result = container ? await containers.use(container, run) : await run();
     } catch (e) {
       let error = toErrorData(watch?.lost ?? e);
       const max = job.opts.attempts ?? 1;
