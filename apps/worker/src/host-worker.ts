@@ -40,6 +40,8 @@ export class HostWorker {
   /** exec, mount, umount, show: straight to this host, outside the workflow (see exec/toolbox.ts). */
   private toolbox?: Toolbox;
   private readonly abort = new AbortController();
+  /** Set when stop() is called, before the grace period: from then on no step starts. */
+  private closing = false;
   readonly store: MigrationStore;
   readonly registry: HostRegistry;
   readonly queues: Queues;
@@ -71,13 +73,14 @@ export class HostWorker {
       queues: this.queues,
       log,
       stopping: () => this.abort.signal.aborted,
+      closing: () => this.closing,
       context: ctxFor,
     });
     const worker = new Worker<StepJobData, StepResultData>(
       queueNames.host(this.o.host.name),
-      async (job) => {
+      async (job, token) => {
         try {
-          return await processor(job);
+          return await processor(job, token);
         } finally {
           void this.heartbeat.beat();
         }
@@ -120,12 +123,16 @@ export class HostWorker {
 
   /** SIGTERM: running steps are told to stop (they are retried later); then the worker closes. */
   async stop(graceMs = 10_000): Promise<void> {
+    this.closing = true;
     this.heartbeat.stop();
-    const closing = Promise.all([this.worker?.close(), this.toolbox?.stop()]);
+    const closed = Promise.all([this.worker?.close(), this.toolbox?.stop()]);
     const timer = setTimeout(() => this.abort.abort(), graceMs);
-    await closing;
-    clearTimeout(timer);
-    if (this.worker) await releaseHost(this.o.host.stateDir, this.worker.id);
-    await this.queues.close();
+    try {
+      await closed;
+    } finally {
+      clearTimeout(timer);
+      if (this.worker) await releaseHost(this.o.host.stateDir, this.worker.id);
+      await this.queues.close();
+    }
   }
 }

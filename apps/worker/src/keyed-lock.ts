@@ -1,27 +1,23 @@
 /**
- * One holder per key at a time; the others wait in order. Keys are forgotten once nobody holds or
- * waits for them, so a long-lived worker does not keep one entry per container it ever touched.
+ * One holder per key at a time, without waiting: a caller that finds its key held does something
+ * else (a step job goes back to the queue for a moment rather than occupy one of the worker's slots).
  */
 export class KeyedLock {
-  private readonly tails = new Map<string, Promise<void>>();
+  private readonly held = new Set<string>();
 
-  async use<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = before.then(() => mine);
-    this.tails.set(key, tail);
-    await before;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
+  /** Takes `key` and returns its release, or null if it is held. */
+  tryAcquire(key: string): (() => void) | null {
+    if (this.held.has(key)) return null;
+    this.held.add(key);
+    let released = false;
+    return () => {
+      if (!released) this.held.delete(key);
+      released = true;
+    };
   }
 
-  /** Keys held or waited for now. */
+  /** Keys held now. */
   get size(): number {
-    return this.tails.size;
+    return this.held.size;
   }
 }

@@ -39,23 +39,32 @@ async function alive(mark: WorkerMark): Promise<boolean> {
  * instant cannot both pass, and a killed worker leaves no stale lock. The name lives in the network
  * namespace; the mark file below still catches a live worker of the same state dir in another one.
  */
-const locks = new Map<string, Server>();
+const locks = new Map<string, { server: Server; workerId: string }>();
 
-async function lock(stateDir: string): Promise<boolean> {
-  const name = `\0ferry-worker-${createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 32)}`;
-  const server = createServer();
+/** Linux's sun_path holds 108 bytes. Node 20 binds abstract names padded with NULs to that length
+ * (newer libuv binds the exact length): padding it here names the same lock under either. */
+const lockName = (stateDir: string) =>
+  `\0ferry-worker-${createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 32)}`.padEnd(108, '\0');
+
+async function lock(stateDir: string, workerId: string): Promise<boolean> {
+  // Nobody is meant to connect (abstract names have no permissions): whoever does is let go at once,
+  // so a stray client cannot keep a stopping worker alive.
+  const server = createServer({ pauseOnConnect: true }, (socket) => socket.destroy());
   const bound = await new Promise<boolean>((ok, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' ? ok(false) : fail(e)));
-    server.listen(name, () => ok(true));
+    server.listen(lockName(stateDir), () => ok(true));
   });
   if (!bound) return false;
+  server.on('error', () => undefined); // an accept error (EMFILE) must not end the worker; the lock holds
   server.unref(); // holding the host must not keep the process alive
-  locks.set(resolve(stateDir), server);
+  locks.set(resolve(stateDir), { server, workerId });
   return true;
 }
 
-function unlock(stateDir: string): void {
-  locks.get(resolve(stateDir))?.close();
+function unlock(stateDir: string, workerId: string): void {
+  const held = locks.get(resolve(stateDir));
+  if (held?.workerId !== workerId) return;
+  held.server.close();
   locks.delete(resolve(stateDir));
 }
 
@@ -68,7 +77,7 @@ const taken = (host: string, mark: WorkerMark | null) =>
  * `reclaimJobs` hands back at once.
  */
 export async function claimHost(stateDir: string, host: string, workerId: string): Promise<WorkerMark | null> {
-  if (!(await lock(stateDir))) throw taken(host, await readJson<WorkerMark>(markFile(stateDir)));
+  if (!(await lock(stateDir, workerId))) throw taken(host, await readJson<WorkerMark>(markFile(stateDir)));
   try {
     const prev = await readJson<WorkerMark>(markFile(stateDir));
     if (prev && (await alive(prev))) throw taken(host, prev);
@@ -77,7 +86,7 @@ export async function claimHost(stateDir: string, host: string, workerId: string
     await writeJsonAtomic(markFile(stateDir), mine);
     return prev;
   } catch (e) {
-    unlock(stateDir);
+    unlock(stateDir, workerId);
     throw e;
   }
 }
@@ -86,7 +95,7 @@ export async function claimHost(stateDir: string, host: string, workerId: string
 export async function releaseHost(stateDir: string, workerId: string): Promise<void> {
   const mark = await readJson<WorkerMark>(markFile(stateDir));
   if (mark?.workerId === workerId) await rm(markFile(stateDir), { force: true });
-  unlock(stateDir);
+  unlock(stateDir, workerId);
 }
 
 /** Transfer tools are safe to kill: a transfer resumes from its partial files when it runs again. */

@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import {
   advanceJobId,
@@ -31,6 +31,8 @@ export interface ProcessorDeps {
   context(log: Logger, progress: (p: Progress) => void): StepContext;
   /** True once the worker is shutting down: a failing step is handed back, not reported. */
   stopping(): boolean;
+  /** True from the moment the worker was asked to stop: no step starts any more. */
+  closing(): boolean;
 }
 
 /**
@@ -65,64 +67,79 @@ export function createProcessor(deps: ProcessorDeps) {
   // checkpoint hangs on, then cancelled, queues resume-source: it must not thaw or start the
   // container while that checkpoint may still freeze or stop it; run after it, it observes and mends.
   const containers = new KeyedLock();
-  return async (job: Job<StepJobData>): Promise<StepResultData> => {
+  return async (job: Job<StepJobData>, token?: string): Promise<StepResultData> => {
     const d = job.data;
-    const attempt = job.attemptsMade + 1;
-    const log = deps.log.child({ migrationId: d.migrationId, step: d.step, host: d.host, phase: d.phase, index: d.index, run: d.run, attempt });
-    const startKey = `start.${d.phase}.${d.index}.${d.run}`;
-    const progressKey = deps.store.k.progress(d.migrationId);
-    let startedAt = Date.now();
-    let last = 0;
-    const progress = (p: Progress) => {
-      const now = Date.now();
-      if (now - last < 250 && p.percent !== 100) return; // progress is advisory: at most 4 writes/s
-      last = now;
-      void deps.store.setProgress(d.migrationId, { phase: d.phase, index: d.index, at: now, ...p }).catch(() => undefined);
-    };
-    const schemas = StepSchemas[d.step];
-    let result: StepResultData;
-    const peer = peerOf(d);
-    const watch = peer ? new PeerWatch(deps.registry, peer, atRest(d) ? deps.peerGoneAtRestMs : deps.peerGoneMs) : undefined;
     const container = containerOf(d);
-    const run = async (): Promise<StepResultData> => {
-      // It may have waited for the container while the worker began to stop: hand it back unstarted.
-      if (deps.stopping()) throw new FerryError('WORKER_STOPPING', `the worker of ${d.host} is stopping: step ${d.step} was not started`, { retryable: true });
-      await checkFence(deps.store, d);
-      // The start mark tells the reconciler this host began the step (so it may have acted).
-      await deps.store.redis.hsetnx(progressKey, startKey, String(Date.now()));
-      startedAt = Number(await deps.store.redis.hget(progressKey, startKey));
-      const input = schemas.input.parse(d.input);
-      const step = steps[d.step] as (c: StepContext, i: unknown) => Promise<unknown>;
-      const base = deps.context(log, progress);
-      const ctx = watch ? { ...base, signal: AbortSignal.any([base.signal, watch.signal]) } : base;
-      const output = BULK.has(d.step) ? await transfers.use(() => step(ctx, input)) : await step(ctx, input);
-      log.info({ ms: Date.now() - startedAt }, 'step done');
-      return { ...ids(d), ok: true, output: schemas.output.parse(output), attempts: attempt, startedAt, endedAt: Date.now() };
-    };
-    log.info('step started');
-    try {
-      result = container ? await containers.use(container, run) : await run();
-    } catch (e) {
-      let error = toErrorData(watch?.lost ?? e);
-      const max = job.opts.attempts ?? 1;
-      if (error.retryable && !deps.stopping()) error = await peerGone(deps, d, error);
-      if (deps.stopping() || (error.retryable && attempt < max)) {
-        log.warn({ error, attempt, max }, 'step failed; it will be retried');
-        throw e;
-      }
-      if (error.code === 'PEER_LOST') log.error({ error }, 'peer gone: not retrying');
-      log.error({ error, attempt }, 'step failed');
-      result = { ...ids(d), ok: false, error, attempts: attempt, startedAt, endedAt: Date.now() };
-    } finally {
-      watch?.stop();
+    const release = deps.closing() ? null : container ? containers.tryAcquire(container) : () => undefined;
+    if (!release) {
+      // Back to the queue for a moment, not counted as an attempt: the slot stays free for others,
+      // and a worker that is stopping starts nothing new.
+      deps.log.debug({ migrationId: d.migrationId, step: d.step, container }, deps.closing() ? 'worker stopping: step handed back' : 'container busy with another step: step delayed');
+      await job.moveToDelayed(Date.now() + BUSY_DELAY_MS, token);
+      throw new DelayedError();
     }
-    await deps.queues.scheduler.add(
-      'result',
-      { kind: 'result', result },
-      { jobId: advanceJobId(d.migrationId, d.phase, d.index, d.run), ...KEEP_JOBS },
-    );
-    return result;
+    try {
+      return await runJob(deps, transfers, job);
+    } finally {
+      release();
+    }
   };
+}
+
+/** How long a step whose container is busy waits before it is tried again. */
+const BUSY_DELAY_MS = 1000;
+
+async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJobData>): Promise<StepResultData> {
+  const d = job.data;
+  const attempt = job.attemptsMade + 1;
+  const log = deps.log.child({ migrationId: d.migrationId, step: d.step, host: d.host, phase: d.phase, index: d.index, run: d.run, attempt });
+  const startKey = `start.${d.phase}.${d.index}.${d.run}`;
+  const progressKey = deps.store.k.progress(d.migrationId);
+  let startedAt = Date.now();
+  let last = 0;
+  const progress = (p: Progress) => {
+    const now = Date.now();
+    if (now - last < 250 && p.percent !== 100) return; // progress is advisory: at most 4 writes/s
+    last = now;
+    void deps.store.setProgress(d.migrationId, { phase: d.phase, index: d.index, at: now, ...p }).catch(() => undefined);
+  };
+  const schemas = StepSchemas[d.step];
+  let result: StepResultData;
+  const peer = peerOf(d);
+  const watch = peer ? new PeerWatch(deps.registry, peer, atRest(d) ? deps.peerGoneAtRestMs : deps.peerGoneMs) : undefined;
+  log.info('step started');
+  try {
+    await checkFence(deps.store, d);
+    // The start mark tells the reconciler this host began the step (so it may have acted).
+    await deps.store.redis.hsetnx(progressKey, startKey, String(startedAt));
+    startedAt = Number(await deps.store.redis.hget(progressKey, startKey));
+    const input = schemas.input.parse(d.input);
+    const step = steps[d.step] as (c: StepContext, i: unknown) => Promise<unknown>;
+    const base = deps.context(log, progress);
+    const ctx = watch ? { ...base, signal: AbortSignal.any([base.signal, watch.signal]) } : base;
+    const output = BULK.has(d.step) ? await transfers.use(() => step(ctx, input)) : await step(ctx, input);
+    result = { ...ids(d), ok: true, output: schemas.output.parse(output), attempts: attempt, startedAt, endedAt: Date.now() };
+    log.info({ ms: Date.now() - startedAt }, 'step done');
+  } catch (e) {
+    let error = toErrorData(watch?.lost ?? e);
+    const max = job.opts.attempts ?? 1;
+    if (error.retryable && !deps.stopping()) error = await peerGone(deps, d, error);
+    if (deps.stopping() || (error.retryable && attempt < max)) {
+      log.warn({ error, attempt, max }, 'step failed; it will be retried');
+      throw e;
+    }
+    if (error.code === 'PEER_LOST') log.error({ error }, 'peer gone: not retrying');
+    log.error({ error, attempt }, 'step failed');
+    result = { ...ids(d), ok: false, error, attempts: attempt, startedAt, endedAt: Date.now() };
+  } finally {
+    watch?.stop();
+  }
+  await deps.queues.scheduler.add(
+    'result',
+    { kind: 'result', result },
+    { jobId: advanceJobId(d.migrationId, d.phase, d.index, d.run), ...KEEP_JOBS },
+  );
+  return result;
 }
 
 /** A retryable failure against a peer whose worker has gone silent will not heal by retrying. */

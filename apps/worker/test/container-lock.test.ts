@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import pino from 'pino';
+import type { StepJobData, StepResultData } from '@ferry/core';
+import { HostRegistry, MigrationStore, Queues } from '@ferry/infra';
+import { KeyedLock } from '../src/keyed-lock.js';
+import { createProcessor } from '../src/processor.js';
+import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
+
+describe('KeyedLock', () => {
+  it('one holder per key; other keys are free; a release is idempotent', () => {
+    const lock = new KeyedLock();
+    const a = lock.tryAcquire('a');
+    expect(a).not.toBeNull();
+    expect(lock.tryAcquire('a')).toBeNull();
+    const b = lock.tryAcquire('b');
+    expect(b).not.toBeNull();
+    a!();
+    a!(); // a second release must not free a later holder's key
+    const a2 = lock.tryAcquire('a');
+    expect(a2).not.toBeNull();
+    a!();
+    expect(lock.tryAcquire('a')).toBeNull();
+    a2!();
+    b!();
+    expect(lock.size).toBe(0);
+  });
+});
+
+/**
+ * Two real redis-servers: BullMQ's queues on one, the migration store on the other. Stopping the
+ * store's server (SIGSTOP) holds the first step inside the processor, at its start mark.
+ */
+describe('processor: steps on one container never overlap on one host (real BullMQ)', () => {
+  let queueSrv: Awaited<ReturnType<typeof testRedis>>;
+  let storeSrv: Awaited<ReturnType<typeof testRedis>>;
+  let queueRedis: Redis;
+  let storeRedis: Redis;
+  beforeAll(async () => {
+    [queueSrv, storeSrv] = await Promise.all([testRedis(), testRedis()]);
+    queueRedis = connect(queueSrv.url);
+    storeRedis = connect(storeSrv.url);
+  });
+  afterAll(async () => {
+    await Promise.all([quit(queueRedis), quit(storeRedis)]);
+    await Promise.all([queueSrv.stop(), storeSrv.stop()]);
+  });
+
+  const processorFor = (prefix: string, queues: Queues, closing: () => boolean) =>
+    createProcessor({
+      store: new MigrationStore(storeRedis, prefix),
+      registry: new HostRegistry(storeRedis, prefix),
+      maxTransfers: 1,
+      peerGoneMs: 20_000,
+      peerGoneAtRestMs: 10_000,
+      queues,
+      log: pino({ level: 'silent' }),
+      context: () => {
+        throw new Error('not reached: the step input is refused first');
+      },
+      stopping: () => false,
+      closing,
+    });
+  // Inputs the step schema refuses: each step ends as soon as it is past its start mark.
+  const job = (id: string, container: string): StepJobData => ({ migrationId: `m-${id}`, phase: 'forward', index: 0, run: 0, step: 'resume-source', host: 'h1', input: { container } });
+
+  it("a second step on a busy container goes back to the queue without using an attempt, and runs after the first", async () => {
+    const prefix = freshPrefix();
+    const storePid = Number(readFileSync(join(storeSrv.dir, 'redis.pid'), 'utf8'));
+    const queues = new Queues(queueRedis, prefix);
+    const processor = processorFor(prefix, queues, () => false);
+    const events: string[] = [];
+    const worker = new Worker<StepJobData, StepResultData>(
+      'host-h1',
+      async (job: Job<StepJobData>, token?: string) => {
+        events.push(`${job.id}:${job.attemptsMade}`);
+        return processor(job, token);
+      },
+      { connection: queueRedis, prefix, concurrency: 4, autorun: false },
+    );
+    const q = new Queue<StepJobData>('host-h1', { connection: queueRedis, prefix });
+    const done = new Map<string, number>();
+    worker.on('completed', (j) => done.set(j.id!, Date.now()));
+    try {
+      process.kill(storePid, 'SIGSTOP');
+      void worker.run();
+      await q.add('step', job('first', 'ct1'), { jobId: 'first' });
+      for (let i = 0; i < 100 && !events.includes('first:0'); i++) await sleep(20);
+      await q.add('step', job('second', 'ct1'), { jobId: 'second' });
+      await q.add('step', job('other', 'ct2'), { jobId: 'other' });
+      for (let i = 0; i < 100 && !(await q.getDelayed()).some((j) => j.id === 'second'); i++) await sleep(20);
+      expect((await q.getDelayed()).map((j) => j.id)).toEqual(['second']);
+      expect(done.size).toBe(0); // 'other' also waits: it is held at the stopped store, like 'first'
+      process.kill(storePid, 'SIGCONT');
+      for (let i = 0; i < 250 && done.size < 3; i++) await sleep(20);
+      expect([...done.keys()].sort()).toEqual(['first', 'other', 'second']);
+      expect(done.get('second')!).toBeGreaterThan(done.get('first')!);
+      // It went back to the queue (at least once) and never counted as a failed attempt.
+      expect(events.filter((e) => e.startsWith('second:'))).toContain('second:0');
+      expect(events.filter((e) => e.startsWith('second:')).every((e) => e === 'second:0')).toBe(true);
+      expect((await q.getJob('second'))!.returnvalue).toMatchObject({ ok: false, error: { name: 'ZodError' } });
+    } finally {
+      process.kill(storePid, 'SIGCONT');
+      await worker.close();
+      await q.close();
+      await queues.close();
+    }
+  });
+
+  it('a worker asked to stop starts no step: the job goes back to the queue unstarted, its attempts untouched', async () => {
+    const prefix = freshPrefix();
+    const queues = new Queues(queueRedis, prefix);
+    const processor = processorFor(prefix, queues, () => true);
+    const worker = new Worker<StepJobData, StepResultData>('host-h1', (j, token) => processor(j, token), { connection: queueRedis, prefix, autorun: false });
+    const q = new Queue<StepJobData>('host-h1', { connection: queueRedis, prefix });
+    try {
+      await q.add('step', job('late', 'ct1'), { jobId: 'late', attempts: 3 });
+      void worker.run();
+      for (let i = 0; i < 100 && (await q.getDelayed()).length === 0; i++) await sleep(20);
+      const late = (await q.getDelayed())[0];
+      expect(late?.id).toBe('late');
+      expect(late?.attemptsMade).toBe(0);
+      expect(await storeRedis.keys(`${prefix}:*`)).toEqual([]); // not even its start mark was written
+    } finally {
+      await worker.close();
+      await q.close();
+      await queues.close();
+    }
+  });
+});
