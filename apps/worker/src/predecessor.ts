@@ -29,8 +29,8 @@ const markFile = (stateDir: string) => join(stateDir, 'worker.json');
 const bootId = async () => (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
 
 /** The mark's process still runs: same boot, same pid and start time, and not a zombie. */
-async function alive(mark: WorkerMark): Promise<boolean> {
-  return mark.bootId === (await bootId()) && isAlive({ pid: mark.pid, startTime: mark.startTime });
+async function alive(mark: WorkerMark, boot: string): Promise<boolean> {
+  return mark.bootId === boot && isAlive({ pid: mark.pid, startTime: mark.startTime });
 }
 
 /**
@@ -80,9 +80,10 @@ export async function claimHost(stateDir: string, host: string, workerId: string
   if (!(await lock(stateDir, workerId))) throw taken(host, await readJson<WorkerMark>(markFile(stateDir)));
   try {
     const prev = await readJson<WorkerMark>(markFile(stateDir));
-    if (prev && (await alive(prev))) throw taken(host, prev);
+    const boot = await bootId();
+    if (prev && (await alive(prev, boot))) throw taken(host, prev);
     const me = await procId(process.pid);
-    const mine: WorkerMark = { pid: process.pid, startTime: me?.startTime ?? 0, bootId: await bootId(), workerId, since: Date.now() };
+    const mine: WorkerMark = { pid: process.pid, startTime: me?.startTime ?? 0, bootId: boot, workerId, since: Date.now() };
     await writeJsonAtomic(markFile(stateDir), mine);
     return prev;
   } catch (e) {

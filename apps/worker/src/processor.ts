@@ -36,12 +36,6 @@ export interface ProcessorDeps {
 }
 
 /**
- * Runs one step job: validates the input with the step's schema, runs the step, validates its
- * output, and reports the result to the scheduler. Retryable failures with attempts left are
- * thrown back to BullMQ (exponential backoff); everything else becomes a reported result, so the
- * job always completes with a StepResultData the reconciler can replay.
- */
-/**
  * Bulk copies share the host's disk and link, so they queue for a slot. The checkpoint's final
  * sync never does: its container is frozen, and waiting would only lengthen the downtime.
  */
@@ -70,11 +64,12 @@ export function createProcessor(deps: ProcessorDeps) {
   return async (job: Job<StepJobData>, token?: string): Promise<StepResultData> => {
     const d = job.data;
     const container = containerOf(d);
-    const release = deps.closing() ? null : container ? containers.tryAcquire(container) : () => undefined;
+    const closing = deps.closing();
+    const release = closing ? null : container === undefined ? () => undefined : containers.tryAcquire(container);
     if (!release) {
       // Back to the queue for a moment, not counted as an attempt: the slot stays free for others,
       // and a worker that is stopping starts nothing new.
-      deps.log.debug({ migrationId: d.migrationId, step: d.step, container }, deps.closing() ? 'worker stopping: step handed back' : 'container busy with another step: step delayed');
+      deps.log.debug({ migrationId: d.migrationId, step: d.step, container }, closing ? 'worker stopping: step handed back' : 'container busy with another step: step delayed');
       await job.moveToDelayed(Date.now() + BUSY_DELAY_MS, token);
       throw new DelayedError();
     }
@@ -89,6 +84,12 @@ export function createProcessor(deps: ProcessorDeps) {
 /** How long a step whose container is busy waits before it is tried again. */
 const BUSY_DELAY_MS = 1000;
 
+/**
+ * Runs one step job: validates the input with the step's schema, runs the step, validates its
+ * output, and reports the result to the scheduler. Retryable failures with attempts left are
+ * thrown back to BullMQ (exponential backoff); everything else becomes a reported result, so the
+ * job always completes with a StepResultData the reconciler can replay.
+ */
 async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJobData>): Promise<StepResultData> {
   const d = job.data;
   const attempt = job.attemptsMade + 1;
