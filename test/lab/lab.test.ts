@@ -106,18 +106,21 @@ describe.skipIf(!canRun)('lab (real namespaces, sshd, LXC)', () => {
     const counter = () => Number(readFileSync(join(ct.rootfs, 'data/churn/counter'), 'utf8'));
     const lxc = (cmd: string) => hostExec('h1', [cmd, '-P', ct.lxcPath, '-n', 'web1'], { timeoutMs: 10_000 });
     const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // The writer ticks on its own schedule: wait (bounded) for it to move past `from`.
+    const grows = async (from: number) => {
+      for (let i = 0; i < 100 && counter() <= from; i++) await pause(100);
+      expect(counter()).toBeGreaterThan(from);
+    };
     await pause(400);
     const c1 = counter();
-    await pause(400);
-    expect(counter()).toBeGreaterThan(c1);
+    await grows(c1);
     await lxc('lxc-freeze');
     expect((await hostExec('h1', ['lxc-info', '-P', ct.lxcPath, '-n', 'web1', '-sH'])).stdout.trim()).toBe('FROZEN');
     const frozen = counter();
     await pause(400);
     expect(counter()).toBe(frozen);
     await lxc('lxc-unfreeze');
-    await pause(400);
-    expect(counter()).toBeGreaterThan(frozen);
+    await grows(frozen);
 
     const second = await labContainerCreate({ name: 'web2', host: 'h2' });
     expect(second.ip).toBe('198.18.0.201');

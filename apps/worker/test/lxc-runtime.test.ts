@@ -2,10 +2,11 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { PreconditionError } from '@ferry/core';
+import { CommandError, PreconditionError } from '@ferry/core';
 import { run } from '@ferry/infra';
 import { LxcRuntime } from '../src/runtime/lxc.js';
-import { lxcState, makeContainer, rand, removeLxcPath, tempDir } from './helpers.js';
+import { probeFreezer } from '../src/runtime/freezer.js';
+import { lxcState, makeContainer, rand, removeLxcPath, tempDir, waitFor } from './helpers.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
@@ -38,13 +39,18 @@ describe('LxcRuntime on a real busybox container', () => {
     await removeLxcPath(bindSrc);
   });
 
-  it('reports capabilities: freezer yes, checkpoint no with criu’s reason', async () => {
+  it('reports capabilities as this machine probes them: the freezer found, checkpoint as `criu check` says', async () => {
     const caps = await rt.capabilities();
     expect(caps.runtime).toBe('lxc');
-    expect(caps.freeze).toBe(true);
-    // CRIU 3.17 fails `criu check` on this kernel (see LAB-NOTES).
-    expect(caps.checkpoint).toBe(false);
-    expect(caps.checkpointReason).toMatch(/vDSO/);
+    expect(caps.freeze).toBe((await probeFreezer()).usable);
+    // Which CRIU works depends on the machine (Debian 12's 3.17 fails on recent kernels): ask it.
+    const check = await run('criu', ['check'], { timeoutMs: 30_000 }).then(
+      () => ({ ok: true, out: '' }),
+      (e: unknown) => ({ ok: false, out: e instanceof CommandError ? e.failure.stderrTail : String(e) }),
+    );
+    expect(caps.checkpoint).toBe(check.ok);
+    if (check.ok) expect(caps.checkpointReason).toBeUndefined();
+    else expect(caps.checkpointReason).toBeTruthy();
     expect(await rt.capabilities()).toBe(await rt.capabilities()); // probed once
   });
 
@@ -83,7 +89,7 @@ describe('LxcRuntime on a real busybox container', () => {
 
   it('stops a FROZEN container without letting it run again', async () => {
     const count = join(lxcPath, name, 'rootfs', 'count');
-    await sleep(300);
+    await waitFor(async () => (await readFile(count, 'utf8').catch(() => '')).length > 0, 10_000, 'the counter to write');
     await rt.freeze(name);
     const atFreeze = await readFile(count, 'utf8');
     expect(atFreeze.length).toBeGreaterThan(0);

@@ -87,7 +87,7 @@ describe('one worker per host (mark in the state dir)', () => {
     try {
       const pid = Number(await new Promise<string>((r) => parent.stdout.once('data', (b: Buffer) => r(b.toString()))));
       const started = await startTime(pid);
-      await sleep(500);
+      for (let i = 0; i < 100 && procState(pid) !== 'Z'; i++) await sleep(100);
       expect(procState(pid)).toBe('Z');
       await writeJsonAtomic(join(dir, 'worker.json'), { pid, startTime: started, bootId, workerId: 'w-zombie', since: 0 } satisfies WorkerMark);
       expect(await claimHost(dir, 'h1', 'w-new')).toMatchObject({ workerId: 'w-zombie' });

@@ -14,6 +14,7 @@ import {
   rejection,
   stepContext,
   twoHosts,
+  waitFor,
   type BridgeFixture,
   type TestContext,
   type TwoHosts,
@@ -174,11 +175,10 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
       const again = await call('restore', ctxB, input);
       expect(again).toMatchObject({ running: true, pid: out.pid, manifestDigest: cp.manifestDigest });
       // It boots from the state the source left: the source's log, then new lines appended here.
-      await sleep(300);
       const logA = await readFile(join(hostA.lxcPath, name, 'rootfs/var/log/tick'), 'utf8');
-      const logB = await readFile(join(dirB, 'rootfs/var/log/tick'), 'utf8');
-      expect(logB.startsWith(logA)).toBe(true);
-      expect(logB.length).toBeGreaterThan(logA.length);
+      const logB = () => readFile(join(dirB, 'rootfs/var/log/tick'), 'utf8');
+      await waitFor(async () => (await logB()).length > logA.length, 10_000, 'the restored copy to write');
+      expect((await logB()).startsWith(logA)).toBe(true);
     });
 
     it('arp-refresh: gratuitous ARP from the container’s netns updates a neighbour', async () => {

@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CommandError } from '@ferry/core';
 import { bindMountSources, parseConfig, parseMountEntry, rewritePaths, rootfsPathOf } from '../src/runtime/lxc-config.js';
@@ -64,9 +67,29 @@ describe('lxc and criu output', () => {
     ].join('\n');
     expect(criuReason(out)).toBe('vdso: Unexpected rt vDSO area bounds');
   });
-  it('freezer probe on this machine (cgroup v1 freezer mounted)', async () => {
-    expect(await probeFreezer()).toMatchObject({ usable: true, kind: 'v1' });
-    expect(await probeFreezer('/nonexistent')).toEqual({ usable: false, kind: 'none' });
+  it('freezer probe: v1 controller, v2 cgroup.freeze, neither (fixtures, not this machine)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-freezer-'));
+    try {
+      mkdirSync(join(dir, 'v1'));
+      writeFileSync(join(dir, 'v1', 'tasks'), '');
+      mkdirSync(join(dir, 'v2', 'child'), { recursive: true });
+      writeFileSync(join(dir, 'v2', 'child', 'cgroup.freeze'), '0');
+      mkdirSync(join(dir, 'empty'));
+      const mounts = (lines: string[]) => {
+        const f = join(dir, `mounts-${lines.length}-${Math.random()}`);
+        writeFileSync(f, lines.join('\n') + '\n');
+        return f;
+      };
+      const v1 = `cgroup ${join(dir, 'v1')} cgroup rw,nosuid,freezer 0 0`;
+      const v2 = `cgroup2 ${join(dir, 'v2')} cgroup2 rw,nosuid 0 0`;
+      const v2empty = `cgroup2 ${join(dir, 'empty')} cgroup2 rw 0 0`;
+      expect(await probeFreezer(mounts([v2, v1]))).toEqual({ usable: true, kind: 'v1', mount: join(dir, 'v1') });
+      expect(await probeFreezer(mounts([v2]))).toEqual({ usable: true, kind: 'v2', mount: join(dir, 'v2') });
+      expect(await probeFreezer(mounts([v2empty]))).toEqual({ usable: false, kind: 'none' });
+      expect(await probeFreezer('/nonexistent')).toEqual({ usable: false, kind: 'none' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -24,7 +24,8 @@ export const RSYNC_EXIT: Record<number, string> = {
   255: 'ssh failed (connection or authentication)',
 };
 
-const NETWORK = new Set([10, 12, 30, 35, 255]);
+/** Exits that mean the link or the peer went away; which one a refused connection gives is a race. */
+export const RSYNC_NETWORK_EXITS: ReadonlySet<number> = new Set([10, 12, 30, 35, 255]);
 const PARTIAL = new Set([23, 24]);
 const PROTOCOL = new Set([1, 2, 4]);
 
@@ -81,7 +82,7 @@ export function classifyRsyncError(e: unknown, where: TransferWhere): unknown {
   if (f.timedOut || f.signal || code === 20) {
     return mk('TRANSFER_INTERRUPTED', true, `rsync to ${where.peer} was interrupted (${f.timedOut ? 'timed out' : (f.signal ?? meaning)})`);
   }
-  if (code !== null && NETWORK.has(code)) {
+  if (code !== null && RSYNC_NETWORK_EXITS.has(code)) {
     return mk('TRANSFER_NETWORK', true, `rsync to ${where.peer}:${where.dest} failed (${code}: ${meaning}): ${tail}`);
   }
   if (code !== null && PARTIAL.has(code)) {
