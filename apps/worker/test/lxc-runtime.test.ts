@@ -10,8 +10,11 @@ import { lxcState, makeContainer, rand, removeLxcPath, tempDir, waitFor } from '
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
-/** Appends a counter to /count as fast as it can: any run after a freeze shows as new lines. */
-const COUNTER = 'i=0; while true; do i=$((i+1)); echo $i >> /count; done\n';
+/**
+ * Appends a counter to /count as fast as it can, from a child of init (as a container's services
+ * are): any run after a freeze shows as new lines.
+ */
+const COUNTER = '(i=0; while true; do i=$((i+1)); echo $i >> /count; done) &\nwait\n';
 
 describe('LxcRuntime on a real busybox container', () => {
   let lxcPath: string;

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -70,6 +70,19 @@ export async function cmdline(pid: number): Promise<string[]> {
 export async function comm(pid: number): Promise<string | null> {
   const raw = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => null);
   return raw === null ? null : raw.trim();
+}
+
+/** Processes whose PID namespace is the one `pid` is in (that process included). */
+export async function pidsInPidNamespaceOf(pid: number): Promise<number[]> {
+  const ns = await readlink(`/proc/${pid}/ns/pid`).catch(() => null);
+  if (ns === null) return [];
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    const p = Number(entry);
+    if (!Number.isInteger(p) || p <= 1) continue;
+    if ((await readlink(`/proc/${p}/ns/pid`).catch(() => null)) === ns) found.push(p);
+  }
+  return found;
 }
 
 /** Live processes whose environment holds exactly `key=value` (the lab marks its daemons this way, a worker its tools). */

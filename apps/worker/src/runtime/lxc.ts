@@ -3,7 +3,7 @@ import { readFile, readdir, writeFile, rename, stat, rm, mkdtemp, access } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError, ContainerState, PreconditionError, randomMac, type Capabilities } from '@ferry/core';
-import { run } from '@ferry/infra';
+import { pidsInPidNamespaceOf, run, signal } from '@ferry/infra';
 import type { ContainerInfo, NetworkIdentity, Runtime } from './runtime.js';
 import { probeFreezer } from './freezer.js';
 import {
@@ -268,13 +268,20 @@ export class LxcRuntime implements Runtime {
   }
 
   /**
-   * Kills the container at once. Works on a FROZEN container: measured here (lxc 5.0.2, cgroup v1
-   * freezer) `lxc-stop -k` sends SIGKILL to the frozen init and then thaws the cgroup itself, so
-   * the kill is taken before any task returns to user space: the container never runs again.
+   * Kills the container at once. On a FROZEN container every task gets its SIGKILL while still
+   * frozen, then `lxc-stop -k` thaws the cgroup: each task takes the kill before it returns to user
+   * space, so nothing runs again. (`lxc-stop -k` alone signals only init: measured here, a writer
+   * that was not init ran on for a moment after the thaw and wrote after the final sync.)
    */
   async stop(name: string): Promise<void> {
     const s = await this.requireState(name);
     if (s === 'STOPPED') return;
+    if (s === 'FROZEN') {
+      const init = (await this.info(name))?.pid;
+      if (init !== undefined) {
+        for (const pid of await pidsInPidNamespaceOf(init)) signal(pid, 'SIGKILL');
+      }
+    }
     try {
       await this.lxc('lxc-stop', ['-n', name, '-k']);
     } catch (e) {
