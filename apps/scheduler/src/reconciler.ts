@@ -5,11 +5,13 @@ import type { Scheduler } from './scheduler.js';
 export interface ReconcilerLimits {
   /** A host whose worker has been silent this long is taken as gone. */
   hostGoneMs: number;
+  /** The same while the container is down waiting for that host (see `Plan.downFrom`). */
+  hostGoneDownMs: number;
   /** How many times a lost step job is enqueued again before the migration pauses. */
   maxReplays: number;
 }
 
-const DEFAULTS: ReconcilerLimits = { hostGoneMs: 30_000, maxReplays: 5 };
+const DEFAULTS: ReconcilerLimits = { hostGoneMs: 30_000, hostGoneDownMs: 2_000, maxReplays: 5 };
 
 /**
  * Re-drives migrations whose next move was lost, and decides for those stuck on a host that is
@@ -107,9 +109,12 @@ export class Reconciler {
       });
       return;
     }
-    const host = await this.s.registry.get(step.host);
-    const silentMs = host ? Date.now() - host.lastSeen : Infinity;
-    if (silentMs < this.limits.hostGoneMs) return;
+    const down = r.phase === 'forward' && r.plan.downFrom !== undefined && r.cursor >= r.plan.downFrom && r.cursor <= r.plan.pointOfNoReturn;
+    // The liveness beat (every 400 ms) or the description (every 2 s), whichever is newer.
+    const [alive, host] = await Promise.all([this.s.registry.lastAlive(step.host), this.s.registry.get(step.host)]);
+    const last = Math.max(alive ?? -Infinity, host?.lastSeen ?? -Infinity);
+    const silentMs = Date.now() - last;
+    if (silentMs < (down ? this.limits.hostGoneDownMs : this.limits.hostGoneMs)) return;
     const started = await this.startedRuns(r.id);
     if (r.phase === 'rollback' && step.name === 'discard-target' && !this.targetCopyEverStarted(r, started)) {
       log.warn({ silentMs }, 'target gone during rollback; its copy never ran: removal deferred to its return');

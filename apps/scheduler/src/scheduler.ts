@@ -67,7 +67,7 @@ export class Scheduler {
       concurrency: 1,
     });
     this.worker.on('failed', (job, err) => this.opts.log.error({ err, jobId: job?.id }, 'scheduler job failed'));
-    this.reconciler = new Reconciler(this, this.opts.log, this.opts.reconcileEveryMs ?? 5000);
+    this.reconciler = new Reconciler(this, this.opts.log, this.opts.reconcileEveryMs ?? 1000);
     await this.reconciler.start();
     this.opts.log.info({ prefix: this.opts.prefix }, 'scheduler started');
   }

@@ -32,6 +32,7 @@ export async function describeHost(host: HostConfig, runtime: Runtime): Promise<
 /** Publishes the host every `everyMs` and on demand (after each step). */
 export class Heartbeat {
   private timer?: NodeJS.Timeout;
+  private aliveTimer?: NodeJS.Timeout;
   private watcher?: FSWatcher;
   private debounce?: NodeJS.Timeout;
   private pending?: Promise<void>;
@@ -43,15 +44,15 @@ export class Heartbeat {
     private readonly registry: HostRegistry,
     private readonly log: Logger,
     private readonly everyMs = Number(process.env.FERRY_HEARTBEAT_MS ?? 2000),
+    // Liveness is cheap (one HSET) and peers of a frozen container judge by it within seconds.
+    private readonly aliveEveryMs = Number(process.env.FERRY_ALIVE_MS ?? 400),
   ) {}
 
   async start(): Promise<void> {
     await this.alive();
     await this.beat();
-    this.timer = setInterval(() => {
-      void this.alive();
-      void this.beat();
-    }, this.everyMs);
+    this.timer = setInterval(() => void this.beat(), this.everyMs);
+    this.aliveTimer = setInterval(() => void this.alive(), this.aliveEveryMs);
     // A container created or removed here is published at once, not at the next beat: the CLI
     // checks the registry before it submits anything.
     try {
@@ -67,6 +68,7 @@ export class Heartbeat {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.aliveTimer) clearInterval(this.aliveTimer);
     clearTimeout(this.debounce);
     this.watcher?.close();
   }

@@ -107,7 +107,8 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
   const schemas = StepSchemas[d.step];
   let result: StepResultData;
   const peer = peerOf(d);
-  const watch = peer ? new PeerWatch(deps.registry, peer, atRest(d) ? deps.peerGoneAtRestMs : deps.peerGoneMs) : undefined;
+  const goneMs = atRest(d) ? deps.peerGoneAtRestMs : deps.peerGoneMs;
+  const watch = peer ? new PeerWatch(deps.registry, peer, goneMs, Math.min(1000, goneMs / 8)) : undefined;
   log.info('step started');
   try {
     await checkFence(deps.store, d);
@@ -124,7 +125,7 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
   } catch (e) {
     let error = toErrorData(watch?.lost ?? e);
     const max = job.opts.attempts ?? 1;
-    if (error.retryable && !deps.stopping()) error = await peerGone(deps, d, error);
+    if (error.retryable && !deps.stopping()) error = await peerGone(deps, d, error, goneMs);
     if (deps.stopping() || (error.retryable && attempt < max)) {
       log.warn({ error, attempt, max }, 'step failed; it will be retried');
       throw e;
@@ -144,12 +145,12 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
 }
 
 /** A retryable failure against a peer whose worker has gone silent will not heal by retrying. */
-async function peerGone(deps: ProcessorDeps, d: StepJobData, error: ErrorData): Promise<ErrorData> {
+async function peerGone(deps: ProcessorDeps, d: StepJobData, error: ErrorData, goneMs: number): Promise<ErrorData> {
   const peer = peerOf(d);
   if (!peer) return error;
   const seen = await deps.registry.lastAlive(peer).catch(() => null);
   const silentMs = seen !== null ? Date.now() - seen : Infinity;
-  if (silentMs < deps.peerGoneMs) return error;
+  if (silentMs < goneMs) return error;
   return {
     name: 'FerryError',
     code: 'PEER_LOST',

@@ -30,6 +30,12 @@ export interface Plan {
   pointOfNoReturn: number;
   /** What undoes a failure before the point of no return, in the order to run it. */
   compensations: Compensation[];
+  /**
+   * Forward steps from this index up to the point of no return run while the container is down
+   * (frozen or stopped at the source, not yet started at the target): a host silent for
+   * seconds there is given up on at once, since every second waited is an outage.
+   */
+  downFrom?: number;
 }
 
 /**
@@ -71,7 +77,7 @@ export function plan(request: MigrationRequest, caps: { source: Capabilities; ta
   if (request.options.arpRefresh) {
     compensations.push({ after: index('restore'), step: at('arp-refresh', 'source'), onlyIfWasRunning: true });
   }
-  return { mode, steps, pointOfNoReturn, compensations };
+  return { mode, steps, pointOfNoReturn, compensations, downFrom: index('checkpoint') + 1 };
 }
 
 /** The compensations due for a forward failure at `failedIndex` (before the point of no return). */
