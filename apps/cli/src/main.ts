@@ -47,7 +47,12 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--bwlimit <KiB/s>', 'limit the transfer bandwidth', num('--bwlimit'))
     .option('--keep-source', 'keep the stopped source copy after success')
     .option('--no-arp-refresh', 'do not send gratuitous ARP from the target')
-    .option('--verify', 'compare a manifest of the frozen source with the target copy before starting it')
+    .addOption(
+      new Option('--verify <level>', 'before the target starts, compare it with the frozen source: changed (metadata of all, content of what the final pass sent), full (all content and xattrs), off')
+        .choices(['changed', 'full', 'off'])
+        .default('changed'),
+    )
+    .option('--no-verify', 'do not compare (same as --verify off)')
     .option('--max-passes <n>', 'most pre-copy passes', num('--max-passes'))
     .option('--wait', 'wait until the migration ends; exit 0 only if done')
     .option('--json', 'print JSON')
@@ -62,7 +67,7 @@ function buildProgram(setExit: (code: number) => void): Command {
             ...(o.bwlimit !== undefined ? { bwlimitKBps: o.bwlimit } : {}),
             keepSource: Boolean(o.keepSource),
             arpRefresh: o.arpRefresh !== false,
-            verify: Boolean(o.verify),
+            verify: o.verify === false ? 'off' : o.verify,
             ...(o.maxPasses !== undefined ? { precopy: { maxPasses: o.maxPasses, stopBelowBytes: 8 * 1024 * 1024, minShrink: 0.8 } } : {}),
           },
         });

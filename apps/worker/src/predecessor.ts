@@ -7,7 +7,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { FerryError } from '@ferry/core';
 import { comm, isAlive, pidsWithEnv, procId, signal, type ProcId } from '@ferry/infra';
-import { readJson, writeJsonAtomic } from './steps/common.js';
+import { readJson, writeJsonAtomic } from './json-files.js';
 
 /** Who runs this host's worker: written in the host's state dir at start, removed at a clean stop. */
 export interface WorkerMark {

@@ -306,7 +306,8 @@ export async function buildTree(root: string): Promise<void> {
   await writeFile(Buffer.concat([Buffer.from(`${root}/bad-`), Buffer.from([0xff, 0xfe])]), '4');
   await run('setfattr', ['-n', 'user.k', '-v', 'v', join(root, 'new\nline')]);
   await run('setfattr', ['-n', 'user.k', '-v', 'w', join(root, 'back\\slash')]);
-  await mkdir(join(root, '.ferry-partial')); // must be ignored by the manifest
+  // Named like rsync's partial dir: the container's own, so it must arrive like any other.
+  await mkdir(join(root, '.ferry-partial'));
   await writeFile(join(root, '.ferry-partial/junk'), 'junk');
 }
 

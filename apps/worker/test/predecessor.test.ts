@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { procId } from '@ferry/infra';
-import { writeJsonAtomic } from '../src/steps/common.js';
+import { writeJsonAtomic } from '../src/json-files.js';
 import { claimHost, reclaimJobs, releaseHost, settleOrphans, WORKER_ENV, type WorkerMark } from '../src/predecessor.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 

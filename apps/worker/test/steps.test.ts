@@ -140,7 +140,7 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
     });
 
     it('checkpoint: freeze, final pass, digest of the frozen rootfs, stop; recorded for re-delivery', async () => {
-      const input = { ...common(), peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: true };
+      const input = { ...common(), peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: 'full' };
       const before = Date.now();
       cp = await call('checkpoint', ctxA, input);
       expect(cp.method).toBe('stop');
@@ -222,16 +222,16 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
     it('after a stop-checkpoint: the copy is discarded, the source started again', async () => {
       const precopy = { maxPasses: 1, stopBelowBytes: 0, minShrink: 0.8 };
       await call('rsync-transfer', ctxA, { ...common(), peer: peerOf(hostB), wasRunning: true, precopy });
-      const cp = await call('checkpoint', ctxA, { ...common(), peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: false });
+      const cp = await call('checkpoint', ctxA, { ...common(), peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: 'off' });
       expect(cp.method).toBe('stop');
       expect(cp.manifestDigest).toBeUndefined();
       expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');
 
-      // A dir of another migration on the target is never touched.
+      // A dir of another migration on the target is never touched, nor taken as removed.
       const foreign = `test-${rand()}`;
       await mkdir(join(hostB.lxcPath, foreign));
       await writeFile(join(hostB.lxcPath, foreign, '.ferry-migration'), 'm-someoneelse\n');
-      expect(await call('discard-target', ctxB, { ...common(), container: foreign })).toEqual({ stopped: false, removed: false });
+      expect(await rejection(call('discard-target', ctxB, { ...common(), container: foreign }))).toMatchObject({ code: 'TARGET_NOT_OURS', retryable: false });
       expect(await readdir(join(hostB.lxcPath, foreign))).toEqual(['.ferry-migration']);
 
       // Not adopted yet: its config still names host A's rootfs, which must survive.
@@ -258,7 +258,7 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
       const precopy = { maxPasses: 1, stopBelowBytes: 0, minShrink: 0.8 };
       await call('rsync-transfer', ctxA, { ...c2, peer: peerOf(hostB), wasRunning: true, precopy });
       await run('lxc-freeze', ['-P', hostA.lxcPath, '-n', name]); // as if the first attempt died right after freezing
-      const cp = await call('checkpoint', ctxA, { ...c2, peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: true });
+      const cp = await call('checkpoint', ctxA, { ...c2, peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: 'full' });
       expect(cp.method).toBe('stop');
       expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');
       const r = await call('restore', ctxB, { ...c2, source: peerOf(hostA), method: 'stop', start: false, expectManifestDigest: cp.manifestDigest });
@@ -270,7 +270,7 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
     it('live mode is refused where checkpoint is not available (CRIU broken here)', async () => {
       const mid3 = `m-${rand()}`;
       const e = await err(
-        call('checkpoint', ctxA, { migrationId: mid3, container: name, epoch: 5, peer: peerOf(hostB), mode: 'live', wasRunning: true, verify: false }),
+        call('checkpoint', ctxA, { migrationId: mid3, container: name, epoch: 5, peer: peerOf(hostB), mode: 'live', wasRunning: true, verify: 'off' }),
       );
       expect(e).toMatchObject({ code: 'CHECKPOINT_UNSUPPORTED', retryable: false });
       expect(await lxcState(hostA.lxcPath, name)).toBe('RUNNING');
@@ -291,7 +291,7 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
       expect(pf.wasRunning).toBe(false);
       const tr = await call('rsync-transfer', ctxA, { ...common(), peer: peerOf(hostB), wasRunning: false, precopy: { maxPasses: 5 } });
       expect((tr.passes as unknown[]).length).toBe(1);
-      const cp = await call('checkpoint', ctxA, { ...common(), peer: peerOf(hostB), mode: 'restart', wasRunning: false, verify: true });
+      const cp = await call('checkpoint', ctxA, { ...common(), peer: peerOf(hostB), mode: 'restart', wasRunning: false, verify: 'full' });
       expect(cp.method).toBe('none');
       expect(cp.frozenAt).toBeUndefined();
       const r = await call('restore', ctxB, { ...common(), source: peerOf(hostA), method: 'none', start: false, expectManifestDigest: cp.manifestDigest });
@@ -315,7 +315,7 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
     expect(['ABORTED', 'TRANSFER_INTERRUPTED']).toContain(e?.code);
     const out = await call('rsync-transfer', ctxA, { ...input, bwlimitKBps: undefined });
     expect((out.passes as unknown[]).length).toBe(1);
-    expect(await call('checkpoint', ctxA, { ...common, peer: peerOf(hostB), mode: 'restart', wasRunning: false, verify: true })).toMatchObject({ method: 'none' });
+    expect(await call('checkpoint', ctxA, { ...common, peer: peerOf(hostB), mode: 'restart', wasRunning: false, verify: 'full' })).toMatchObject({ method: 'none' });
     expect(await call('discard-target', ctxB, common)).toEqual({ stopped: false, removed: true });
   });
 
@@ -334,7 +334,7 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
     const ctx = stepContext(hostA, new NoFreezer({ lxcPath: hostA.lxcPath }));
     await ctx.runtime.start(name);
     await call('rsync-transfer', ctx, { ...common, peer: peerOf(hostB), wasRunning: true, precopy: { maxPasses: 1 } });
-    const cp = await call('checkpoint', ctx, { ...common, peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: true });
+    const cp = await call('checkpoint', ctx, { ...common, peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: 'full' });
     expect(cp.method).toBe('stop');
     expect(cp.frozenAt).toBeUndefined();
     expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');

@@ -25,7 +25,6 @@ describe('rsync push over a real sshd in a network namespace', () => {
     });
     src = await tempDir('ferry-src-');
     await buildTree(src);
-    await rm(join(src, '.ferry-partial'), { recursive: true });
     t = { address: peer.address, port: peer.port, user: 'root', key: peer.key, knownHosts: peer.knownHosts };
   });
 
@@ -160,12 +159,14 @@ describe('rsync push over a real sshd in a network namespace', () => {
     try {
       await writeFile(join(big, 'big'), randomBytes(8 * 1024 * 1024));
       const dest = join(peer.dir, 'dst', 'resume');
+      const partialDir = join(peer.dir, 'dst', '.resume.ferry-partial');
       const ac = new AbortController();
       let seen = 0;
       const e = await rsyncPush({
         source: big,
         target: t,
         dest,
+        partialDir,
         bwlimitKBps: 2048,
         signal: ac.signal,
         onProgress: (p) => {
@@ -175,15 +176,16 @@ describe('rsync push over a real sshd in a network namespace', () => {
       }).catch((x: unknown) => x);
       expect(e).toMatchObject({ code: 'TRANSFER_INTERRUPTED', retryable: true });
       expect(seen).toBeGreaterThan(3 * 1024 * 1024);
-      // The receiver keeps what it got in the partial dir; give it a moment to notice the hangup.
-      const partial = join(dest, '.ferry-partial', 'big');
+      // The receiver keeps what it got in the partial dir (beside the tree, not in it); give it a
+      // moment to notice the hangup.
+      const partial = join(partialDir, 'big');
       let kept = 0;
       for (let i = 0; i < 50 && kept === 0; i++) {
         kept = await stat(partial).then((s) => s.size, () => 0);
         if (!kept) await new Promise((r) => setTimeout(r, 100));
       }
       expect(kept).toBeGreaterThan(1024 * 1024);
-      const s = await rsyncPush({ source: big, target: t, dest });
+      const s = await rsyncPush({ source: big, target: t, dest, partialDir });
       expect(s.literalBytes).toBeLessThan(8 * 1024 * 1024 - kept / 2);
       expect(await manifest(dest)).toEqual(await manifest(big));
       expect((await readdir(dest)).sort()).toEqual(['big']);

@@ -125,11 +125,18 @@ describe('rsync output', () => {
   });
 
   it('flags and remote shell', () => {
-    const args = rsyncArgs({ remoteShell: 'ssh -p 22', bwlimitKBps: 500, excludes: ['/.ferry-migration'] });
-    for (const f of ['-aHAX', '--numeric-ids', '--sparse', '--devices', '--specials', '--delete', '--partial', '--partial-dir=.ferry-partial', '--info=progress2', '--stats', '--bwlimit=500', '--exclude=/.ferry-migration', '--modify-window=-1']) {
+    const args = rsyncArgs({ remoteShell: 'ssh -p 22', bwlimitKBps: 500, excludes: ['/.ferry-migration'], partialDir: '/lxc/.web.ferry-partial' });
+    for (const f of ['-aHAX', '--numeric-ids', '--sparse', '--devices', '--specials', '--delete', '--partial', '--partial-dir=/lxc/.web.ferry-partial', '--info=progress2', '--stats', '--bwlimit=500', '--exclude=/.ferry-migration', '--modify-window=-1']) {
       expect(args).toContain(f);
     }
     expect(args).not.toContain('--inplace');
+    expect(args).not.toContain('--checksum');
+    // A relative partial dir would be excluded wherever a dir of that name stands in the tree.
+    expect(() => rsyncArgs({ partialDir: '.ferry-partial' })).toThrow(/absolute/);
+    expect(rsyncArgs({})).not.toContain('--partial');
+    // A tracked pass: only the listed paths, content compared, listed-but-missing deleted.
+    const tracked = rsyncArgs({ filesFrom: '/s/list', checksum: true });
+    for (const f of ['--checksum', '--no-r', '--dirs', '--files-from=/s/list', '--from0', '--delete-missing-args']) expect(tracked).toContain(f);
     const shell = rsyncRemoteShell({ address: 'h', port: 2222, user: 'root', key: '/k ey', knownHosts: '/kh' });
     expect(shell).toBe(
       "ssh -i '/k ey' -p 2222 -o UserKnownHostsFile=/kh -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=5 -o ServerAliveInterval=5 -o ServerAliveCountMax=3",

@@ -15,6 +15,9 @@ export const PrecopyLimits = z.object({
 });
 export type PrecopyLimits = z.infer<typeof PrecopyLimits>;
 
+export const VerifyLevel = z.enum(['off', 'changed', 'full'], { error: "verify is one of 'changed', 'full', 'off'" });
+export type VerifyLevel = z.infer<typeof VerifyLevel>;
+
 export const MigrationOptions = z.object({
   /** rsync --bwlimit, in KiB/s; unset means unlimited. */
   bwlimitKBps: z.int().min(1).optional(),
@@ -22,8 +25,12 @@ export const MigrationOptions = z.object({
   keepSource: z.boolean().default(false),
   /** Send gratuitous ARP from the target after the start. */
   arpRefresh: z.boolean().default(true),
-  /** Compare a manifest of the frozen source with the target's copy before starting it. */
-  verify: z.boolean().default(false),
+  /**
+   * Compare the frozen source with the target's copy before starting it: `changed` (default)
+   * the metadata of every entry and the content of what the final pass sent; `full` every file's
+   * content and every extended attribute; `off` nothing.
+   */
+  verify: VerifyLevel.default('changed'),
   precopy: PrecopyLimits.default({ maxPasses: 5, stopBelowBytes: 8 * 1024 * 1024, minShrink: 0.8 }),
 });
 export type MigrationOptions = z.infer<typeof MigrationOptions>;

@@ -49,7 +49,7 @@ export function stepInput(r: MigrationRecord, phase: Phase, index: number): Step
           source,
           method: cp?.method ?? 'stop',
           start: wasRunning,
-          ...(cp?.manifestDigest ? { expectManifestDigest: cp.manifestDigest } : {}),
+          ...(cp?.manifestDigest ? { expectManifestDigest: cp.manifestDigest, verify: cp.verify ?? 'full' } : {}),
         };
       case 'arp-refresh':
         return { ...base, ip: src?.ip };

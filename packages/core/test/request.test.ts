@@ -15,7 +15,7 @@ describe('migration request', () => {
   it('accepts a minimal request and fills defaults', () => {
     const r = parseMigrationRequest({ container: 'web', from: 'h1', to: 'h2' });
     expect(r.mode).toBe('auto');
-    expect(r.options).toMatchObject({ keepSource: false, arpRefresh: true, verify: false });
+    expect(r.options).toMatchObject({ keepSource: false, arpRefresh: true, verify: 'changed' });
     expect(r.options.precopy.maxPasses).toBe(5);
   });
 

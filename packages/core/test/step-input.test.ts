@@ -10,6 +10,6 @@ describe('step inputs', () => {
     r = transition(r, { type: 'step-result', phase: 'forward', index: 0, run: 0, ok: true, output: out, attempts: 1, endedAt: 2 }, 2).record;
     expect(stepInput(r, 'forward', 1)).toMatchObject({ role: 'target', peer: { name: 'h1' }, expect: { ip: '198.18.0.200', sizeBytes: 1234 } });
     expect(stepInput(r, 'forward', 5)).toMatchObject({ ip: '198.18.0.200', count: 3 });
-    expect(stepInput(r, 'forward', 3)).toMatchObject({ mode: 'restart', wasRunning: true, verify: false });
+    expect(stepInput(r, 'forward', 3)).toMatchObject({ mode: 'restart', wasRunning: true, verify: 'changed' });
   });
 });

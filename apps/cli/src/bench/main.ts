@@ -2,22 +2,38 @@
 /**
  * Migration benchmark in the lab: containers of several sizes, each with a writer, migrated there
  * and back while a client probes every 20 ms. Prints total time, client downtime, frozen window,
- * bytes moved and pre-copy passes. `--json` prints the rows as one JSON array on the last line.
+ * bytes moved and pre-copy passes. `--files N,...`: a 64 MiB container (or `--sizes`) with N more
+ * small files, migrated once, and in the same run one plain cold `rsync -aHAX` of the same tree
+ * over the same link as the baseline. `--json` prints the rows as one JSON array on the last line.
  */
 import { parseArgs } from 'node:util';
-import { labContainerCreate, labDown, labInfo, labUp } from '../lab/index.js';
+import { hostExec, labContainerCreate, labDown, labInfo, labUp, type LabInfo } from '../lab/index.js';
 import { measureMigration, type Measured } from '../demo/measure.js';
 import { fmtBytes, fmtMs } from '../render.js';
 
-const { values } = parseArgs({ options: { json: { type: 'boolean' }, sizes: { type: 'string', default: '16,64,256' } } });
-const sizes = values.sizes!.split(',').map(Number);
-if (sizes.some((n) => !Number.isInteger(n) || n < 0 || n > 4096)) {
-  process.stderr.write('bench: --sizes takes MiB values from 0 to 4096, comma-separated\n');
+function usage(message: string): never {
+  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--sizes MiB,...] [--files N,...] [--json]\n`);
   process.exit(2);
 }
 
+function list(flag: string, text: string, max: number): number[] {
+  const out = text.split(',').map(Number);
+  if (out.some((n) => !Number.isInteger(n) || n < 0 || n > max)) usage(`--${flag} takes whole numbers from 0 to ${max}, comma-separated (got '${text}')`);
+  return out;
+}
+
+let values: { json?: boolean; sizes?: string; files?: string };
+try {
+  values = parseArgs({ options: { json: { type: 'boolean' }, sizes: { type: 'string' }, files: { type: 'string' } } }).values;
+} catch (e) {
+  usage((e as Error).message);
+}
+const fileCounts = values.files !== undefined ? list('files', values.files, 10_000_000) : undefined;
+const sizes = list('sizes', values.sizes ?? (fileCounts ? '64' : '16,64,256'), 4096);
+
 interface Row {
   sizeMiB: number;
+  files: number;
   route: string;
   state: string;
   totalMs: number;
@@ -25,6 +41,21 @@ interface Row {
   frozenMs: number | null;
   bytes: number;
   passes: number;
+  /** One plain cold rsync of the same tree over the same link, this run (with --files). */
+  coldRsyncMs?: number;
+}
+
+/** One plain `rsync -aHAX` of the container dir from h1 to an empty dir on h2, over ssh as ferry uses it. */
+async function coldRsync(lab: LabInfo, name: string): Promise<number> {
+  const [h1, h2] = lab.hosts;
+  const dest = `${h2!.lxcPath}/.bench-cold-${name}`;
+  const ssh = `ssh -i ${lab.sshKey} -p ${h2!.sshPort} -o UserKnownHostsFile=${lab.knownHosts} -o StrictHostKeyChecking=yes -o BatchMode=yes`;
+  const t0 = Date.now();
+  // Exit 24: files vanished under the running writer, as in any copy of a live tree.
+  await hostExec('h1', ['rsync', '-aHAX', '--numeric-ids', '-e', ssh, `${h1!.lxcPath}/${name}/`, `root@${h2!.address}:${dest}/`], { timeoutMs: 3_600_000, okExitCodes: [0, 24] });
+  const ms = Date.now() - t0;
+  await hostExec('h2', ['rm', '-rf', dest], { timeoutMs: 600_000 });
+  return ms;
 }
 
 const rows: Row[] = [];
@@ -33,22 +64,29 @@ try {
   if (await labInfo()) throw new Error('a lab is already up; remove it first with: ferry lab down');
   const lab = await labUp({ hosts: 2 });
   for (const size of sizes) {
-    const name = `bench${size}`;
-    const ct = await labContainerCreate({ name, host: 'h1', sizeMb: size, writer: true });
-    for (const [from, to] of [['h1', 'h2'], ['h2', 'h1']] as const) {
-      const m: Measured = await measureMigration(lab, { container: name, ip: ct.ip, from, to });
-      rows.push({
-        sizeMiB: size,
-        route: `${from}→${to}`,
-        state: m.state,
-        totalMs: m.totalMs,
-        downtimeMs: m.downtimeMs,
-        frozenMs: m.frozenMs ?? null,
-        bytes: m.bytesTransferred,
-        passes: m.precopyPasses,
-      });
-      if (m.state !== 'done') code = 1;
-      process.stderr.write(`bench: ${size} MiB ${from}→${to}: ${m.state} in ${fmtMs(m.totalMs)}, downtime ${fmtMs(m.downtimeMs)}\n`);
+    for (const files of fileCounts ?? [0]) {
+      const name = files ? `bench${size}f${files}` : `bench${size}`;
+      process.stderr.write(`bench: creating ${name} (${size} MiB${files ? `, ${files} small files` : ''}, a writer)…\n`);
+      const ct = await labContainerCreate({ name, host: 'h1', sizeMb: size, writer: true, files });
+      const cold = fileCounts ? await coldRsync(lab, name) : undefined;
+      const routes = fileCounts ? ([['h1', 'h2']] as const) : ([['h1', 'h2'], ['h2', 'h1']] as const);
+      for (const [from, to] of routes) {
+        const m: Measured = await measureMigration(lab, { container: name, ip: ct.ip, from, to });
+        rows.push({
+          sizeMiB: size,
+          files,
+          route: `${from}→${to}`,
+          state: m.state,
+          totalMs: m.totalMs,
+          downtimeMs: m.downtimeMs,
+          frozenMs: m.frozenMs ?? null,
+          bytes: m.bytesTransferred,
+          passes: m.precopyPasses,
+          ...(cold !== undefined ? { coldRsyncMs: cold } : {}),
+        });
+        if (m.state !== 'done') code = 1;
+        process.stderr.write(`bench: ${name} ${from}→${to}: ${m.state} in ${fmtMs(m.totalMs)}, downtime ${fmtMs(m.downtimeMs)}${cold !== undefined ? `, cold rsync ${fmtMs(cold)}` : ''}\n`);
+      }
     }
   }
 } catch (e) {
@@ -59,9 +97,20 @@ try {
 }
 if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
 else {
-  const head = ['size', 'route', 'state', 'total', 'downtime', 'frozen', 'moved', 'passes'];
-  const body = rows.map((r) => [`${r.sizeMiB} MiB`, r.route, r.state, fmtMs(r.totalMs), fmtMs(r.downtimeMs), fmtMs(r.frozenMs ?? undefined), fmtBytes(r.bytes), String(r.passes)]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const head = ['size', 'files', 'route', 'state', 'total', 'downtime', 'frozen', 'moved', 'passes', ...(fileCounts ? ['cold rsync', 'total/rsync'] : [])];
+  const body = rows.map((r) => [
+    `${r.sizeMiB} MiB`,
+    String(r.files),
+    r.route,
+    r.state,
+    fmtMs(r.totalMs),
+    fmtMs(r.downtimeMs),
+    fmtMs(r.frozenMs ?? undefined),
+    fmtBytes(r.bytes),
+    String(r.passes),
+    ...(r.coldRsyncMs !== undefined ? [fmtMs(r.coldRsyncMs), `${(r.totalMs / r.coldRsyncMs).toFixed(2)}×`] : []),
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]?.length ?? 0)));
   for (const line of [head, ...body]) process.stdout.write(`${line.map((c, i) => c.padEnd(w[i]!)).join('  ')}\n`);
 }
 process.exit(code);

@@ -278,22 +278,17 @@ function stepLines(rec: MigrationRecord | null): string[] {
 }
 
 /**
- * rsync leftovers inside a copy: partial dirs (the manifest skips them by name) and rsync's
- * temporary files (`.name.XXXXXX`), with size and mtime.
+ * rsync leftovers inside a copy: rsync's temporary files (`.name.XXXXXX`), with size and mtime.
+ * (Partial files live beside the container dir, never in it.)
  */
 async function rsyncLeftovers(root: string): Promise<string[]> {
   try {
-    const r = await run('find', [root, '-xdev', '-regextype', 'posix-extended', '(', '-name', '.ferry-partial', '-o', '-regex', '.*/\\.[^/]+\\.[A-Za-z0-9]{6}', ')', '-printf', '%p %s B mtime %TT\\n'], { timeoutMs: 30_000 });
-    const out: string[] = [];
-    for (const l of r.stdout.split('\n').filter(Boolean).slice(0, 20)) {
-      out.push(l.startsWith(root) ? l.slice(root.length) : l);
-      if (l.includes('.ferry-partial ')) {
-        const dir = l.split(' ')[0]!;
-        const inner = await run('find', [dir, '-mindepth', '1', '-printf', '%p %s B mtime %TT\\n'], { timeoutMs: 10_000 }).catch(() => null);
-        for (const x of inner?.stdout.split('\n').filter(Boolean).slice(0, 10) ?? []) out.push(`  ${x.startsWith(root) ? x.slice(root.length) : x}`);
-      }
-    }
-    return out;
+    const r = await run('find', [root, '-xdev', '-regextype', 'posix-extended', '-regex', '.*/\\.[^/]+\\.[A-Za-z0-9]{6}', '-printf', '%p %s B mtime %TT\\n'], { timeoutMs: 30_000 });
+    return r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .slice(0, 20)
+      .map((l) => (l.startsWith(root) ? l.slice(root.length) : l));
   } catch (e) {
     return [`find failed: ${(e as Error).message}`];
   }

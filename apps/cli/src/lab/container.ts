@@ -32,6 +32,8 @@ function seedConfig(rec: ContainerRecord): string {
 /**
  * Our init script. The template's runs udhcpc, which flushes the static address. The writer
  * resumes its counter from the file, so it keeps rising across a stop/start (e.g. a migration).
+ * It also rewrites /srv/same in place with 4 KiB of new random bytes and puts its mtime back, as
+ * `cp -p`, `tar x` or a package manager do: a copy that trusts size + mtime never sees it change.
  */
 function rcS(writer: boolean): string {
   const lines = [
@@ -42,7 +44,7 @@ function rcS(writer: boolean): string {
   ];
   if (writer) {
     lines.push(
-      'mkdir -p /data/churn',
+      'mkdir -p /data/churn /srv',
       '(',
       '  n=$(cat /data/churn/counter 2>/dev/null)',
       '  case "$n" in ""|*[!0-9]*) n=0 ;; esac',
@@ -50,6 +52,8 @@ function rcS(writer: boolean): string {
       '    n=$((n + 1))',
       '    for f in a b c; do echo "$n" > /data/churn/$f; done',
       '    echo "$n" > /data/churn/counter.tmp && mv /data/churn/counter.tmp /data/churn/counter',
+      '    dd if=/dev/urandom of=/srv/same bs=4096 count=1 conv=notrunc 2>/dev/null',
+      '    touch -d "2020-01-01 00:00:00" /srv/same',
       '    usleep 100000',
       '  done',
       ') </dev/null >/dev/null 2>&1 &',
@@ -91,7 +95,20 @@ async function moveInto(from: string, to: string): Promise<void> {
   }
 }
 
-export async function createContainer(rec: ContainerRecord, lab: Layout, opts: { sizeMb: number; writer: boolean }): Promise<void> {
+/** `count` files of about 100 bytes, 1,000 per directory (a tree with many inodes and little data). */
+async function writeSmallFiles(dir: string, count: number): Promise<void> {
+  const body = 'x'.repeat(96);
+  for (let d = 0; d * 1000 < count; d++) {
+    const sub = join(dir, `d${String(d).padStart(5, '0')}`);
+    await mkdir(sub, { recursive: true });
+    const n = Math.min(1000, count - d * 1000);
+    const writes: Promise<void>[] = [];
+    for (let f = 0; f < n; f++) writes.push(writeFile(join(sub, `f${String(f).padStart(4, '0')}`), `${d}.${f}${body}`));
+    await Promise.all(writes);
+  }
+}
+
+export async function createContainer(rec: ContainerRecord, lab: Layout, opts: { sizeMb: number; writer: boolean; files?: number }): Promise<void> {
   const seed = join(lab.run, `${rec.name}.lxc.conf`);
   await mkdir(lab.run, { recursive: true });
   await mkdir(rec.lxcPath, { recursive: true });
@@ -114,7 +131,11 @@ export async function createContainer(rec: ContainerRecord, lab: Layout, opts: {
   await mkdir(join(root, 'www'), { recursive: true });
   await writeFile(join(root, 'www/index.html'), `ferry lab container ${rec.name}\n`);
   await mkdir(join(root, 'data'), { recursive: true });
+  // The container's own directory of a name rsync once used for its partial files: it must travel.
+  await mkdir(join(root, 'srv/.ferry-partial'), { recursive: true });
+  await writeFile(join(root, 'srv/.ferry-partial/keep'), `${rec.name} keeps this\n`);
   if (opts.sizeMb > 0) await moveInto(staging, join(root, 'data/bulk'));
+  if (opts.files) await writeSmallFiles(join(root, 'data/small'), opts.files);
 }
 
 /** Starts the container in its host's namespace and waits until the client gets its page. */

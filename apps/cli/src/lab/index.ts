@@ -50,10 +50,14 @@ export async function labContainerCreate(opts: LabContainerOptions): Promise<Lab
   if (!Number.isInteger(sizeMb) || sizeMb < 0 || sizeMb > 1 << 20) {
     throw new ValidationError([{ path: 'sizeMb', message: 'must be a whole number of MiB, 0 or more' }]);
   }
+  const files = opts.files ?? 0;
+  if (!Number.isInteger(files) || files < 0 || files > 10_000_000) {
+    throw new ValidationError([{ path: 'files', message: 'must be a whole number of files, 0 to 10,000,000' }]);
+  }
   const { rec, host, clientNetns } = await reserveContainer(name.data, opts.host);
   let pid: number;
   try {
-    await createContainer(rec, layout(), { sizeMb, writer: opts.writer ?? false });
+    await createContainer(rec, layout(), { sizeMb, writer: opts.writer ?? false, files });
     pid = await startContainer(rec, host, clientNetns);
   } catch (e) {
     await destroyContainer(rec.lxcPath, rec.name, host).catch(() => undefined);

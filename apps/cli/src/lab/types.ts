@@ -60,4 +60,6 @@ export interface LabContainerOptions {
   sizeMb?: number;
   /** Run a loop that rewrites small files under /data/churn about every 100 ms. */
   writer?: boolean;
+  /** Small files (about 100 bytes each, 1,000 per directory) under /data/small (default 0). */
+  files?: number;
 }

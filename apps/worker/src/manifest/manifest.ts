@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { run } from '@ferry/infra';
-import { PARTIAL_DIR } from '../transfer/rsync-flags.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'chardev' | 'blockdev' | 'fifo' | 'socket';
 
@@ -36,7 +35,7 @@ export interface Entry {
 export interface ManifestOptions {
   /** Parallel file hashes (default 8). */
   concurrency?: number;
-  /** Names excluded wherever they occur (default: rsync's partial dir). */
+  /** Names excluded wherever they occur (default: none). */
   excludeNames?: readonly string[];
   signal?: AbortSignal;
 }
@@ -134,12 +133,12 @@ interface Found {
 }
 
 /**
- * Walks `rootDir` and describes every path (see `Entry`), sorted by path. Excludes rsync's
- * partial dirs. Does not follow symlinks and does not cross into other file systems' content
+ * Walks `rootDir` and describes every path (see `Entry`), sorted by path. Leaves out nothing
+ * unless asked (`excludeNames`): the copy must hold all of the container. Does not follow symlinks and does not cross into other file systems' content
  * differently from rsync (it reads what is there).
  */
 export async function manifest(rootDir: string, opts: ManifestOptions = {}): Promise<Entry[]> {
-  const exclude = new Set(opts.excludeNames ?? [PARTIAL_DIR]);
+  const exclude = new Set(opts.excludeNames ?? []);
   const rootBuf = Buffer.from(rootDir.replace(/\/+$/, '') || '/', 'utf8');
   const found: Found[] = [{ rel: '.', relBuf: Buffer.alloc(0), abs: rootBuf }];
 

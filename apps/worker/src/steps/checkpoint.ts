@@ -1,19 +1,22 @@
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { PreconditionError, type CheckpointInput, type CheckpointOutput, type TransferStats } from '@ferry/core';
 import type { Step } from '../context.js';
 import { manifestDigest } from '../manifest/manifest.js';
 import { rsyncPush } from '../transfer/rsync.js';
 import { sshTargetFor } from '../transfer/ssh.js';
 import { receiverLockPath } from '../transfer/receiver-lock.js';
-import { DUMP_DIR, peerContainerDir, readJson, scratchDir, writeJsonAtomic } from './common.js';
-import { pushContainer } from './rsync-transfer.js';
+import { DUMP_DIR, peerContainerDir, scratchDir } from './common.js';
+import { readJson, writeJsonAtomic } from '../json-files.js';
+import { pushContainer, pushVerifyList } from '../transfer/container-push.js';
+import { withoutList } from '../transfer/tracked-pass.js';
+import { changedUnder, contentLines, digestOf, metadataLines, readList } from '../verify/tree-digest.js';
 
 /**
  * Source: brings the container to rest and sends the last changes.
  * Observe: a recorded result of this migration (`<stateDir>/<id>/checkpoint.json`) is returned as
  * is; a container already frozen (or stopped) by an earlier attempt is taken as it is.
- * Act (was running): freeze, final rsync pass, manifest digest of the frozen rootfs (verify), then
+ * Act (was running): freeze, final rsync pass and the digest of the frozen rootfs (verify), then
  * a CRIU dump sent to the target (live) or a kill while frozen (restart: it never runs again here).
  * Act (was not running): one final pass, method `none`. Records the result, then returns it.
  */
@@ -29,14 +32,28 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
   if (!i) throw new PreconditionError('CONTAINER_MISSING', `container ${name} does not exist on ${ctx.host.name}`);
   const caps = await runtime.capabilities();
 
-  const finalPass = async (): Promise<TransferStats> => {
+  /**
+   * The last pass, at rest, and the digest the target's copy must match. `changed`: the metadata
+   * walk runs beside the pass (the source no longer changes; rsync only reads it), the content of
+   * what the pass sent is digested after it, and that list goes to the target. A pass that could
+   * not say what it sent (no earlier pass to compare with) is verified in full.
+   */
+  const finalPass = async (): Promise<{ stats: TransferStats; verified: Pick<CheckpointOutput, 'manifestDigest' | 'verify'> }> => {
     ctx.progress({ stage: 'final-sync', message: 'final pass' });
-    return pushContainer(ctx, input, 'final-sync');
-  };
-  const digest = async (): Promise<string | undefined> => {
-    if (!input.verify) return undefined;
-    ctx.progress({ stage: 'verify', message: 'manifest of the source rootfs' });
-    return manifestDigest(runtime.rootfsDir(name), { signal: ctx.signal });
+    const rootfs = runtime.rootfsDir(name);
+    const meta = input.verify === 'changed' ? metadataLines(rootfs, ctx.signal) : undefined;
+    meta?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+    const stats = await pushContainer(ctx, input, 'final-sync', { atRest: true });
+    if (input.verify === 'off') return { stats, verified: {} };
+    ctx.progress({ stage: 'verify', message: 'digest of the source rootfs' });
+    if (meta && stats.listFile) {
+      const changed = changedUnder(await readList(stats.listFile), relative(runtime.containerDir(name), rootfs));
+      const manifestDigest = digestOf(await meta, await contentLines(rootfs, changed, ctx.signal));
+      await pushVerifyList(ctx, input, stats.listFile);
+      return { stats: withoutList(stats), verified: { manifestDigest, verify: 'changed' } };
+    }
+    await meta;
+    return { stats: withoutList(stats), verified: { manifestDigest: await manifestDigest(rootfs, { signal: ctx.signal }), verify: 'full' } };
   };
 
   let out: CheckpointOutput;
@@ -44,9 +61,8 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
     if (i.state !== 'STOPPED') {
       throw new PreconditionError('CONTAINER_STARTED', `container ${name} was stopped at preflight but is ${i.state} now`);
     }
-    const stats = await finalPass();
-    const manifest = await digest();
-    out = { method: 'none', finalPass: stats, ...(manifest ? { manifestDigest: manifest } : {}) };
+    const { stats, verified } = await finalPass();
+    out = { method: 'none', finalPass: stats, ...verified };
   } else {
     const live = input.mode === 'live';
     if (live && !caps.checkpoint) {
@@ -69,8 +85,7 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
       throw new PreconditionError('CONTAINER_STATE', `container ${name} is ${i.state}`);
     }
     ctx.log.info({ frozenAt }, 'container at rest, final pass');
-    const stats = await finalPass();
-    const manifest = await digest();
+    const { stats, verified } = await finalPass();
     let method: CheckpointOutput['method'] = 'stop';
     const dump = join(scratch, 'dump');
     const dumpedFile = join(scratch, 'dumped.json');
@@ -100,7 +115,7 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
       method,
       ...(frozenAt !== undefined ? { frozenAt } : {}),
       finalPass: stats,
-      ...(manifest ? { manifestDigest: manifest } : {}),
+      ...verified,
     };
   }
   await writeJsonAtomic(record, out);

@@ -4,14 +4,11 @@ import { FerryError, PreconditionError, type CloneCopyInput, type CloneCopyOutpu
 import type { Step, StepContext } from '../context.js';
 import { configValue, isUnder, parseConfig, rootfsPathOf, templateOf } from '../runtime/lxc-config.js';
 import { rsyncLocal, rsyncPush } from '../transfer/rsync.js';
-import { PARTIAL_DIR } from '../transfer/rsync-flags.js';
 import { sshRun, sshTargetFor, type SshTarget } from '../transfer/ssh.js';
-import { FERRY_EXCLUDES, MARKER, checkAborted, isActive, peerContainerDir, readJson, readMarker, scratchDir, writeJsonAtomic } from './common.js';
-import { receiverLockPath } from '../transfer/receiver-lock.js';
-import { pushMarker } from './rsync-transfer.js';
-
-/** What the copy leaves out: ferry's own marker and dump dir, rsync partial dirs anywhere. */
-export const CLONE_EXCLUDES: readonly string[] = [...FERRY_EXCLUDES, `${PARTIAL_DIR}/`];
+import { FERRY_EXCLUDES, MARKER, checkAborted, isActive, peerContainerDir, readMarker, scratchDir } from './common.js';
+import { readJson, writeJsonAtomic } from '../json-files.js';
+import { receiverLockPath, receiverPartialDir } from '../transfer/receiver-lock.js';
+import { pushMarker } from '../transfer/container-push.js';
 
 /** At most this many of the peer's containers are looked at for a basis (one ssh round trip). */
 const MAX_BASIS_CANDIDATES = 32;
@@ -200,8 +197,8 @@ export const cloneCopy: Step<CloneCopyInput, CloneCopyOutput> = async (ctx, inpu
     checkAborted(ctx);
     const onProgress = (p: { bytes: number; percent: number; rate: string }) => ctx.progress({ stage, bytes: p.bytes, percent: p.percent, rate: p.rate });
     return t
-      ? rsyncPush({ source: srcDir, target: t, dest, peerLabel: input.peer.name, excludes: CLONE_EXCLUDES, extraArgs, receiverLock: receiverLockPath(input.peer.lxcPath, input.name), ...bw, signal: ctx.signal, onProgress })
-      : rsyncLocal({ source: srcDir, dest, excludes: CLONE_EXCLUDES, ...bw, signal: ctx.signal, onProgress });
+      ? rsyncPush({ source: srcDir, target: t, dest, peerLabel: input.peer.name, excludes: FERRY_EXCLUDES, extraArgs, receiverLock: receiverLockPath(input.peer.lxcPath, input.name), partialDir: receiverPartialDir(input.peer.lxcPath, input.name), ...bw, signal: ctx.signal, onProgress })
+      : rsyncLocal({ source: srcDir, dest, excludes: FERRY_EXCLUDES, partialDir: receiverPartialDir(ctx.host.lxcPath, input.name), ...bw, signal: ctx.signal, onProgress });
   };
 
   const passes: TransferStats[] = [];

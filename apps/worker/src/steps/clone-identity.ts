@@ -5,8 +5,9 @@ import { FerryError, PreconditionError, type CloneIdentityInput, type CloneIdent
 import type { Step, StepContext } from '../context.js';
 import { isUnder } from '../runtime/lxc-config.js';
 import { readRootfsFile, removeRootfsEntries, rootfsEntry, writeRootfsFile } from '../runtime/rootfs.js';
-import { MARKER, peerContainerDir, readJson, scratchDir, writeJsonAtomic } from './common.js';
-import { ownedByMigration, ownershipFile, removePartialDirs } from './restore.js';
+import { MARKER, peerContainerDir, scratchDir } from './common.js';
+import { readJson, writeJsonAtomic } from '../json-files.js';
+import { ownedByMigration, ownershipFile, removePartialDir } from './restore.js';
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -133,7 +134,7 @@ export const cloneIdentity: Step<CloneIdentityInput, CloneIdentityOutput> = asyn
   await writeJsonAtomic(files.hostKeys, removedHostKeys);
 
   await rm(join(dir, MARKER), { force: true });
-  await removePartialDirs(dir);
+  await removePartialDir(ctx, input.name);
 
   let running = false;
   if (input.start) {

@@ -1,15 +1,18 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CommandError, FerryError, PreconditionError, type ContainerState, type Peer } from '@ferry/core';
 import { run } from '@ferry/infra';
 import type { StepContext } from '../context.js';
+import { readText } from '../json-files.js';
 
 /** File in the target's container dir naming the migration that is filling it. */
 export const MARKER = '.ferry-migration';
 /** Directory in the target's container dir receiving a CRIU dump. */
 export const DUMP_DIR = '.ferry-dump';
+/** File in the target's container dir listing what the final pass sent (for `verify: changed`). */
+export const VERIFY_LIST = '.ferry-verify';
 /** Paths in the container dir that belong to ferry, not to the container (anchored rsync excludes). */
-export const FERRY_EXCLUDES = [`/${MARKER}`, `/${DUMP_DIR}`] as const;
+export const FERRY_EXCLUDES = [`/${MARKER}`, `/${DUMP_DIR}`, `/${VERIFY_LIST}`] as const;
 
 /** Per-migration scratch directory of this host. */
 export function scratchDir(ctx: StepContext, migrationId: string): string {
@@ -23,28 +26,6 @@ export function peerContainerDir(peer: Peer, container: string): string {
 
 export function isActive(s: ContainerState): boolean {
   return s !== 'STOPPED';
-}
-
-export async function readText(p: string): Promise<string | null> {
-  try {
-    return await readFile(p, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
-    throw e;
-  }
-}
-
-export async function readJson<T>(p: string): Promise<T | null> {
-  const t = await readText(p);
-  return t === null ? null : (JSON.parse(t) as T);
-}
-
-/** Writes via a temporary file and rename, so a crash leaves the old or the new file, never half. */
-export async function writeJsonAtomic(p: string, value: unknown): Promise<void> {
-  await mkdir(dirname(p), { recursive: true });
-  const tmp = `${p}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(value)}\n`);
-  await rename(tmp, p);
 }
 
 /** Migration id written in a container dir's marker, or null when there is none. */

@@ -1,12 +1,12 @@
 import { rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { FerryError, PreconditionError, type RestoreInput, type RestoreOutput } from '@ferry/core';
-import { run } from '@ferry/infra';
+import { join, relative } from 'node:path';
+import { FerryError, PreconditionError, type RestoreInput, type RestoreOutput, type VerifyLevel } from '@ferry/core';
 import type { Step, StepContext } from '../context.js';
 import { manifestDigest } from '../manifest/manifest.js';
-import { PARTIAL_DIR } from '../transfer/rsync-flags.js';
-import { receiverLockPath, waitForReceivers } from '../transfer/receiver-lock.js';
-import { DUMP_DIR, MARKER, peerContainerDir, readJson, readMarker, scratchDir, writeJsonAtomic } from './common.js';
+import { receiverLockPath, receiverPartialDir, waitForReceivers } from '../transfer/receiver-lock.js';
+import { DUMP_DIR, MARKER, peerContainerDir, readMarker, scratchDir, VERIFY_LIST } from './common.js';
+import { changedUnder, readList, treeDigest } from '../verify/tree-digest.js';
+import { readJson, writeJsonAtomic } from '../json-files.js';
 
 /** Record on the target that this migration created the container here (survives the marker). */
 export function ownershipFile(ctx: StepContext, migrationId: string): string {
@@ -20,12 +20,22 @@ export async function ownedByMigration(ctx: StepContext, migrationId: string, co
   return rec?.container === container;
 }
 
-/** rsync partial dirs left anywhere in the tree by interrupted passes. */
-export async function removePartialDirs(dir: string): Promise<number> {
-  const r = await run('find', [dir, '-xdev', '-type', 'd', '-name', PARTIAL_DIR, '-prune', '-print0'], { timeoutMs: 10 * 60_000 });
-  const found = r.stdout.split('\0').filter(Boolean);
-  for (const p of found) await rm(p, { recursive: true, force: true });
-  return found.length;
+/** What interrupted passes left for a container dir of this host (beside it, never inside it). */
+export async function removePartialDir(ctx: StepContext, container: string): Promise<void> {
+  await rm(receiverPartialDir(ctx.host.lxcPath, container), { recursive: true, force: true });
+}
+
+/** The copy's digest, taken the way the source took its own (see checkpoint.ts). */
+async function copyDigest(ctx: StepContext, name: string, verify: VerifyLevel): Promise<string> {
+  const { runtime } = ctx;
+  const rootfs = runtime.rootfsDir(name);
+  if (verify !== 'changed') return manifestDigest(rootfs, { signal: ctx.signal });
+  const listFile = join(runtime.containerDir(name), VERIFY_LIST);
+  const list = await readList(listFile).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+    throw new FerryError('VERIFY_LIST_MISSING', `the list of what the final pass sent is missing on ${ctx.host.name} (${listFile})`, { retryable: false });
+  });
+  return treeDigest(rootfs, changedUnder(list, relative(runtime.containerDir(name), rootfs)), ctx.signal);
 }
 
 /**
@@ -64,8 +74,8 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
 
   let digest: string | undefined;
   if (input.expectManifestDigest) {
-    ctx.progress({ stage: 'verify', message: 'manifest of the copy' });
-    digest = await manifestDigest(runtime.rootfsDir(name), { signal: ctx.signal });
+    ctx.progress({ stage: 'verify', message: 'digest of the copy' });
+    digest = await copyDigest(ctx, name, input.verify ?? 'full');
     if (digest !== input.expectManifestDigest) {
       throw new FerryError(
         'MANIFEST_MISMATCH',
@@ -75,7 +85,8 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
     }
   }
   await rm(join(dir, MARKER), { force: true });
-  await removePartialDirs(dir);
+  await rm(join(dir, VERIFY_LIST), { force: true });
+  await removePartialDir(ctx, name);
 
   if (!input.start) {
     const out: RestoreOutput = { running: false, ...(digest ? { manifestDigest: digest } : {}) };

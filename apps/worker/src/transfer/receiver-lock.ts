@@ -15,6 +15,14 @@ export function receiverLockPath(lxcPath: string, container: string): string {
   return p;
 }
 
+/**
+ * The receiver's directory for interrupted files of one container dir: beside it in the LXC path,
+ * never inside the container's tree (a name can't start with `.`, so no container is called so).
+ */
+export function receiverPartialDir(lxcPath: string, container: string): string {
+  return `${lxcPath.replace(/\/+$/, '')}/.${container}.ferry-partial`;
+}
+
 /** Seconds a new receiver waits for a lingering one (which gives up within the I/O timeout). */
 export const RECEIVER_WAIT_S = 60;
 

@@ -77,6 +77,19 @@ export interface PushOptions {
   receiverLock?: string;
   /** Further options placed before the operands (e.g. `--copy-dest=DIR`). */
   extraArgs?: readonly string[];
+  /** Absolute directory on the peer for interrupted files (outside the mirrored tree). */
+  partialDir?: string;
+  /** Compare content, not size and mtime (tracked passes). */
+  checksum?: boolean;
+  /** Send only the paths listed in this NUL-separated file (see `RsyncArgOptions.filesFrom`). */
+  filesFrom?: string;
+  /**
+   * The source is at rest (frozen or stopped): a file that vanished (exit 24) means the copy is
+   * not the source's state, so it fails instead of counting as success.
+   */
+  atRest?: boolean;
+  /** Seconds of I/O silence after which rsync gives up (default 30). */
+  ioTimeoutSec?: number;
 }
 
 /** A copy between two directories of this host (same flags, no ssh). */
@@ -91,6 +104,10 @@ export interface LocalCopyOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
   profile?: 'container' | 'plain';
+  partialDir?: string;
+  checksum?: boolean;
+  filesFrom?: string;
+  atRest?: boolean;
 }
 
 function remoteSpec(t: SshTarget, dest: string): string {
@@ -100,15 +117,19 @@ function remoteSpec(t: SshTarget, dest: string): string {
 
 /**
  * Pushes a local directory to a peer over ssh with rsync and returns the pass's statistics.
- * Exit 24 (source files vanished while copying) counts as success: it happens with a running
- * container and the next pass (or the frozen final pass) picks the state up. Failures are
- * classified FerryErrors (see `classifyRsyncError`).
+ * Exit 24 (source files vanished while copying) counts as success while the container runs: the
+ * next pass picks the state up. At rest (`atRest`) it is a failure. Failures are classified
+ * FerryErrors (see `classifyRsyncError`).
  */
 export async function rsyncPush(o: PushOptions): Promise<TransferStats> {
   const args = rsyncArgs({
     remoteShell: rsyncRemoteShell(o.target),
     ...(o.bwlimitKBps !== undefined ? { bwlimitKBps: o.bwlimitKBps } : {}),
     ...(o.excludes ? { excludes: o.excludes } : {}),
+    ...(o.partialDir !== undefined ? { partialDir: o.partialDir } : {}),
+    ...(o.checksum ? { checksum: true } : {}),
+    ...(o.filesFrom !== undefined ? { filesFrom: o.filesFrom } : {}),
+    ...(o.ioTimeoutSec !== undefined ? { ioTimeoutSec: o.ioTimeoutSec } : {}),
     profile: o.profile ?? 'container',
   });
   if (o.receiverLock) args.push(`--rsync-path=${lockedRsyncPath(o.receiverLock)}`);
@@ -127,6 +148,9 @@ export async function rsyncLocal(o: LocalCopyOptions): Promise<TransferStats> {
   const args = rsyncArgs({
     ...(o.bwlimitKBps !== undefined ? { bwlimitKBps: o.bwlimitKBps } : {}),
     ...(o.excludes ? { excludes: o.excludes } : {}),
+    ...(o.partialDir !== undefined ? { partialDir: o.partialDir } : {}),
+    ...(o.checksum ? { checksum: true } : {}),
+    ...(o.filesFrom !== undefined ? { filesFrom: o.filesFrom } : {}),
     profile: o.profile ?? 'container',
   });
   args.push(...(o.extraArgs ?? []));
@@ -137,7 +161,7 @@ export async function rsyncLocal(o: LocalCopyOptions): Promise<TransferStats> {
 
 async function runRsync(
   args: string[],
-  o: { onProgress?: (p: RsyncProgress) => void; signal?: AbortSignal; timeoutMs?: number },
+  o: { onProgress?: (p: RsyncProgress) => void; signal?: AbortSignal; timeoutMs?: number; atRest?: boolean },
   where: { peer: string; dest: string },
 ): Promise<TransferStats> {
   // Keep only the tail of stdout: progress lines can be many; the stats come last.
@@ -158,7 +182,7 @@ async function runRsync(
   try {
     await run('rsync', args, {
       env: { ...process.env, LC_ALL: 'C' },
-      okExitCodes: [0, 24],
+      okExitCodes: o.atRest ? [0] : [0, 24],
       onStdout,
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),

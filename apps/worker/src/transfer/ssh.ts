@@ -11,6 +11,12 @@ export interface SshTarget {
   /** known_hosts file with the peer's pinned host key. Strict checking is always on. */
   knownHosts: string;
   connectTimeoutSec?: number;
+  /**
+   * ssh's keepalive: a peer silent for interval × count seconds ends the connection. Loose by
+   * default (5 × 3: a busy link is not a dead one); tight while a container is frozen, where
+   * every second of waiting on a dead peer is an outage.
+   */
+  keepAlive?: { intervalSec: number; countMax: number };
 }
 
 /** This host's credentials aimed at a peer. */
@@ -28,8 +34,8 @@ export function sshOptions(t: SshTarget): string[] {
     '-o', 'BatchMode=yes',
     '-o', 'IdentitiesOnly=yes',
     '-o', `ConnectTimeout=${t.connectTimeoutSec ?? 5}`,
-    '-o', 'ServerAliveInterval=5',
-    '-o', 'ServerAliveCountMax=3',
+    '-o', `ServerAliveInterval=${t.keepAlive?.intervalSec ?? 5}`,
+    '-o', `ServerAliveCountMax=${t.keepAlive?.countMax ?? 3}`,
   ];
 }
 

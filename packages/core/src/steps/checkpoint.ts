@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Peer } from '../host.js';
+import { VerifyLevel } from '../request.js';
 import { StepBase, TransferStats } from './common.js';
 
 export const CheckpointInput = StepBase.extend({
@@ -8,7 +9,7 @@ export const CheckpointInput = StepBase.extend({
   mode: z.enum(['live', 'restart']),
   wasRunning: z.boolean(),
   bwlimitKBps: z.int().min(1).optional(),
-  verify: z.boolean(),
+  verify: VerifyLevel,
 });
 export type CheckpointInput = z.infer<typeof CheckpointInput>;
 
@@ -17,7 +18,9 @@ export const CheckpointOutput = z.object({
   method: z.enum(['dump', 'stop', 'none']),
   frozenAt: z.number().optional(),
   finalPass: TransferStats,
-  /** SHA-256 of the source's root filesystem manifest taken while frozen (with `verify`). */
+  /** Digest of the source's root filesystem taken at rest (see `verify`); the copy must match it. */
   manifestDigest: z.string().optional(),
+  /** How that digest was taken: `changed` covers the paths the final pass sent, pushed beside it. */
+  verify: VerifyLevel.optional(),
 });
 export type CheckpointOutput = z.infer<typeof CheckpointOutput>;

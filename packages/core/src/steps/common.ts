@@ -17,5 +17,12 @@ export const TransferStats = z.object({
   /** Files rsync created, updated or deleted. */
   filesChanged: z.number().nonnegative(),
   ms: z.number().nonnegative(),
+  /**
+   * A tracked pass (after the first): what the ctime walk found changed since the previous pass
+   * began, and how long the walk took. Only these were sent, their content compared.
+   */
+  changed: z
+    .object({ files: z.int().nonnegative(), dirs: z.int().nonnegative(), trees: z.int().nonnegative(), walkMs: z.number().nonnegative() })
+    .optional(),
 });
 export type TransferStats = z.infer<typeof TransferStats>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Peer } from '../host.js';
+import { VerifyLevel } from '../request.js';
 import { StepBase } from './common.js';
 
 export const RestoreInput = StepBase.extend({
@@ -8,8 +9,9 @@ export const RestoreInput = StepBase.extend({
   method: z.enum(['dump', 'stop', 'none']),
   /** Start the container (it was running on the source). */
   start: z.boolean(),
-  /** When set, the copy must match this manifest digest before it is started. */
+  /** When set, the copy must match this digest (taken the `verify` way) before it is started. */
   expectManifestDigest: z.string().optional(),
+  verify: VerifyLevel.optional(),
 });
 export type RestoreInput = z.infer<typeof RestoreInput>;
 

@@ -1,0 +1,85 @@
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Peer } from '@ferry/core';
+import type { StepContext } from '../context.js';
+import { FERRY_EXCLUDES, MARKER, peerContainerDir, scratchDir, VERIFY_LIST } from '../steps/common.js';
+import { receiverLockPath, receiverPartialDir } from './receiver-lock.js';
+import { rsyncPush } from './rsync.js';
+import { sshTargetFor } from './ssh.js';
+import { PassTracker, type TrackedStats } from './tracked-pass.js';
+
+/** While the container is frozen a dead peer must show within seconds: ssh 1 s × 2, rsync 5 s. */
+const AT_REST_KEEPALIVE = { intervalSec: 1, countMax: 2 };
+const AT_REST_IO_TIMEOUT_S = 5;
+
+/** Puts one ferry file (from the scratch dir) into the target's container dir; deletes nothing. */
+async function pushFerryFile(ctx: StepContext, input: { migrationId: string; container: string; peer: Peer }, name: string, fill: (path: string) => Promise<void>, atRest = false): Promise<void> {
+  const dir = join(scratchDir(ctx, input.migrationId), `push${name}`);
+  await mkdir(dir, { recursive: true });
+  await fill(join(dir, name));
+  const target = sshTargetFor(ctx.host, input.peer);
+  await rsyncPush({
+    source: dir,
+    files: [name],
+    profile: 'plain',
+    target: atRest ? { ...target, keepAlive: AT_REST_KEEPALIVE } : target,
+    dest: peerContainerDir(input.peer, input.container),
+    peerLabel: input.peer.name,
+    receiverLock: receiverLockPath(input.peer.lxcPath, input.container),
+    ...(atRest ? { atRest: true, ioTimeoutSec: AT_REST_IO_TIMEOUT_S } : {}),
+    signal: ctx.signal,
+  });
+}
+
+/**
+ * Creates the target's container dir holding only the marker naming this migration (rsync
+ * creates the last path component; nothing else on the target is touched, nothing is deleted).
+ */
+export async function pushMarker(ctx: StepContext, input: { migrationId: string; container: string; peer: Peer }): Promise<void> {
+  await pushFerryFile(ctx, input, MARKER, (p) => writeFile(p, `${input.migrationId}\n`));
+}
+
+/** Sends the final pass's list beside the copy, so the target digests the same paths. */
+export async function pushVerifyList(ctx: StepContext, input: { migrationId: string; container: string; peer: Peer }, listFile: string): Promise<void> {
+  await pushFerryFile(ctx, input, VERIFY_LIST, (p) => copyFile(listFile, p), true);
+}
+
+/**
+ * One mirror pass of the container dir to the target: the first a full rsync, every later one
+ * (pre-copy or final) only what changed since the previous began, content compared (see
+ * tracked-pass.ts). `atRest`: the container is frozen or stopped — a vanished file fails the pass,
+ * and a dead peer is given up on within seconds.
+ */
+export async function pushContainer(
+  ctx: StepContext,
+  input: { migrationId: string; container: string; peer: Peer; bwlimitKBps?: number | undefined },
+  stage: string,
+  o: { pass?: number; atRest?: boolean } = {},
+): Promise<TrackedStats> {
+  const tracker = new PassTracker(scratchDir(ctx, input.migrationId), ctx.runtime.containerDir(input.container), FERRY_EXCLUDES.map((x) => x.slice(1)));
+  const target = sshTargetFor(ctx.host, input.peer);
+  const pass = o.pass !== undefined ? { pass: o.pass } : {};
+  return tracker.pass(
+    (plan) =>
+      rsyncPush({
+        source: ctx.runtime.containerDir(input.container),
+        target: o.atRest ? { ...target, keepAlive: AT_REST_KEEPALIVE } : target,
+        dest: peerContainerDir(input.peer, input.container),
+        peerLabel: input.peer.name,
+        receiverLock: receiverLockPath(input.peer.lxcPath, input.container),
+        partialDir: receiverPartialDir(input.peer.lxcPath, input.container),
+        excludes: FERRY_EXCLUDES,
+        ...(plan.filesFrom !== undefined ? { filesFrom: plan.filesFrom } : {}),
+        checksum: plan.checksum,
+        ...(o.atRest ? { atRest: true, ioTimeoutSec: AT_REST_IO_TIMEOUT_S } : {}),
+        ...(input.bwlimitKBps !== undefined ? { bwlimitKBps: input.bwlimitKBps } : {}),
+        signal: ctx.signal,
+        onProgress: (p) => ctx.progress({ stage, ...pass, bytes: p.bytes, percent: p.percent, rate: p.rate }),
+      }),
+    {
+      ...(o.atRest ? { atRest: true } : {}),
+      signal: ctx.signal,
+      onScan: () => ctx.progress({ stage, ...pass, message: 'scanning for changes' }),
+    },
+  );
+}
