@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_pkgs=(redis-server redis-tools lxc busybox-static rsync openssh-server openssh-client iputils-arping iproute2 acl attr xfsprogs e2fsprogs criu util-linux procps rdfind jdupes)
+need_pkgs=(redis-server redis-tools lxc busybox-static rsync openssh-server openssh-client iputils-arping iproute2 acl attr xfsprogs e2fsprogs criu util-linux procps rdfind jdupes gcc libc6-dev)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -32,4 +32,12 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run build --silent
+
+# The change watcher (fanotify): lets a migration's passes skip walking the container's tree.
+# Without it every pass after the first walks (correct, slower on trees of many files).
+watch_src=apps/worker/native/fswatch.c
+watch_bin=apps/worker/native/ferry-fswatch
+if [ ! -x "$watch_bin" ] || [ "$watch_src" -nt "$watch_bin" ]; then
+  cc -O2 -Wall -o "$watch_bin" "$watch_src" || echo "setup: could not build $watch_bin; passes will walk the tree instead" >&2
+fi
 echo "setup: ready"

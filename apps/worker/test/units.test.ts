@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { probeFreezer } from '../src/runtime/freezer.js';
 import { parseProgress2Line, parseRsyncStats } from '../src/transfer/rsync.js';
 import { classifyRsyncError } from '../src/transfer/rsync-errors.js';
 import { rsyncArgs } from '../src/transfer/rsync-flags.js';
+import { keepInside } from '../src/transfer/change-tracker.js';
 import { rsyncRemoteShell } from '../src/transfer/ssh.js';
 import { deviceHolding } from '../src/steps/arp-refresh.js';
 import { requiredFreeBytes } from '../src/steps/preflight.js';
@@ -87,6 +88,21 @@ describe('lxc and criu output', () => {
       expect(await probeFreezer(mounts([v2]))).toEqual({ usable: true, kind: 'v2', mount: join(dir, 'v2') });
       expect(await probeFreezer(mounts([v2empty]))).toEqual({ usable: false, kind: 'none' });
       expect(await probeFreezer('/nonexistent')).toEqual({ usable: false, kind: 'none' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a tracked pass stays inside the tree', () => {
+  it('an entry reached through a directory that became a symlink is replaced by that symlink and its parent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-inside-'));
+    try {
+      mkdirSync(join(dir, 'a/c'), { recursive: true });
+      symlinkSync('/etc', join(dir, 'a/b'));
+      symlinkSync('/etc', join(dir, 'top'));
+      const out = await keepInside(dir, ['a/b/passwd', 'a/b/.', 'a/c/x', 'a/c/.', 'top/.', 'gone/y', '.']);
+      expect(out.sort()).toEqual(['.', 'a/.', 'a/b', 'a/c/.', 'a/c/x', 'gone/y', 'top'].sort());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

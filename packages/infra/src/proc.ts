@@ -85,6 +85,30 @@ export async function pidsInPidNamespaceOf(pid: number): Promise<number[]> {
   return found;
 }
 
+/**
+ * Files a process may still write without a write(2) of its own: held open for writing, or mapped
+ * shared and writable. Paths as the process sees them (its root, its mounts); latin1 strings of
+ * the name's bytes. Pipes, sockets and anonymous objects are left out.
+ */
+export async function filesOpenForWrite(pid: number): Promise<string[]> {
+  const out = new Set<string>();
+  const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+  for (const fd of fds) {
+    const info = await readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8').catch(() => '');
+    const flags = /^flags:\s*([0-7]+)/m.exec(info)?.[1];
+    if (flags === undefined || (parseInt(flags, 8) & 3) === 0) continue; // O_RDONLY
+    const target = await readlink(`/proc/${pid}/fd/${fd}`, { encoding: 'buffer' }).catch(() => null);
+    if (target && target[0] === 0x2f) out.add(target.toString('latin1'));
+  }
+  const maps = await readFile(`/proc/${pid}/maps`).catch(() => Buffer.alloc(0));
+  for (const line of maps.toString('latin1').split('\n')) {
+    // address perms offset dev inode path: a shared writable mapping of a file
+    const m = /^\S+ (\S{4}) \S+ \S+ \d+\s+(\/.*)$/.exec(line);
+    if (m && m[1]![1] === 'w' && m[1]![3] === 's') out.add(m[2]!.replace(/ \(deleted\)$/, ''));
+  }
+  return [...out];
+}
+
 /** Live processes whose environment holds exactly `key=value` (the lab marks its daemons this way, a worker its tools). */
 export async function pidsWithEnv(key: string, value: string): Promise<ProcId[]> {
   const needle = `${key}=${value}`;

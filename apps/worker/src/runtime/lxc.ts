@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { readFile, readdir, writeFile, rename, stat, rm, mkdtemp, access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { CommandError, ContainerState, PreconditionError, randomMac, type Capabilities } from '@ferry/core';
-import { pidsInPidNamespaceOf, run, signal } from '@ferry/infra';
+import { filesOpenForWrite, pidsInPidNamespaceOf, run, signal } from '@ferry/infra';
 import type { ContainerInfo, NetworkIdentity, Runtime } from './runtime.js';
 import { probeFreezer } from './freezer.js';
 import {
@@ -289,6 +289,17 @@ export class LxcRuntime implements Runtime {
       if ((await this.stateOf(name)) !== 'STOPPED') throw e;
     }
     await this.waitState(name, 'STOPPED');
+  }
+
+  async openForWrite(name: string): Promise<string[]> {
+    const init = (await this.info(name))?.pid;
+    if (init === undefined) return [];
+    const rootfs = relative(this.containerDir(name), this.rootfsDir(name));
+    const out = new Set<string>();
+    for (const pid of await pidsInPidNamespaceOf(init)) {
+      for (const p of await filesOpenForWrite(pid)) out.add(join(rootfs, p));
+    }
+    return [...out];
   }
 
   async freeze(name: string): Promise<void> {

@@ -45,6 +45,12 @@ export interface Runtime {
   checkpoint(name: string, dir: string): Promise<void>;
   /** Restores from a dump in `dir`. Only where capabilities().checkpoint. */
   restore(name: string, dir: string): Promise<void>;
+  /**
+   * Files (relative to `containerDir`) the container's processes hold open for writing or map
+   * shared and writable: what they may still change without a write(2). Runtimes that cannot tell
+   * leave it out (callers then walk the tree).
+   */
+  openForWrite?(name: string): Promise<string[]>;
   /** Removes the container from this host. Callers check it is stopped and owned elsewhere. */
   destroy(name: string): Promise<void>;
   /** What the container was created from (LXC: the template path recorded in its config), if known. */

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { run } from '@ferry/infra';
 
 /**
@@ -116,9 +116,131 @@ export function changeSet(now: Walk, previousDirs: ReadonlyMap<string, string>):
   return { list, files: now.changedFiles.length, dirs: now.changedDirs.length, trees };
 }
 
+/** Whether `p` is one of `skip` or lies below one. */
+function skipped(p: string, skip: readonly string[]): boolean {
+  return skip.some((s) => p === s || p.startsWith(`${s}/`));
+}
+
+/**
+ * The list of a pass from the change watcher's events (see fs-watch.ts) and from what the
+ * container holds open for writing (`extra`, files whose writes through a mapping fanotify cannot
+ * see). `null` when it cannot vouch for it: a changed file with more than one link (rsync keeps a
+ * hard link only when every path of the inode is in the list, which only the walk finds).
+ */
+export async function watchedChangeSet(
+  root: string,
+  changes: readonly { kind: 'E' | 'F' | 'T'; path: string }[],
+  extra: readonly string[],
+  skip: readonly string[],
+  since: CtimeSec,
+  signal?: AbortSignal,
+): Promise<ChangeSet | null> {
+  const list: string[] = [];
+  const seen = new Set<string>();
+  const push = (p: string) => {
+    if (!seen.has(p)) {
+      seen.add(p);
+      list.push(p);
+    }
+  };
+  const base = Buffer.from(`${root.replace(/\/+$/, '')}/`, 'latin1');
+  let files = 0;
+  let dirs = 0;
+  let trees = 0;
+  const fileLike = [...changes.filter((c) => c.kind === 'F').map((c) => c.path), ...extra];
+  for (const p of fileLike) {
+    if (skipped(p, skip) || seen.has(p)) continue;
+    const st = await lstat(Buffer.concat([base, Buffer.from(p, 'latin1')])).catch(() => null);
+    if (st?.isFile() && st.nlink > 1) return null;
+    push(p);
+    files++;
+  }
+  for (const c of changes) {
+    if (skipped(c.path, skip)) continue;
+    if (c.kind === 'E') {
+      // Its entries are sent: a changed one with more than one link needs the walk (see above);
+      // an unchanged one is left alone by rsync, its link kept on both sides.
+      const abs = Buffer.concat([base, Buffer.from(c.path === '.' ? '' : c.path, 'latin1')]);
+      const ents = await readdir(abs, { withFileTypes: true, encoding: 'buffer' }).catch(() => []);
+      for (const e of ents) {
+        if (!e.isFile()) continue;
+        const st = await lstat(Buffer.concat([abs, Buffer.from('/'), e.name])).catch(() => null);
+        if (st && st.nlink > 1 && st.ctimeMs / 1000 >= since - SINCE_MARGIN_S) return null;
+      }
+      push(c.path === '.' ? '.' : `${c.path}/.`);
+      dirs++;
+    } else if (c.kind === 'T') {
+      trees++;
+      // Every directory of the new tree, level by level (its entries may carry old ctimes).
+      const chunks: Buffer[] = [];
+      const ok = await run('find', [c.path, '-type', 'd', '-print0'], {
+        cwd: root,
+        keep: 1,
+        onStdoutBytes: (b) => chunks.push(b),
+        timeoutMs: 30 * 60_000,
+        ...(signal ? { signal } : {}),
+      }).then(
+        () => true,
+        () => false,
+      );
+      if (!ok) {
+        push(c.path); // gone again: listed, it is deleted on the receiver
+        continue;
+      }
+      for (const d of Buffer.concat(chunks).toString('latin1').split('\0')) if (d) push(`${d}/.`);
+    }
+  }
+  return { list, files, dirs, trees };
+}
+
 function parentOf(p: string): string {
   const i = p.lastIndexOf('/');
   return i < 0 ? '.' : p.slice(0, i);
+}
+
+/**
+ * Keeps rsync inside the tree. It resolves a listed path on the sender as a path, following any
+ * symlink among its directories: `a/b/.` with `a/b` turned into a symlink to `/etc` would copy
+ * the host's /etc into the copy. So every directory a listed path goes through is checked (lstat,
+ * once each): where one is not a directory any more, that entry itself is listed in its place
+ * (rsync then sends it as what it is, a symlink say) and its parent's entries, whatever lay
+ * below it is dropped. Exact while the source is frozen; while it runs, the final pass mends
+ * what a race changes (and a copy that goes wrong is never started).
+ */
+export async function keepInside(root: string, list: readonly string[]): Promise<string[]> {
+  const base = `${root.replace(/\/+$/, '')}/`;
+  const isDir = new Map<string, boolean>();
+  const dirOk = async (d: string): Promise<boolean> => {
+    let v = isDir.get(d);
+    if (v === undefined) {
+      const st = await lstat(Buffer.from(base + d, 'latin1')).catch(() => null);
+      v = st === null || st.isDirectory(); // missing: nothing to follow (rsync deletes it there)
+      isDir.set(d, v);
+    }
+    return v;
+  };
+  const out = new Set<string>();
+  for (const entry of list) {
+    const path = entry === '.' ? '' : entry.endsWith('/.') ? entry.slice(0, -2) : entry;
+    const parts = path === '' ? [] : path.split('/');
+    // The directories it goes through: every prefix, and the entry itself when it is `dir/.`.
+    const through = entry.endsWith('/.') ? parts.length : parts.length - 1;
+    let bad = -1;
+    for (let i = 1; i <= through; i++) {
+      if (!(await dirOk(parts.slice(0, i).join('/')))) {
+        bad = i;
+        break;
+      }
+    }
+    if (bad < 0) {
+      out.add(entry);
+      continue;
+    }
+    const at = parts.slice(0, bad).join('/');
+    out.add(at);
+    out.add(bad === 1 ? '.' : `${parts.slice(0, bad - 1).join('/')}/.`);
+  }
+  return [...out];
 }
 
 /** The `--files-from` body: NUL-separated (names may hold newlines), the names' own bytes. */

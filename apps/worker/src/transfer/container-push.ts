@@ -78,6 +78,7 @@ export async function pushContainer(
       }),
     {
       ...(o.atRest ? { atRest: true } : {}),
+      ...(ctx.runtime.openForWrite ? { openForWrite: () => ctx.runtime.openForWrite!(input.container) } : {}),
       signal: ctx.signal,
       onScan: () => ctx.progress({ stage, ...pass, message: 'scanning for changes' }),
     },

@@ -1,7 +1,8 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TransferStats } from '@ferry/core';
-import { changeSet, encodeDirs, filesFrom, readDirs, walk, type ChangeSet } from './change-tracker.js';
+import { changeSet, encodeDirs, filesFrom, keepInside, readDirs, walk, watchedChangeSet, type ChangeSet } from './change-tracker.js';
+import { FsWatch, type WatchChange } from './fs-watch.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
 
 /** What the sender of one pass is told: send all (quick check) or only the listed paths. */
@@ -13,8 +14,6 @@ export interface PassPlan {
 }
 
 export interface TrackedStats extends TransferStats {
-  /** What the walk found (absent for a full pass). */
-  changed?: { files: number; dirs: number; trees: number; walkMs: number };
   /** The --files-from list the pass sent (a file in the scratch dir; absent for a full pass). */
   listFile?: string;
 }
@@ -35,12 +34,40 @@ interface TrackState {
   dirsFile?: string;
 }
 
+export interface PassOptions {
+  /** The source is at rest: the last pass. A full pass then compares content; the watcher ends. */
+  atRest?: boolean;
+  signal?: AbortSignal;
+  onScan?: () => void;
+  /**
+   * Files (relative to the root) the source's processes hold open for writing or map shared and
+   * writable: writes through a mapping raise no event until the file is released, so the last
+   * pass by the watcher lists these too. Without it the last pass walks.
+   */
+  openForWrite?: () => Promise<string[]>;
+}
+
+/** One change watcher per tree, alive from the first pass to the last (in this worker process). */
+interface Watching {
+  watch: FsWatch;
+  /** Changes flushed for a pass that then failed: sent again by the next one. */
+  carry: WatchChange[];
+}
+const watching = new Map<string, Watching>();
+
+/** FERRY_CHANGE_TRACKER=walk turns the watcher off (every pass after the first walks). */
+function watcherWanted(): boolean {
+  return process.env.FERRY_CHANGE_TRACKER !== 'walk';
+}
+
 /**
  * Passes of one source tree to one target, each sending what changed since the previous one
  * began. The first pass is a full rsync (quick check: the target holds nothing older from this
- * copy). Every later pass walks the tree for ctimes at or after the previous pass's start and sends
- * exactly those paths with their content compared, plus the entries of changed directories
- * (deletions, renames). Whatever the walk cannot vouch for falls back to a full content pass.
+ * copy). Every later pass sends exactly the paths changed since the previous pass began, with
+ * their content compared, plus the entries of changed directories (deletions, renames). What
+ * changed comes from the change watcher (fanotify, no walk) where it has watched since before
+ * that moment and has no doubt, else from a walk of the tree for ctimes. Whatever the walk cannot
+ * vouch for falls back to a full content pass.
  */
 export class PassTracker {
   private readonly stateFile: string;
@@ -53,9 +80,9 @@ export class PassTracker {
     this.stateFile = join(scratch, 'track.json');
   }
 
-  async pass(send: (plan: PassPlan) => Promise<TransferStats>, opts: { atRest?: boolean; signal?: AbortSignal; onScan?: () => void } = {}): Promise<TrackedStats> {
+  async pass(send: (plan: PassPlan) => Promise<TransferStats>, opts: PassOptions = {}): Promise<TrackedStats> {
     const state = (await readJson<TrackState>(this.stateFile)) ?? {};
-    const stamp = Date.now() / 1000;
+    let stamp = Date.now() / 1000;
     const prevDirs = state.dirsFile ? await readDirs(state.dirsFile) : null;
     // The walk can vouch only with a previous pass to compare with and a clock that has not gone back.
     const tracked = state.since !== undefined && prevDirs !== null && stamp >= state.since;
@@ -63,6 +90,12 @@ export class PassTracker {
     await mkdir(this.scratch, { recursive: true });
 
     if (!tracked) {
+      if (!opts.atRest && watcherWanted() && !watching.get(this.root)?.watch.alive) {
+        // Before the stamp, so the watcher sees every change the next pass must send.
+        const w = await FsWatch.start(this.root);
+        if (w instanceof FsWatch) watching.set(this.root, { watch: w, carry: [] });
+        stamp = Date.now() / 1000;
+      }
       const firstStart = state.firstStart ?? stamp;
       if (state.firstStart === undefined) await writeJsonAtomic(this.stateFile, { firstStart });
       const clockBack = state.since !== undefined && stamp < state.since;
@@ -77,14 +110,60 @@ export class PassTracker {
 
     opts.onScan?.();
     const t0 = Date.now();
-    const w = await walk(this.root, state.since, walkOpts);
-    const set: ChangeSet = changeSet(w, prevDirs);
+    const watched = await this.fromWatcher(state.since!, opts);
+    const w = watched ? undefined : await walk(this.root, state.since, walkOpts);
+    const set: ChangeSet = watched?.set ?? changeSet(w!, prevDirs);
     const walkMs = Date.now() - t0;
+    set.list = await keepInside(this.root, set.list);
     const list = join(this.scratch, `files-from-${process.pid}`);
     await writeFile(list, filesFrom(set));
-    const stats = await send({ filesFrom: list, checksum: true });
-    await this.save({ ...(state.firstStart !== undefined ? { firstStart: state.firstStart } : {}), since: stamp }, w.dirs, stamp);
-    return { ...stats, changed: { files: set.files, dirs: set.dirs, trees: set.trees, walkMs }, listFile: list };
+    let stats: TransferStats;
+    try {
+      stats = await send({ filesFrom: list, checksum: true });
+    } catch (e) {
+      const entry = watching.get(this.root);
+      if (watched && entry) entry.carry = watched.changes; // the next pass sends them
+      throw e;
+    }
+    const firstStart = state.firstStart !== undefined ? { firstStart: state.firstStart } : {};
+    // A watched pass keeps the last walk's directory listing: older, so only more is sent whole.
+    if (w) await this.save({ ...firstStart, since: stamp }, w.dirs, stamp);
+    else await writeJsonAtomic(this.stateFile, { ...firstStart, since: stamp, dirsFile: state.dirsFile });
+    if (opts.atRest) this.stopWatching();
+    return { ...stats, changed: { files: set.files, dirs: set.dirs, trees: set.trees, walkMs, by: watched ? 'watch' : 'walk' }, listFile: list };
+  }
+
+  /**
+   * The change set from the watcher, or null when it cannot vouch for it: none running, started
+   * after `since`, a doubt (then it is stopped: later passes walk), a last pass without the list
+   * of files open for writing, a hard-linked file among the changes.
+   */
+  private async fromWatcher(since: number, opts: PassOptions): Promise<{ set: ChangeSet; changes: WatchChange[] } | null> {
+    const entry = watching.get(this.root);
+    if (!entry) return null;
+    if (!entry.watch.alive || entry.watch.startedAt > since || (opts.atRest && !opts.openForWrite)) {
+      this.stopWatching();
+      return null;
+    }
+    const flushed = await entry.watch.flush();
+    if (flushed.doubt) {
+      this.stopWatching();
+      return null;
+    }
+    const changes = [...entry.carry, ...flushed.changes];
+    entry.carry = [];
+    const extra = opts.atRest ? await opts.openForWrite!() : [];
+    const set = await watchedChangeSet(this.root, changes, extra, this.skip, since, opts.signal);
+    if (!set) {
+      this.stopWatching();
+      return null;
+    }
+    return { set, changes };
+  }
+
+  private stopWatching(): void {
+    watching.get(this.root)?.watch.stop();
+    watching.delete(this.root);
   }
 
   private async save(state: TrackState, dirs: ReadonlyMap<string, string>, stamp: number): Promise<void> {

@@ -18,11 +18,18 @@ export const TransferStats = z.object({
   filesChanged: z.number().nonnegative(),
   ms: z.number().nonnegative(),
   /**
-   * A tracked pass (after the first): what the ctime walk found changed since the previous pass
-   * began, and how long the walk took. Only these were sent, their content compared.
+   * A tracked pass (after the first): what changed since the previous pass began, found `by` the
+   * change watcher (fanotify) or a ctime walk, and how long finding it took. Only these were
+   * sent, their content compared.
    */
   changed: z
-    .object({ files: z.int().nonnegative(), dirs: z.int().nonnegative(), trees: z.int().nonnegative(), walkMs: z.number().nonnegative() })
+    .object({
+      files: z.int().nonnegative(),
+      dirs: z.int().nonnegative(),
+      trees: z.int().nonnegative(),
+      walkMs: z.number().nonnegative(),
+      by: z.enum(['walk', 'watch']),
+    })
     .optional(),
 });
 export type TransferStats = z.infer<typeof TransferStats>;

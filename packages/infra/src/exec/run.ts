@@ -147,6 +147,45 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
   });
 }
 
+/**
+ * A long-lived helper that talks over its stdin and stdout (argv array, no shell). stderr is kept
+ * (its tail) for messages. The helper is killed with the calling process's exit by its own end of
+ * stdin closing; `stop()` ends it at once.
+ */
+export interface Helper {
+  readonly pid: number | undefined;
+  write(text: string): void;
+  onStdout(fn: (chunk: Buffer) => void): void;
+  /** Resolves with the exit code (or signal name) once it has ended. */
+  readonly exited: Promise<number | string>;
+  stderrTail(): string;
+  stop(): void;
+}
+
+export function startHelper(file: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv } = {}): Helper {
+  const child = spawn(file, [...args], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    stderr = (stderr + c).slice(-TAIL);
+  });
+  child.stdin!.on('error', () => undefined); // a helper that died: its exit says so
+  const exited = new Promise<number | string>((resolve) => {
+    child.on('error', (e) => {
+      stderr += `${e.message}\n`;
+      resolve('spawn-error');
+    });
+    child.on('close', (code, sig) => resolve(code ?? sig ?? 'unknown'));
+  });
+  return {
+    pid: child.pid,
+    write: (text) => void child.stdin!.write(text),
+    onStdout: (fn) => void child.stdout!.on('data', fn),
+    exited,
+    stderrTail: () => stderr,
+    stop: () => void child.kill('SIGKILL'),
+  };
+}
+
 /** Runs a command and reports only whether it exited 0 (for observations such as "does X exist"). */
 export async function succeeds(file: string, args: readonly string[], opts: RunOptions = {}): Promise<boolean> {
   try {
