@@ -11,7 +11,9 @@ export interface ReconcilerLimits {
   maxReplays: number;
 }
 
-const DEFAULTS: ReconcilerLimits = { hostGoneMs: 30_000, hostGoneDownMs: 2_000, maxReplays: 5 };
+// 5 s while the container is down: long enough for a supervisor to restart a crashed worker
+// (which then runs the step), short against the 30 s that hold a running one.
+const DEFAULTS: ReconcilerLimits = { hostGoneMs: 30_000, hostGoneDownMs: 5_000, maxReplays: 5 };
 
 /**
  * Re-drives migrations whose next move was lost, and decides for those stuck on a host that is

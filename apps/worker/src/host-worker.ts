@@ -69,7 +69,7 @@ export class HostWorker {
       registry: this.registry,
       maxTransfers: this.o.maxTransfers ?? 2,
       peerGoneMs: this.o.peerGoneMs ?? 20_000,
-      peerGoneAtRestMs: this.o.peerGoneAtRestMs ?? 2_000,
+      peerGoneAtRestMs: this.o.peerGoneAtRestMs ?? 10_000,
       queues: this.queues,
       log,
       stopping: () => this.abort.signal.aborted,

@@ -126,6 +126,11 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
     let error = toErrorData(watch?.lost ?? e);
     const max = job.opts.attempts ?? 1;
     if (error.retryable && !deps.stopping()) error = await peerGone(deps, d, error, goneMs);
+    if (error.retryable && atRest(d) && LINK_LOST.has(error.code)) {
+      // Frozen means hurry: the link to the peer failed (ssh's keepalive gives up within ~2 s at
+      // rest); retrying would keep the container frozen. Failing now rolls back: it runs again.
+      error = { ...error, retryable: false, message: `${error.message} (at rest: not retried, the source resumes)` };
+    }
     if (deps.stopping() || (error.retryable && attempt < max)) {
       log.warn({ error, attempt, max }, 'step failed; it will be retried');
       throw e;
@@ -143,6 +148,9 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
   );
   return result;
 }
+
+/** Failures that say the peer's sshd or the link to it is gone (not the peer's worker). */
+const LINK_LOST = new Set(['TRANSFER_NETWORK', 'PEER_UNREACHABLE']);
 
 /** A retryable failure against a peer whose worker has gone silent will not heal by retrying. */
 async function peerGone(deps: ProcessorDeps, d: StepJobData, error: ErrorData, goneMs: number): Promise<ErrorData> {

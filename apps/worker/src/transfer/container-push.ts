@@ -8,8 +8,8 @@ import { rsyncPush } from './rsync.js';
 import { sshTargetFor } from './ssh.js';
 import { PassTracker, type TrackedStats } from './tracked-pass.js';
 
-/** While the container is frozen a dead peer must show within seconds: ssh 1 s × 2, rsync 5 s. */
-const AT_REST_KEEPALIVE = { intervalSec: 1, countMax: 2 };
+/** While the container is frozen a dead peer must show within seconds: ssh 1 s × 1, rsync 5 s. */
+const AT_REST_KEEPALIVE = { intervalSec: 1, countMax: 1 };
 const AT_REST_IO_TIMEOUT_S = 5;
 
 /** Puts one ferry file (from the scratch dir) into the target's container dir; deletes nothing. */
