@@ -9,6 +9,7 @@ import { FERRY_EXCLUDES, MARKER, checkAborted, isActive, peerContainerDir, readM
 import { readJson, writeJsonAtomic } from '../json-files.js';
 import { receiverLockPath, receiverPartialDir } from '../transfer/receiver-lock.js';
 import { pushMarker } from '../transfer/container-push.js';
+import { PassTracker, withoutList, type PassPlan } from '../transfer/tracked-pass.js';
 
 /** At most this many of the peer's containers are looked at for a basis (one ssh round trip). */
 const MAX_BASIS_CANDIDATES = 32;
@@ -191,14 +192,24 @@ export const cloneCopy: Step<CloneCopyInput, CloneCopyOutput> = async (ctx, inpu
 
   const bw = input.bwlimitKBps !== undefined ? { bwlimitKBps: input.bwlimitKBps } : {};
   const extraArgs = basis ? [`--copy-dest=${peerContainerDir(input.peer, basis)}/`] : [];
-  const pass = (stage: string): Promise<TransferStats> => {
+  // The frozen pass sends what changed since the first began, content compared (see tracked-pass.ts).
+  const tracker = new PassTracker(scratchDir(ctx, input.migrationId), srcDir, FERRY_EXCLUDES.map((x) => x.slice(1)));
+  const pass = (stage: string, atRest = false): Promise<TransferStats> => {
     ctx.progress({ stage, message: `copying ${input.container} to ${input.name} on ${input.peer.name}` });
     // run() does not look at a signal that is already aborted: check here, right before rsync.
     checkAborted(ctx);
     const onProgress = (p: { bytes: number; percent: number; rate: string }) => ctx.progress({ stage, bytes: p.bytes, percent: p.percent, rate: p.rate });
-    return t
-      ? rsyncPush({ source: srcDir, target: t, dest, peerLabel: input.peer.name, excludes: FERRY_EXCLUDES, extraArgs, receiverLock: receiverLockPath(input.peer.lxcPath, input.name), partialDir: receiverPartialDir(input.peer.lxcPath, input.name), ...bw, signal: ctx.signal, onProgress })
-      : rsyncLocal({ source: srcDir, dest, excludes: FERRY_EXCLUDES, partialDir: receiverPartialDir(ctx.host.lxcPath, input.name), ...bw, signal: ctx.signal, onProgress });
+    const send = (plan: PassPlan) => {
+      // A basis file is taken where rsync finds it "identical": by content, not size + mtime, since
+      // the basis is another container whose files may have been rewritten with their mtime kept.
+      const checksum = plan.checksum || basis !== undefined;
+      const common = { source: srcDir, excludes: FERRY_EXCLUDES, extraArgs, ...bw, ...(plan.filesFrom ? { filesFrom: plan.filesFrom } : {}), checksum, atRest, signal: ctx.signal, onProgress };
+      return t
+        ? rsyncPush({ ...common, target: t, dest, peerLabel: input.peer.name, receiverLock: receiverLockPath(input.peer.lxcPath, input.name), partialDir: receiverPartialDir(input.peer.lxcPath, input.name) })
+        : rsyncLocal({ ...common, dest, partialDir: receiverPartialDir(ctx.host.lxcPath, input.name) });
+    };
+    const openForWrite = runtime.openForWrite ? () => runtime.openForWrite!(input.container) : undefined;
+    return tracker.pass(send, { atRest, signal: ctx.signal, ...(openForWrite ? { openForWrite } : {}) }).then(withoutList);
   };
 
   const passes: TransferStats[] = [];
@@ -213,7 +224,7 @@ export const cloneCopy: Step<CloneCopyInput, CloneCopyOutput> = async (ctx, inpu
       froze = true;
       await runtime.freeze(input.container);
       frozen = true;
-      passes.push(await pass('clone-copy-frozen'));
+      passes.push(await pass('clone-copy-frozen', true));
     } else {
       passes.push(await pass('clone-copy'));
     }

@@ -5,11 +5,14 @@ import type { StepContext } from '../context.js';
 import { FERRY_EXCLUDES, MARKER, peerContainerDir, scratchDir, VERIFY_LIST } from '../steps/common.js';
 import { receiverLockPath, receiverPartialDir } from './receiver-lock.js';
 import { rsyncPush } from './rsync.js';
-import { sshTargetFor } from './ssh.js';
+import { sshTargetFor, type SshTarget } from './ssh.js';
 import { PassTracker, type TrackedStats } from './tracked-pass.js';
 
-/** While the container is frozen a dead peer must show within seconds: ssh 1 s × 1, rsync 5 s. */
-const AT_REST_KEEPALIVE = { intervalSec: 1, countMax: 1 };
+/**
+ * While the container is frozen a dead peer must show within seconds: ssh connects within 2 s,
+ * answers a keepalive within 1 s; rsync's I/O gives up after 5 s of silence.
+ */
+const atRestTarget = (t: SshTarget): SshTarget => ({ ...t, connectTimeoutSec: 2, keepAlive: { intervalSec: 1, countMax: 1 } });
 const AT_REST_IO_TIMEOUT_S = 5;
 
 /** Puts one ferry file (from the scratch dir) into the target's container dir; deletes nothing. */
@@ -22,7 +25,7 @@ async function pushFerryFile(ctx: StepContext, input: { migrationId: string; con
     source: dir,
     files: [name],
     profile: 'plain',
-    target: atRest ? { ...target, keepAlive: AT_REST_KEEPALIVE } : target,
+    target: atRest ? atRestTarget(target) : target,
     dest: peerContainerDir(input.peer, input.container),
     peerLabel: input.peer.name,
     receiverLock: receiverLockPath(input.peer.lxcPath, input.container),
@@ -63,7 +66,7 @@ export async function pushContainer(
     (plan) =>
       rsyncPush({
         source: ctx.runtime.containerDir(input.container),
-        target: o.atRest ? { ...target, keepAlive: AT_REST_KEEPALIVE } : target,
+        target: o.atRest ? atRestTarget(target) : target,
         dest: peerContainerDir(input.peer, input.container),
         peerLabel: input.peer.name,
         receiverLock: receiverLockPath(input.peer.lxcPath, input.container),
