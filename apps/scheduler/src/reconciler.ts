@@ -27,7 +27,8 @@ const DEFAULTS: ReconcilerLimits = { hostGoneMs: 30_000, hostGoneDownMs: 5_000, 
  */
 export class Reconciler {
   private timer?: NodeJS.Timeout;
-  private running = false;
+  private running: Promise<void> | undefined;
+  private again: Promise<void> | undefined;
   private readonly limits: ReconcilerLimits;
 
   constructor(
@@ -48,16 +49,29 @@ export class Reconciler {
     if (this.timer) clearInterval(this.timer);
   }
 
-  async tick(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      for (const r of await this.s.store.list(500)) {
-        if (r.state !== 'running' && r.state !== 'rolling-back') continue;
-        await this.check(r).catch((err: unknown) => this.log.error({ err, migrationId: r.id }, 'reconcile failed'));
-      }
-    } finally {
-      this.running = false;
+  /**
+   * One pass over the running operations. A tick asked for while one runs waits for it and then
+   * runs once more (however many asked meanwhile), so a caller's tick always sees the world as it
+   * was when it asked.
+   */
+  tick(): Promise<void> {
+    if (this.running) {
+      this.again ??= this.running.then(() => {
+        this.again = undefined;
+        return this.tick();
+      });
+      return this.again;
+    }
+    this.running = this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    for (const r of await this.s.store.list(500)) {
+      if (r.state !== 'running' && r.state !== 'rolling-back') continue;
+      await this.check(r).catch((err: unknown) => this.log.error({ err, migrationId: r.id }, 'reconcile failed'));
     }
   }
 
