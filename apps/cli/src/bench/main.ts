@@ -43,6 +43,8 @@ interface Row {
   passes: number;
   /** One plain cold rsync of the same tree over the same link, this run (with --files). */
   coldRsyncMs?: number;
+  /** Each step's duration, for where the time went. */
+  steps: { name: string; host: string; ms: number | null }[];
 }
 
 /** One plain `rsync -aHAX` of the container dir from h1 to an empty dir on h2, over ssh as ferry uses it. */
@@ -83,7 +85,9 @@ try {
           bytes: m.bytesTransferred,
           passes: m.precopyPasses,
           ...(cold !== undefined ? { coldRsyncMs: cold } : {}),
+          steps: m.steps.map((s) => ({ name: s.name, host: s.host, ms: s.ms })),
         });
+        process.stderr.write(`bench:   ${m.steps.map((s) => `${s.name}@${s.host} ${fmtMs(s.ms ?? undefined)}`).join(', ')}\n`);
         if (m.state !== 'done') code = 1;
         process.stderr.write(`bench: ${name} ${from}→${to}: ${m.state} in ${fmtMs(m.totalMs)}, downtime ${fmtMs(m.downtimeMs)}${cold !== undefined ? `, cold rsync ${fmtMs(cold)}` : ''}\n`);
       }

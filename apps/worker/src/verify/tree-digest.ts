@@ -15,13 +15,17 @@ import { run } from '@ferry/infra';
  * system as Buffers, so names that are not UTF-8 are read exactly.
  */
 
-/** Fields `find` prints per entry (see the -printf below). */
-const PER_ENTRY = 10;
-
-/** Sorted canonical lines for every entry below `root` (the root itself is `.`). */
+/**
+ * Sorted canonical lines for every entry below `root` (the root itself is `.`): path, then type,
+ * permissions, owner, size (not for directories: it depends on the file system), mtime to the
+ * millisecond (what every file system here keeps), symlink target, and the smallest path of its
+ * hard-link group. One `find` walk; kept to string slicing, as it runs over every entry while the
+ * container is down.
+ */
 export async function metadataLines(root: string, signal?: AbortSignal): Promise<string[]> {
   const chunks: Buffer[] = [];
-  await run('find', ['.', '-printf', '%y\\0%m\\0%U\\0%G\\0%s\\0%T@\\0%i\\0%n\\0%P\\0%l\\0'], {
+  // <path> NUL <type> <mode> <uid> <gid> <size> <mtime> <inode> <nlink> NUL <symlink target> NUL
+  await run('find', ['.', '-printf', '%P\\0%y %m %U %G %s %T@ %i %n\\0%l\\0'], {
     cwd: root,
     keep: 1,
     timeoutMs: 30 * 60_000,
@@ -29,31 +33,38 @@ export async function metadataLines(root: string, signal?: AbortSignal): Promise
     ...(signal ? { signal } : {}),
   });
   const f = Buffer.concat(chunks).toString('latin1').split('\0');
-  const rows: Array<{ path: string; cols: string[] }> = [];
+  const lines: string[] = [];
   const byInode = new Map<string, string[]>();
-  for (let i = 0; i + PER_ENTRY <= f.length - 1; i += PER_ENTRY) {
-    const [type, mode, uid, gid, size, mtime, inode, nlink, rel, target] = f.slice(i, i + PER_ENTRY) as string[];
-    const path = rel || '.';
-    // Directory sizes depend on the file system; mtimes are compared to the millisecond (what
-    // every file system here keeps).
-    const ms = mtime!.includes('.') ? `${mtime!.split('.')[0]}${mtime!.split('.')[1]!.padEnd(3, '0').slice(0, 3)}` : `${mtime}000`;
-    rows.push({ path, cols: [type!, mode!, uid!, gid!, type === 'd' ? '' : size!, ms, type === 'l' ? target! : ''] });
-    if (type !== 'd' && Number(nlink) > 1) {
-      const g = byInode.get(inode!);
+  const linked: Array<{ line: number; path: string }> = [];
+  for (let i = 0; i + 3 <= f.length; i += 3) {
+    const path = f[i] || '.';
+    const st = f[i + 1]!;
+    // type mode uid gid size mtime inode nlink
+    const a = st.split(' ');
+    const type = a[0]!;
+    const mtime = a[5]!;
+    const dot = mtime.indexOf('.');
+    const ms = dot < 0 ? `${mtime}000` : `${mtime.slice(0, dot)}${mtime.slice(dot + 1, dot + 4).padEnd(3, '0')}`;
+    lines.push(`${path}\0${type} ${a[1]} ${a[2]} ${a[3]} ${type === 'd' ? '-' : a[4]} ${ms}\0${type === 'l' ? f[i + 2] : ''}`);
+    if (type !== 'd' && a[7] !== '1') {
+      const g = byInode.get(a[6]!);
       if (g) g.push(path);
-      else byInode.set(inode!, [path]);
+      else byInode.set(a[6]!, [path]);
+      linked.push({ line: lines.length - 1, path });
     }
   }
   // Hard links: every path of a shared inode names the smallest path of its group.
   const group = new Map<string, string>();
   for (const paths of byInode.values()) {
     if (paths.length < 2) continue;
-    const id = paths.reduce((a, b) => (b < a ? b : a));
+    const id = paths.reduce((x, y) => (y < x ? y : x));
     for (const p of paths) group.set(p, id);
   }
-  return rows
-    .map((r) => JSON.stringify([r.path, ...r.cols, group.get(r.path) ?? '']))
-    .sort();
+  for (const l of linked) {
+    const g = group.get(l.path);
+    if (g !== undefined) lines[l.line] += `\0${g}`;
+  }
+  return lines.sort();
 }
 
 async function sha256(p: Buffer, signal?: AbortSignal): Promise<string> {
