@@ -303,6 +303,17 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
     });
   });
 
+  it('pre-copy refuses a target dir that appeared after preflight without its marker: nothing there is mirrored away', async () => {
+    const name = `test-${rand()}`;
+    const common = { migrationId: `m-${rand()}`, container: name, epoch: 1 };
+    await makeContainer(hostA.lxcPath, name);
+    await mkdir(join(hostB.lxcPath, name));
+    await writeFile(join(hostB.lxcPath, name, 'someone-elses'), 'keep me');
+    const e = await rejection(call('rsync-transfer', ctxA, { ...common, peer: peerOf(hostB), wasRunning: false, precopy: {} }));
+    expect(e).toMatchObject({ code: 'CONTAINER_EXISTS_ON_TARGET' });
+    expect(await readdir(join(hostB.lxcPath, name))).toEqual(['someone-elses']);
+  });
+
   it('a transfer aborted by worker shutdown is retryable, and the retry completes it', async () => {
     const name = `test-${rand()}`;
     const common = { migrationId: `m-${rand()}`, container: name, epoch: 1 };

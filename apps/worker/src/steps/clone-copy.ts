@@ -9,6 +9,7 @@ import { FERRY_EXCLUDES, MARKER, checkAborted, isActive, peerContainerDir, readM
 import { readJson, writeJsonAtomic } from '../json-files.js';
 import { receiverLockPath, receiverPartialDir } from '../transfer/receiver-lock.js';
 import { pushMarker } from '../transfer/container-push.js';
+import { guardRemote, targetTaken } from '../transfer/target-guard.js';
 import { PassTracker, withoutList, type PassPlan } from '../transfer/tracked-pass.js';
 
 /** At most this many of the peer's containers are looked at for a basis (one ssh round trip). */
@@ -29,13 +30,7 @@ function frozeFile(ctx: StepContext, migrationId: string): string {
 }
 
 function exists(input: CloneCopyInput, dir: string, marker: string | null): never {
-  throw new PreconditionError(
-    'CONTAINER_EXISTS_ON_TARGET',
-    marker
-      ? `${dir} on ${input.peer.name} belongs to another migration (${marker})`
-      : `container ${input.name} already exists on ${input.peer.name} (${dir})`,
-    { container: input.name, ...(marker ? { marker } : {}) },
-  );
+  return targetTaken(input.name, input.peer.name, dir, marker);
 }
 
 /** Local target: refuse a dir that is not ours, else create it holding only our marker. */
@@ -55,28 +50,6 @@ async function markLocal(ctx: StepContext, input: CloneCopyInput, dest: string):
     throw e;
   }
   await writeFile(join(dest, MARKER), `${input.migrationId}\n`);
-}
-
-/**
- * Remote target: refuse a dir that exists without our marker (the mirror pass deletes what the
- * source does not have). Preflight checked this already; this closes the gap since then.
- */
-async function guardRemote(ctx: StepContext, input: CloneCopyInput, t: SshTarget, dest: string): Promise<void> {
-  try {
-    const m = await sshRun(t, 'cat', [`${dest}/${MARKER}`], { okExitCodes: [0, 1], signal: ctx.signal });
-    if (m.exitCode === 0) {
-      if (m.stdout.trim() !== input.migrationId) exists(input, dest, m.stdout.trim() || null);
-      return;
-    }
-    const d = await sshRun(t, 'test', ['-e', dest], { okExitCodes: [0, 1], signal: ctx.signal });
-    if (d.exitCode === 0) exists(input, dest, null);
-  } catch (e) {
-    if (e instanceof FerryError && e.code === 'INVALID_REMOTE_COMMAND') {
-      ctx.log.warn({ dest }, 'target path cannot be checked over ssh (unusual characters); relying on preflight');
-      return;
-    }
-    throw e;
-  }
 }
 
 /** `head -v` output (`==> FILE <==` before each file) split back into files. */
@@ -182,7 +155,7 @@ export const cloneCopy: Step<CloneCopyInput, CloneCopyOutput> = async (ctx, inpu
   const t = local ? undefined : sshTargetFor(ctx.host, input.peer);
   let basis: string | undefined;
   if (t) {
-    await guardRemote(ctx, input, t, dest);
+    await guardRemote(ctx, t, dest, { migrationId: input.migrationId, container: input.name, peer: input.peer.name });
     basis = await chooseBasis(ctx, input, t);
     await pushMarker(ctx, { migrationId: input.migrationId, container: input.name, peer: input.peer });
   } else {

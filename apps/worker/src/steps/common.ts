@@ -71,7 +71,9 @@ export function abortable<I, O>(step: (ctx: StepContext, input: I) => Promise<O>
     try {
       return await step(ctx, input);
     } catch (e) {
-      if (ctx.signal.aborted && !(e instanceof FerryError && e.retryable)) {
+      // Whatever a command cut off by the abort said (an ssh killed mid-connection looks like an
+      // unreachable peer), the cause is the abort.
+      if (ctx.signal.aborted && !(e instanceof FerryError && e.code === 'ABORTED')) {
         throw new FerryError('ABORTED', 'worker is shutting down; the step will run again', { retryable: true, cause: e });
       }
       throw e;

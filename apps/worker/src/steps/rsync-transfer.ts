@@ -1,7 +1,9 @@
 import { PreconditionError, precopyDecision, type RsyncTransferInput, type RsyncTransferOutput, type TransferStats } from '@ferry/core';
 import type { Step } from '../context.js';
 import { pushContainer, pushMarker } from '../transfer/container-push.js';
-import { checkAborted } from './common.js';
+import { checkAborted, peerContainerDir } from './common.js';
+import { guardRemote } from '../transfer/target-guard.js';
+import { sshTargetFor } from '../transfer/ssh.js';
 
 /**
  * Source: copies the container dir to the target while it keeps running, pass after pass, until
@@ -15,6 +17,9 @@ export const rsyncTransfer: Step<RsyncTransferInput, RsyncTransferOutput> = asyn
   if (!i) {
     throw new PreconditionError('CONTAINER_MISSING', `container ${input.container} does not exist on ${ctx.host.name}`);
   }
+  // The first pass mirrors with --delete: the dir there must be missing or already this migration's.
+  const dest = peerContainerDir(input.peer, input.container);
+  await guardRemote(ctx, sshTargetFor(ctx.host, input.peer), dest, { migrationId: input.migrationId, container: input.container, peer: input.peer.name });
   await pushMarker(ctx, input);
 
   const passes: TransferStats[] = [];
