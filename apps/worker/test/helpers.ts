@@ -169,6 +169,7 @@ export async function sshPeer(octet: number, beforeSshd?: (dir: string) => Promi
         'PermitRootLogin prohibit-password',
         'StrictModes no',
         'UsePAM no',
+        'SetEnv SHLVL=1', // no ~/.bashrc per command (see the lab's sshd config)
         '',
       ].join('\n'),
     );

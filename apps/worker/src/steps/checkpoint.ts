@@ -8,7 +8,7 @@ import { sshTargetFor } from '../transfer/ssh.js';
 import { receiverLockPath } from '../transfer/receiver-lock.js';
 import { DUMP_DIR, peerContainerDir, scratchDir } from './common.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
-import { pushContainer, pushVerifyList } from '../transfer/container-push.js';
+import { openAtRestLink, pushContainer, pushVerifyList } from '../transfer/container-push.js';
 import { withoutList } from '../transfer/tracked-pass.js';
 import { changedUnder, contentLines, digestOf, metadataLines, readList } from '../verify/tree-digest.js';
 
@@ -68,6 +68,7 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
     if (live && !caps.checkpoint) {
       throw new PreconditionError('CHECKPOINT_UNSUPPORTED', `live migration needs checkpoint support: ${caps.checkpointReason ?? 'not available'}`);
     }
+    await openAtRestLink(ctx, input.peer);
     const frozenFile = join(scratch, 'frozen.json');
     let frozenAt = (await readJson<{ frozenAt: number }>(frozenFile))?.frozenAt;
     if (i.state === 'RUNNING' || i.state === 'FROZEN') {

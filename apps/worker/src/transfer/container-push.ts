@@ -5,31 +5,39 @@ import type { StepContext } from '../context.js';
 import { FERRY_EXCLUDES, MARKER, peerContainerDir, scratchDir, VERIFY_LIST } from '../steps/common.js';
 import { receiverLockPath, receiverPartialDir } from './receiver-lock.js';
 import { rsyncPush } from './rsync.js';
-import { sshTargetFor, type SshTarget } from './ssh.js';
+import { sshRun, sshTargetFor, type SshTarget } from './ssh.js';
 import { PassTracker, type TrackedStats } from './tracked-pass.js';
 
 /**
  * While the container is frozen a dead peer must show within seconds: ssh connects within 2 s,
  * answers a keepalive within 1 s; rsync's I/O gives up after 5 s of silence.
  */
-const atRestTarget = (t: SshTarget): SshTarget => ({ ...t, connectTimeoutSec: 2, keepAlive: { intervalSec: 1, countMax: 1 } });
+const atRest = (ctx: StepContext, peer: Peer): SshTarget => ({ ...sshTargetFor(ctx.host, peer, 'rest'), connectTimeoutSec: 2, keepAlive: { intervalSec: 1, countMax: 1 } });
+
+/**
+ * Opens the at-rest connection to the peer before the container is frozen, so the final pass and
+ * what follows it pay no handshake while it is down; a peer that cannot be reached now fails the
+ * step before anything is frozen.
+ */
+export async function openAtRestLink(ctx: StepContext, peer: Peer): Promise<void> {
+  await sshRun(atRest(ctx, peer), 'true', [], { timeoutMs: 20_000, signal: ctx.signal });
+}
 const AT_REST_IO_TIMEOUT_S = 5;
 
 /** Puts one ferry file (from the scratch dir) into the target's container dir; deletes nothing. */
-async function pushFerryFile(ctx: StepContext, input: { migrationId: string; container: string; peer: Peer }, name: string, fill: (path: string) => Promise<void>, atRest = false): Promise<void> {
+async function pushFerryFile(ctx: StepContext, input: { migrationId: string; container: string; peer: Peer }, name: string, fill: (path: string) => Promise<void>, rest = false): Promise<void> {
   const dir = join(scratchDir(ctx, input.migrationId), `push${name}`);
   await mkdir(dir, { recursive: true });
   await fill(join(dir, name));
-  const target = sshTargetFor(ctx.host, input.peer);
   await rsyncPush({
     source: dir,
     files: [name],
     profile: 'plain',
-    target: atRest ? atRestTarget(target) : target,
+    target: rest ? atRest(ctx, input.peer) : sshTargetFor(ctx.host, input.peer),
     dest: peerContainerDir(input.peer, input.container),
     peerLabel: input.peer.name,
     receiverLock: receiverLockPath(input.peer.lxcPath, input.container),
-    ...(atRest ? { atRest: true, ioTimeoutSec: AT_REST_IO_TIMEOUT_S } : {}),
+    ...(rest ? { atRest: true, ioTimeoutSec: AT_REST_IO_TIMEOUT_S } : {}),
     signal: ctx.signal,
   });
 }
@@ -60,13 +68,13 @@ export async function pushContainer(
   o: { pass?: number; atRest?: boolean } = {},
 ): Promise<TrackedStats> {
   const tracker = new PassTracker(scratchDir(ctx, input.migrationId), ctx.runtime.containerDir(input.container), FERRY_EXCLUDES.map((x) => x.slice(1)));
-  const target = sshTargetFor(ctx.host, input.peer);
+  const target = o.atRest ? atRest(ctx, input.peer) : sshTargetFor(ctx.host, input.peer);
   const pass = o.pass !== undefined ? { pass: o.pass } : {};
   return tracker.pass(
     (plan) =>
       rsyncPush({
         source: ctx.runtime.containerDir(input.container),
-        target: o.atRest ? atRestTarget(target) : target,
+        target,
         dest: peerContainerDir(input.peer, input.container),
         peerLabel: input.peer.name,
         receiverLock: receiverLockPath(input.peer.lxcPath, input.container),

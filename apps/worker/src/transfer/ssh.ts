@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { CommandError, FerryError, type Peer } from '@ferry/core';
 import { run, type RunResult } from '@ferry/infra';
 
@@ -17,11 +20,32 @@ export interface SshTarget {
    * every second of waiting on a dead peer is an outage.
    */
   keepAlive?: { intervalSec: number; countMax: number };
+  /**
+   * Share one connection among the sessions to this peer (ssh's ControlMaster, the socket at this
+   * path in a root-only dir): each rsync or remote check then costs a channel, not a handshake.
+   * The master lives on `CONTROL_PERSIST_S` after its last session. Its keepalive is the first
+   * session's: at-rest sessions use a master of their own.
+   */
+  controlPath?: string;
 }
 
-/** This host's credentials aimed at a peer. */
-export function sshTargetFor(self: { sshKey: string; knownHosts: string }, peer: Peer): SshTarget {
-  return { address: peer.address, port: peer.sshPort, user: peer.sshUser, key: self.sshKey, knownHosts: self.knownHosts };
+const CONTROL_PERSIST_S = 60;
+/** Unix socket paths are limited (108 bytes); ssh appends a 17-byte suffix while it sets one up. */
+const MAX_CONTROL_PATH = 90;
+
+/**
+ * This host's credentials aimed at a peer. With a state dir, sessions share a connection per
+ * `link` (`bulk` for copies and checks, `rest` for what runs while a container is frozen).
+ */
+export function sshTargetFor(self: { sshKey: string; knownHosts: string; stateDir?: string }, peer: Peer, link: 'bulk' | 'rest' = 'bulk'): SshTarget {
+  const t: SshTarget = { address: peer.address, port: peer.sshPort, user: peer.sshUser, key: self.sshKey, knownHosts: self.knownHosts };
+  if (!self.stateDir) return t;
+  const dir = join(self.stateDir, 'ssh');
+  const id = createHash('sha256').update(`${t.user}@${t.address}:${t.port}`).digest('hex').slice(0, 12);
+  const path = `${dir}/${link}-${id}`;
+  if (path.length > MAX_CONTROL_PATH) return t;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return { ...t, controlPath: path };
 }
 
 /** ssh options (without the program name and the destination). Host keys are always checked. */
@@ -36,6 +60,7 @@ export function sshOptions(t: SshTarget): string[] {
     '-o', `ConnectTimeout=${t.connectTimeoutSec ?? 5}`,
     '-o', `ServerAliveInterval=${t.keepAlive?.intervalSec ?? 5}`,
     '-o', `ServerAliveCountMax=${t.keepAlive?.countMax ?? 3}`,
+    ...(t.controlPath ? ['-o', 'ControlMaster=auto', '-o', `ControlPath=${t.controlPath}`, '-o', `ControlPersist=${CONTROL_PERSIST_S}`] : []),
   ];
 }
 
