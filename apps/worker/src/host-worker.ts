@@ -110,6 +110,7 @@ export class HostWorker {
       }
       await this.heartbeat.start();
       await sweepAbandonedCopies(ctxFor(log, () => undefined), this.store).catch((err: unknown) => log.warn({ err }, 'sweep of abandoned copies failed'));
+      void this.o.runtime.emptyTrash?.();
       worker.run().catch((err: unknown) => log.error({ err }, 'worker stopped'));
       this.toolbox = new Toolbox({ redis: this.o.redis, prefix: this.o.prefix, host: this.o.host, runtime: this.o.runtime, log, lockHolder: (c) => this.store.lockHolder(c) });
       this.toolbox.start();

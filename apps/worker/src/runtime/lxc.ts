@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { readFile, readdir, writeFile, rename, stat, rm, mkdtemp, access } from 'node:fs/promises';
+import { readFile, readdir, writeFile, rename, stat, rm, mkdtemp, access, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { CommandError, ContainerState, PreconditionError, randomMac, type Capabilities } from '@ferry/core';
@@ -84,6 +84,9 @@ export async function processesInRootfs(rootfs: string): Promise<number[]> {
   );
   return found.sort((a, b) => a - b);
 }
+
+/** Where destroyed containers wait for deletion: in the LXC path (same file system), without a config. */
+const TRASH_DIR = '.ferry-trash';
 
 export class LxcRuntime implements Runtime {
   readonly name = 'lxc';
@@ -348,7 +351,22 @@ export class LxcRuntime implements Runtime {
         { pids: inside },
       );
     }
-    await this.lxc('lxc-destroy', ['-n', name]);
+    // Out of LXC's sight at once (a rename within the LXC path), deleted in the background:
+    // lxc-destroy took 28 s over 100,000 files here, all of it inside a migration's total time.
+    const trash = join(this.lxcPath, TRASH_DIR, `${name}-${Date.now()}-${process.pid}`);
+    await mkdir(join(this.lxcPath, TRASH_DIR), { recursive: true });
+    await rename(this.containerDir(name), trash);
+    void this.emptyTrash();
+  }
+
+  /** Deletes what `destroy` moved aside (also at worker start, for a worker that died meanwhile). */
+  emptyTrash(): Promise<void> {
+    const dir = join(this.lxcPath, TRASH_DIR);
+    return readdir(dir)
+      .then(async (entries) => {
+        for (const e of entries) await run('rm', ['-rf', '--one-file-system', '--', join(dir, e)], { timeoutMs: 3_600_000 });
+      })
+      .catch(() => undefined);
   }
 
   async template(name: string): Promise<string | undefined> {

@@ -53,6 +53,8 @@ export interface Runtime {
   openForWrite?(name: string): Promise<string[]>;
   /** Removes the container from this host. Callers check it is stopped and owned elsewhere. */
   destroy(name: string): Promise<void>;
+  /** Finishes removals `destroy` left to the background (runtimes that defer them). */
+  emptyTrash?(): Promise<void>;
   /** What the container was created from (LXC: the template path recorded in its config), if known. */
   template?(name: string): Promise<string | undefined>;
   /**
