@@ -26,8 +26,15 @@ export function fswatchBinary(): string | null {
   return existsSync(p) ? p : null;
 }
 
+/**
+ * A watcher nobody asked for this long ends: a migration that rolled back before its final pass
+ * never stops its own (the next pass of the same tree would walk instead: sound).
+ */
+const IDLE_MS = 15 * 60_000;
+
 export class FsWatch {
   private buf: Buffer = Buffer.alloc(0);
+  private idle: NodeJS.Timeout;
   private records: string[] = [];
   private waiting: Array<(f: WatchFlush) => void> = [];
   private ended: string | undefined;
@@ -38,6 +45,7 @@ export class FsWatch {
     readonly startedAt: number,
   ) {
     helper.onStdout((chunk) => this.onData(chunk));
+    this.idle = setTimeout(() => this.stop(), IDLE_MS).unref();
     void helper.exited.then((code) => {
       this.ended = `the change watcher exited (${code}): ${helper.stderrTail().trim().split('\n').at(-1) ?? ''}`;
       for (const w of this.waiting.splice(0)) w({ changes: [], doubt: this.ended });
@@ -73,6 +81,7 @@ export class FsWatch {
   /** Everything seen since the previous flush (the helper forgets it once sent). */
   flush(timeoutMs = 30_000): Promise<WatchFlush> {
     if (this.ended) return Promise.resolve({ changes: [], doubt: this.ended });
+    this.idle.refresh();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.stop();
@@ -87,6 +96,7 @@ export class FsWatch {
   }
 
   stop(): void {
+    clearTimeout(this.idle);
     this.helper.stop();
   }
 
