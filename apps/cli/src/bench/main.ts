@@ -4,15 +4,16 @@
  * and back while a client probes every 20 ms. Prints total time, client downtime, frozen window,
  * bytes moved and pre-copy passes. `--files N,...`: a 64 MiB container (or `--sizes`) with N more
  * small files, migrated once, and in the same run one plain cold `rsync -aHAX` of the same tree
- * over the same link as the baseline. `--json` prints the rows as one JSON array on the last line.
+ * over the same link as the baseline. `--verify` sets the migration's verification (default: ferry's). `--json` prints the rows as one JSON array on the last line.
  */
 import { parseArgs } from 'node:util';
-import { hostExec, labContainerCreate, labDown, labInfo, labUp, type LabInfo } from '../lab/index.js';
+import { labContainerCreate, labDown, labInfo, labUp } from '../lab/index.js';
+import { coldRsync } from './cold-rsync.js';
 import { measureMigration, type Measured } from '../demo/measure.js';
 import { fmtBytes, fmtMs } from '../render.js';
 
 function usage(message: string): never {
-  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--sizes MiB,...] [--files N,...] [--json]\n`);
+  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--sizes MiB,...] [--files N,...] [--verify off|changed|full] [--json]\n`);
   process.exit(2);
 }
 
@@ -22,13 +23,15 @@ function list(flag: string, text: string, max: number): number[] {
   return out;
 }
 
-let values: { json?: boolean; sizes?: string; files?: string };
+let values: { json?: boolean; sizes?: string; files?: string; verify?: string };
 try {
-  values = parseArgs({ options: { json: { type: 'boolean' }, sizes: { type: 'string' }, files: { type: 'string' } } }).values;
+  values = parseArgs({ options: { json: { type: 'boolean' }, sizes: { type: 'string' }, files: { type: 'string' }, verify: { type: 'string' } } }).values;
 } catch (e) {
   usage((e as Error).message);
 }
 const fileCounts = values.files !== undefined ? list('files', values.files, 10_000_000) : undefined;
+const verify = values.verify;
+if (verify !== undefined && verify !== 'off' && verify !== 'changed' && verify !== 'full') usage(`--verify is one of off, changed, full (got '${verify}')`);
 const sizes = list('sizes', values.sizes ?? (fileCounts ? '64' : '16,64,256'), 4096);
 
 interface Row {
@@ -47,19 +50,6 @@ interface Row {
   steps: { name: string; host: string; ms: number | null }[];
 }
 
-/** One plain `rsync -aHAX` of the container dir from h1 to an empty dir on h2, over ssh as ferry uses it. */
-async function coldRsync(lab: LabInfo, name: string): Promise<number> {
-  const [h1, h2] = lab.hosts;
-  const dest = `${h2!.lxcPath}/.bench-cold-${name}`;
-  const ssh = `ssh -i ${lab.sshKey} -p ${h2!.sshPort} -o UserKnownHostsFile=${lab.knownHosts} -o StrictHostKeyChecking=yes -o BatchMode=yes`;
-  const t0 = Date.now();
-  // Exit 24: files vanished under the running writer, as in any copy of a live tree.
-  await hostExec('h1', ['rsync', '-aHAX', '--numeric-ids', '-e', ssh, `${h1!.lxcPath}/${name}/`, `root@${h2!.address}:${dest}/`], { timeoutMs: 3_600_000, okExitCodes: [0, 24] });
-  const ms = Date.now() - t0;
-  await hostExec('h2', ['rm', '-rf', dest], { timeoutMs: 600_000 });
-  return ms;
-}
-
 const rows: Row[] = [];
 let code = 0;
 try {
@@ -70,10 +60,10 @@ try {
       const name = files ? `bench${size}f${files}` : `bench${size}`;
       process.stderr.write(`bench: creating ${name} (${size} MiB${files ? `, ${files} small files` : ''}, a writer)…\n`);
       const ct = await labContainerCreate({ name, host: 'h1', sizeMb: size, writer: true, files });
-      const cold = fileCounts ? await coldRsync(lab, name) : undefined;
+      const cold = fileCounts ? (await coldRsync(lab, `${lab.hosts[0]!.lxcPath}/${name}`, name)).ms : undefined;
       const routes = fileCounts ? ([['h1', 'h2']] as const) : ([['h1', 'h2'], ['h2', 'h1']] as const);
       for (const [from, to] of routes) {
-        const m: Measured = await measureMigration(lab, { container: name, ip: ct.ip, from, to });
+        const m: Measured = await measureMigration(lab, { container: name, ip: ct.ip, from, to, ...(verify ? { verify } : {}) });
         rows.push({
           sizeMiB: size,
           files,

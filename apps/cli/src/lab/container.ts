@@ -1,4 +1,4 @@
-import { chmod, cp, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,9 +12,13 @@ import type { ContainerRecord } from './state.js';
 
 const BULK_FILE_MB = 4;
 
-/** Passed to `lxc-create -f`, so the template appends to it instead of /etc/lxc/default.conf. */
-function seedConfig(rec: ContainerRecord): string {
+/**
+ * Passed to `lxc-create -f`, so the template appends to it instead of /etc/lxc/default.conf. An
+ * image has no template to add the rest (`-t none`): the common settings, rootfs and name come here.
+ */
+function seedConfig(rec: ContainerRecord, image: boolean): string {
   return [
+    ...(image ? ['lxc.include = /usr/share/lxc/config/common.conf', `lxc.rootfs.path = dir:${rec.rootfs}`, `lxc.uts.name = ${rec.name}`] : []),
     'lxc.net.0.type = veth',
     `lxc.net.0.link = ${HOST_BRIDGE}`,
     'lxc.net.0.flags = up',
@@ -90,7 +94,8 @@ async function moveInto(from: string, to: string): Promise<void> {
     await rename(from, to);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-    await cp(from, to, { recursive: true });
+    // cp -a, not node's cp: device nodes, hard links, ACLs and xattrs come along as they are.
+    await run('cp', ['-a', '--', from, to], { timeoutMs: 1_800_000 });
     await rm(from, { recursive: true, force: true });
   }
 }
@@ -108,11 +113,34 @@ async function writeSmallFiles(dir: string, count: number): Promise<void> {
   }
 }
 
-export async function createContainer(rec: ContainerRecord, lab: Layout, opts: { sizeMb: number; writer: boolean; files?: number }): Promise<void> {
+/**
+ * An image: a root file system made elsewhere, moved in as it is (copied if on another file
+ * system). Its /sbin/init serves /srv/www over HTTP on port 80; the lab adds the page.
+ */
+async function createFromImage(rec: ContainerRecord, lab: Layout, image: string): Promise<void> {
+  // lxc-create wants the rootfs that lxc.rootfs.path names to exist already.
+  await mkdir(join(rec.lxcPath, rec.name), { recursive: true });
+  await moveInto(image, rec.rootfs);
   const seed = join(lab.run, `${rec.name}.lxc.conf`);
+  await writeFile(seed, seedConfig(rec, true));
+  try {
+    await run('lxc-create', ['-P', rec.lxcPath, '-n', rec.name, '-f', seed, '-t', 'none'], { timeoutMs: 60_000 });
+  } finally {
+    await rm(seed, { force: true });
+  }
+  const page = join(rec.rootfs, 'srv/www/index.html');
+  if (!existsSync(page)) {
+    await mkdir(join(rec.rootfs, 'srv/www'), { recursive: true });
+    await writeFile(page, `ferry lab container ${rec.name}\n`);
+  }
+}
+
+export async function createContainer(rec: ContainerRecord, lab: Layout, opts: { sizeMb: number; writer: boolean; files?: number; image?: string }): Promise<void> {
   await mkdir(lab.run, { recursive: true });
   await mkdir(rec.lxcPath, { recursive: true });
-  await writeFile(seed, seedConfig(rec));
+  if (opts.image) return createFromImage(rec, lab, opts.image);
+  const seed = join(lab.run, `${rec.name}.lxc.conf`);
+  await writeFile(seed, seedConfig(rec, false));
   // The data is written while the template runs (both take a few hundred ms), then moved in.
   const staging = join(lab.run, `${rec.name}.bulk`);
   const [created, bulk] = await Promise.allSettled([

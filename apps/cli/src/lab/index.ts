@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerName, FerryError, ValidationError } from '@ferry/core';
 import { run, type RunOptions, type RunResult } from '@ferry/infra';
@@ -54,10 +55,13 @@ export async function labContainerCreate(opts: LabContainerOptions): Promise<Lab
   if (!Number.isInteger(files) || files < 0 || files > 10_000_000) {
     throw new ValidationError([{ path: 'files', message: 'must be a whole number of files, 0 to 10,000,000' }]);
   }
+  if (opts.image !== undefined && (!opts.image.startsWith('/') || sizeMb || files || opts.writer)) {
+    throw new ValidationError([{ path: 'image', message: 'must be an absolute path, and comes without sizeMb, files or writer' }]);
+  }
   const { rec, host, clientNetns } = await reserveContainer(name.data, opts.host);
   let pid: number;
   try {
-    await createContainer(rec, layout(), { sizeMb, writer: opts.writer ?? false, files });
+    await createContainer(rec, layout(), { sizeMb, writer: opts.writer ?? false, files, ...(opts.image ? { image: opts.image } : {}) });
     pid = await startContainer(rec, host, clientNetns);
   } catch (e) {
     await destroyContainer(rec.lxcPath, rec.name, host).catch(() => undefined);
@@ -74,6 +78,16 @@ export async function labContainerCreate(opts: LabContainerOptions): Promise<Lab
     );
   }
   return { name: rec.name, host: rec.host, lxcPath: rec.lxcPath, rootfs: rec.rootfs, ip: rec.ip, mac: rec.mac, pid };
+}
+
+/** Stops and deletes a lab container wherever it now is (a migration may have moved it); fine if gone. */
+export async function labContainerRemove(name: string): Promise<void> {
+  requireRoot();
+  const state = await requireUp();
+  for (const h of state.info.hosts) {
+    if (existsSync(join(h.lxcPath, name))) await destroyContainer(h.lxcPath, name, findHost(state, h.name));
+  }
+  await forgetContainer(name);
 }
 
 /** Starts the worker of `host` (no-op if it runs); returns its PID. */

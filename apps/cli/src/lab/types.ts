@@ -62,4 +62,10 @@ export interface LabContainerOptions {
   writer?: boolean;
   /** Small files (about 100 bytes each, 1,000 per directory) under /data/small (default 0). */
   files?: number;
+  /**
+   * Instead of the busybox template: a directory holding a root file system, moved in as the
+   * container's (the directory is consumed). Its /sbin/init must serve /srv/www over HTTP on
+   * port 80; the lab writes the page if the image has none. `sizeMb`, `writer`, `files` must be unset.
+   */
+  image?: string;
 }

@@ -14,16 +14,16 @@ export interface Sample {
   ok: boolean;
 }
 
-/** An HTTP probe running in a namespace; collects samples until stopped. */
+/** An HTTP probe running in a network namespace (null: this one); collects samples until stopped. */
 export class ClientProbe {
   readonly samples: Sample[] = [];
   private readonly abort = new AbortController();
   private readonly done: Promise<unknown>;
 
-  constructor(netns: string, url: string, intervalMs = 20, maxMs = 900_000) {
+  constructor(netns: string | null, url: string, intervalMs = 20, maxMs = 900_000) {
     let buf = '';
     this.done = run(process.execPath, [PROBE, url, String(intervalMs), String(maxMs)], {
-      netns,
+      ...(netns ? { netns } : {}),
       signal: this.abort.signal,
       timeoutMs: maxMs + 10_000,
       onStdout: (chunk) => {

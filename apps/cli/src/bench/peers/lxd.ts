@@ -14,39 +14,17 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAlive, procId, run, signal, type ProcId, type RunOptions } from '@ferry/infra';
-import { compare, describe, manifest, type Comparison } from './manifest.js';
-import { CgroupWatcher, HttpProber } from './watch.js';
+import { compare, describe, manifest } from './manifest.js';
+import { emptyResult, type MoveResult } from './result.js';
+import { CgroupWatcher } from './watch.js';
+import { addData, INIT, WRITER_DIR, writeTree } from './content.js';
+import { ClientProbe } from '../../probe/client-probe.js';
 
 export type Method = 'stopped' | 'stateless' | 'live';
 export const METHODS: readonly Method[] = ['stopped', 'stateless', 'live'];
-
-export interface MoveResult {
-  method: Method;
-  ok: boolean;
-  /** The move's error text (stderr tail of `lxc move`) when it failed. */
-  error: string | null;
-  /** Wall time of `lxc move` (ms), also when it failed. */
-  totalMs: number;
-  /** Client-seen downtime: longest gap between answered HTTP probes (running methods). */
-  downtimeMs: number | null;
-  /** Time the source's freezer cgroup was FROZEN/FREEZING (running methods). */
-  frozenMs: number | null;
-  /** Time two copies were running (thawed, with processes) at once (running methods). */
-  bothRunningMs: number | null;
-  /** LXD reports no byte count for a migration (its operation only carries a progress text). */
-  bytesMoved: null;
-  /** Content of the moved copy vs the stopped source before the move; null when not compared. */
-  identical: boolean | null;
-  differences: string | null;
-  comparison: Comparison | null;
-  /** The rsync command lines LXD ran for the transfer (seen in /proc during the move), one a line. */
-  rsyncArgs: string | null;
-  /** Where the container ended up and in which state, per server (after failures especially). */
-  after: string;
-}
 
 export interface PeersConfig {
   /** Work dir: the rootfs cache, the image, both LXD_DIRs, the client config and logs. */
@@ -60,7 +38,6 @@ export interface PeersConfig {
 const BRIDGE = 'pbr0';
 const BRIDGE_ADDR = '198.18.200.1/24';
 const PASSWORD = 'peers-bench';
-const WRITER_DIR = 'var/lib/peer-writer';
 /** The daemons' own HTTP client honours these: its one outside fetch at start (instance types
  * from images.linuxcontainers.org) goes to a closed loopback port instead of the network.
  * Loopback is never proxied by Go, so the daemon-to-daemon migration is unaffected. */
@@ -114,45 +91,8 @@ export async function ensureInstalled(log: (l: string) => void): Promise<void> {
   }
 }
 
-/** A Debian 12 minbase tree, built once and cached at <work>/base-rootfs (marker: .done). */
-async function baseRootfs(work: string, log: (l: string) => void): Promise<string> {
-  const dir = join(work, 'base-rootfs');
-  const done = join(work, 'base-rootfs.done');
-  if (existsSync(done)) return dir;
-  await rm(dir, { recursive: true, force: true });
-  log('debootstrap --variant=minbase bookworm (once; cached)');
-  await run('debootstrap', ['--variant=minbase', 'bookworm', dir, 'http://deb.debian.org/debian'], { timeoutMs: 1_800_000 });
-  await writeFile(done, `${new Date().toISOString()}\n`);
-  return dir;
-}
-
-const INIT = `#!/bin/bash
-# peers bench init (PID 1): static address, busybox httpd, writer. No init system.
-BB=/usr/local/bin/busybox
-IP=$(cat /etc/peer-ip)
-$BB ip link set lo up
-$BB ip link set eth0 up
-$BB ip addr add "$IP/24" dev eth0
-mkdir -p /srv/www /${WRITER_DIR}
-[ -f /srv/www/index.html ] || echo ok > /srv/www/index.html
-$BB httpd -f -p 80 -h /srv/www &
-HTTPD=$!
-(
-  n=0
-  while :; do
-    for i in 1 2 3 4; do echo "$n $EPOCHREALTIME" > /${WRITER_DIR}/f$i; done
-    n=$((n + 1))
-    sleep 0.1
-  done
-) &
-WRITER=$!
-trap 'kill $HTTPD $WRITER 2>/dev/null; exit 0' PWR TERM INT
-while :; do sleep 1 & wait $!; done
-`;
-
 /** Split image (metadata tarball + rootfs tarball) at <work>/image, cached (marker: .done). */
 async function buildImage(work: string, log: (l: string) => void): Promise<{ meta: string; rootfs: string }> {
-  const base = await baseRootfs(work, log);
   const dir = join(work, 'image');
   const meta = join(dir, 'meta.tar');
   const rootfs = join(dir, 'rootfs.tar');
@@ -162,12 +102,7 @@ async function buildImage(work: string, log: (l: string) => void): Promise<{ met
   await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'meta'), { recursive: true });
   const tree = join(dir, 'rootfs');
-  await run('cp', ['-a', base, tree], { timeoutMs: 300_000 });
-  await mkdir(join(tree, 'usr/local/bin'), { recursive: true });
-  await copyFile('/bin/busybox', join(tree, 'usr/local/bin/busybox'));
-  await chmod(join(tree, 'usr/local/bin/busybox'), 0o755);
-  await rm(join(tree, 'sbin/init'), { force: true });
-  await writeFile(join(tree, 'sbin/init'), INIT, { mode: 0o755 });
+  await writeTree(work, tree, log);
   const created = Math.floor(Date.now() / 1000);
   await writeFile(
     join(dir, 'meta/metadata.yaml'),
@@ -369,17 +304,7 @@ export class LxdPeers {
     await this.lxc(['config', 'device', 'add', `a:${name}`, 'eth0', 'nic', 'nictype=bridged', `parent=${BRIDGE}`, 'name=eth0'], { timeoutMs: 30_000 });
     const root = this.rootfsOf('a', name);
     await writeFile(join(root, 'etc/peer-ip'), `${ip}\n`);
-    const data = join(root, 'srv/data');
-    await mkdir(data, { recursive: true });
-    if (this.cfg.sizeMiB > 0) {
-      await run('dd', ['if=/dev/urandom', `of=${join(data, 'random.bin')}`, 'bs=1M', `count=${this.cfg.sizeMiB}`, 'status=none'], { timeoutMs: 600_000 });
-    }
-    await writeFile(join(data, 'hardlink-a'), 'one inode, two names\n');
-    await run('ln', [join(data, 'hardlink-a'), join(data, 'hardlink-b')], { timeoutMs: 10_000 });
-    await writeFile(join(data, 'with-acl'), 'this file has a POSIX ACL\n');
-    await run('setfacl', ['-m', 'u:1234:rw', join(data, 'with-acl')], { timeoutMs: 10_000 });
-    await writeFile(join(data, 'with-xattr'), 'this file has a user xattr\n');
-    await run('setfattr', ['-n', 'user.peers', '-v', 'bench', join(data, 'with-xattr')], { timeoutMs: 10_000 });
+    await addData(root, this.cfg.sizeMiB);
     return { name, ip };
   }
 
@@ -392,21 +317,7 @@ export class LxdPeers {
   /** One measured move of a fresh container from server a to server b. */
   async measure(method: Method): Promise<MoveResult> {
     const { name, ip } = await this.create();
-    const res: MoveResult = {
-      method,
-      ok: false,
-      error: null,
-      totalMs: 0,
-      downtimeMs: null,
-      frozenMs: null,
-      bothRunningMs: null,
-      bytesMoved: null,
-      identical: null,
-      differences: null,
-      comparison: null,
-      rsyncArgs: null,
-      after: '',
-    };
+    const res = emptyResult(method);
     try {
       const running = method !== 'stopped';
       // The running methods leave the writer's files changed on purpose: they are left out.
@@ -416,13 +327,13 @@ export class LxdPeers {
       await this.lxc(['start', `a:${name}`], { timeoutMs: 60_000 });
       await this.lxc(['stop', '--force', `a:${name}`], { timeoutMs: 60_000 });
       const before = await manifest(this.rootfsOf('a', name), exclude);
-      let prober: HttpProber | null = null;
+      let prober: ClientProbe | null = null;
       let watcher: CgroupWatcher | null = null;
       if (running) {
         await this.lxc(['start', `a:${name}`], { timeoutMs: 60_000 });
-        prober = new HttpProber(ip);
-        prober.start();
-        if (!(await prober.waitAnswer(20_000))) throw new Error(`the container's httpd (${ip}) never answered before the move`);
+        // The probe ferry's demo and bench use, here from the host's own namespace.
+        prober = new ClientProbe(null, `http://${ip}/`, 20, 600_000);
+        if (!(await prober.waitForAnswer(20_000))) throw new Error(`the container's httpd (${ip}) never answered before the move`);
         watcher = new CgroupWatcher(name);
         await watcher.start();
         await new Promise((r) => setTimeout(r, 300));
@@ -437,18 +348,20 @@ export class LxdPeers {
       } catch (e) {
         res.error = errorText(e);
       }
-      res.totalMs = Date.now() - t0;
+      const t1 = Date.now();
+      res.totalMs = t1 - t0;
       res.rsyncArgs = rsync.stop();
       if (prober && watcher) {
-        prober.markEnd();
-        if (res.ok) await prober.waitAnswer(30_000);
-        else await new Promise((r) => setTimeout(r, 2000)); // does the source still serve?
-        const p = prober.stop();
+        // As for ferry: wait for the moved copy's answer, then one more second of probes.
+        const answeredAfter = await prober.waitForAnswer(res.ok ? 30_000 : 2000, t1);
+        await new Promise((r) => setTimeout(r, 1000));
+        const tEnd = Date.now();
+        await prober.stop();
         const c = await watcher.stop();
-        res.downtimeMs = p.answeredAfterEnd ? p.longestGapMs : null;
+        res.downtimeMs = answeredAfter ? prober.longestGap(t0, tEnd) : null;
         res.frozenMs = c.sourceFrozenMs;
         res.bothRunningMs = c.bothRunningMs;
-        const serving = p.answeredAfterEnd ? `httpd answers after the move` : 'httpd does NOT answer after the move';
+        const serving = answeredAfter ? `httpd answers after the move` : 'httpd does NOT answer after the move';
         res.after = `${serving}; source cgroup ${c.sourceFinalState}`;
         if (!res.ok) res.after += `; payload cgroups seen ${JSON.stringify(c.seen)}`;
       }

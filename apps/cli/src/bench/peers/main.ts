@@ -1,17 +1,26 @@
 #!/usr/bin/env node
 /**
- * Peers benchmark, LXD half: moves a Debian 12 minbase container (plus N MiB of random data,
- * a hard-linked pair, a file with a POSIX ACL and one with a user xattr) between two LXD
- * daemons on this host, `--runs` times per method, alternating methods: stopped `lxc move`,
- * `lxc move --stateless` of a running container and a plain live `lxc move` (CRIU). Prints a
- * table per method; `--json` adds one JSON object on the last line. Opt-in: installs LXD and
- * debootstrap when missing and needs root. See docs/bench-peers.md.
+ * Peers benchmark: ferry against what an operator would pick instead, in one run on this machine.
+ * The same content (a Debian 12 minbase rootfs plus N MiB of random data, a hard-linked pair, a
+ * file with a POSIX ACL, one with a user xattr, and a writer) is moved `--runs` times per method,
+ * alternating: ferry (restart mode, in ferry's lab), LXD's stopped `lxc move`, `lxc move
+ * --stateless` of the running container, a plain live `lxc move` (CRIU), and one plain cold
+ * `rsync -aHAX` of the tree as the floor. Prints a table with ratios to the floor and to ferry;
+ * `--json` adds one JSON object on the last line. Opt-in: installs LXD and debootstrap when
+ * missing and needs root. See docs/bench-peers.md.
  */
 import { parseArgs } from 'node:util';
-import { LxdPeers, METHODS, type Method, type MoveResult } from './lxd.js';
+import { run } from '@ferry/infra';
+import { FerryPeer } from './ferry.js';
+import { LxdPeers, METHODS as LXD_METHODS, type Method as LxdMethod } from './lxd.js';
+import type { MoveResult } from './result.js';
+
+const METHODS = ['ferry', 'rsync', ...LXD_METHODS] as const;
+type Method = (typeof METHODS)[number];
+const isLxd = (m: Method): m is LxdMethod => (LXD_METHODS as readonly string[]).includes(m);
 
 function usage(message: string): never {
-  process.stderr.write(`bench:peers: ${message}\nusage: npm run bench:peers -- [--size-mb N] [--runs N] [--json] [--work DIR] [--methods stopped,stateless,live]\n`);
+  process.stderr.write(`bench:peers: ${message}\nusage: npm run bench:peers -- [--size-mb N] [--runs N] [--json] [--work DIR] [--methods ${METHODS.join(',')}]\n`);
   process.exit(2);
 }
 
@@ -40,7 +49,7 @@ const methods = (values.methods ?? METHODS.join(',')).split(',') as Method[];
 if (methods.length === 0 || methods.some((m) => !METHODS.includes(m)) || new Set(methods).size !== methods.length) {
   usage(`--methods takes distinct names from ${METHODS.join(',')}, comma-separated (got '${values.methods}')`);
 }
-if (process.getuid?.() !== 0) usage('needs root (it starts LXD daemons and creates a bridge)');
+if (process.getuid?.() !== 0) usage('needs root (it starts LXD daemons, ferry\'s lab and bridges)');
 
 const log = (line: string) => process.stderr.write(`[peers] ${line}\n`);
 
@@ -55,6 +64,10 @@ function ms(n: number | null | undefined): string {
   return n === null || n === undefined ? '-' : n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : `${n} ms`;
 }
 
+function mib(n: number | null): string {
+  return n === null ? 'n/a' : `${(n / 1048576).toFixed(1)} MiB`;
+}
+
 interface Summary {
   method: Method;
   runs: number;
@@ -65,11 +78,17 @@ interface Summary {
   medianDowntimeMs: number | null;
   medianFrozenMs: number | null;
   medianBothRunningMs: number | null;
-  bytesMoved: null;
+  medianBytes: number | null;
   identical: boolean | null;
   differences: string[];
   failures: string[];
   after: string[];
+  /** Median total over the floor's (rsync) median total. */
+  totalVsFloor: number | null;
+  /** Median total over ferry's. */
+  totalVsFerry: number | null;
+  /** Median downtime over ferry's. */
+  downtimeVsFerry: number | null;
 }
 
 function summarize(method: Method, rs: MoveResult[]): Summary {
@@ -87,48 +106,65 @@ function summarize(method: Method, rs: MoveResult[]): Summary {
     medianDowntimeMs: median(num(ok.map((r) => r.downtimeMs))),
     medianFrozenMs: median(num(rs.map((r) => r.frozenMs))),
     medianBothRunningMs: median(num(ok.map((r) => r.bothRunningMs))),
-    bytesMoved: null,
+    medianBytes: median(num(ok.map((r) => r.bytesMoved))),
     identical: compared.length ? compared.every((r) => r.identical) : null,
     differences: [...new Set(ok.map((r) => r.differences).filter((d): d is string => d !== null))],
     failures: rs
       .filter((r) => !r.ok)
       .map((r) => `${r.error ?? '?'} (after ${ms(r.totalMs)}${r.frozenMs !== null ? `; source frozen ${ms(r.frozenMs)}` : ''}${r.downtimeMs !== null ? `; longest probe gap ${ms(r.downtimeMs)}` : ''})`),
     after: [...new Set(rs.filter((r) => !r.ok).map((r) => r.after))],
+    totalVsFloor: null,
+    totalVsFerry: null,
+    downtimeVsFerry: null,
   };
 }
 
-const peers = new LxdPeers({ work, sizeMiB, log });
+const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : Math.round((a / b) * 100) / 100);
+
+const lxd = methods.some(isLxd) ? new LxdPeers({ work, sizeMiB, log }) : null;
+const ferry = methods.some((m) => !isLxd(m)) ? new FerryPeer({ work, sizeMiB, log }) : null;
 let closing = false;
 const close = async () => {
   if (closing) return;
   closing = true;
-  const notes = await peers.close();
-  for (const n of notes) log(n);
+  if (lxd) for (const n of await lxd.close()) log(n);
+  await ferry?.close().catch((e) => log(`ferry lab down: ${(e as Error).message}`));
 };
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
-    log(`${sig}: stopping the daemons`);
+    log(`${sig}: stopping the daemons and the lab`);
     void close().finally(() => process.exit(130));
   });
 }
 
+async function once(m: Method): Promise<MoveResult> {
+  if (m === 'ferry') return ferry!.measure();
+  if (m === 'rsync') return ferry!.floor();
+  return lxd!.measure(m);
+}
+
 const results: MoveResult[] = [];
 let fatal: string | null = null;
+const rsyncVersion = (await run('rsync', ['--version'], { timeoutMs: 5000 }).catch(() => ({ stdout: '?' }))).stdout.split('\n')[0]!.replace(/\s+protocol.*/, '').replace(/\s+/g, ' ');
 try {
-  await peers.open();
-  log(`LXD ${peers.version}; ${sizeMiB} MiB of data; ${runs} run(s) per method`);
+  // LXD first: it installs what is missing and builds the shared minbase tree once.
+  await lxd?.open();
+  await ferry?.open();
+  log(`LXD ${lxd?.version ?? '-'}, ferry ${ferry?.version ?? '-'}; ${sizeMiB} MiB of data; ${runs} run(s) per method`);
   for (let i = 0; i < runs; i++) {
     // Alternate the order so no method always runs first (cold caches) or last.
     const order = i % 2 === 0 ? methods : [...methods].reverse();
     for (const m of order) {
       log(`run ${i + 1}/${runs}: ${m}`);
-      const r = await peers.measure(m);
+      const r = await once(m);
       log(
         `  ${r.ok ? 'ok' : 'FAILED'} in ${ms(r.totalMs)}` +
           (r.downtimeMs !== null ? `, downtime ${ms(r.downtimeMs)}` : '') +
           (r.frozenMs !== null ? `, frozen ${ms(r.frozenMs)}` : '') +
           (r.bothRunningMs !== null ? `, both running ${ms(r.bothRunningMs)}` : '') +
+          (r.bytesMoved !== null ? `, ${mib(r.bytesMoved)}` : '') +
           (r.identical !== null ? `, ${r.identical ? 'identical' : `differs: ${r.differences}`}` : '') +
+          (r.steps ? `\n  steps: ${r.steps.map((x) => `${x.name}@${x.host} ${ms(x.ms)}`).join(', ')}` : '') +
           (r.error ? `\n  error: ${r.error}\n  after: ${r.after}` : ''),
       );
       results.push(r);
@@ -142,36 +178,59 @@ try {
 }
 
 const summaries = methods.map((m) => summarize(m, results.filter((r) => r.method === m)));
+const floor = summaries.find((s) => s.method === 'rsync');
+const ours = summaries.find((s) => s.method === 'ferry');
+for (const s of summaries) {
+  s.totalVsFloor = ratio(s.medianMs, floor?.medianMs ?? null);
+  s.totalVsFerry = ratio(s.medianMs, ours?.medianMs ?? null);
+  s.downtimeVsFerry = ratio(s.medianDowntimeMs, ours?.medianDowntimeMs ?? null);
+}
+const x = (n: number | null) => (n === null ? '-' : `${n.toFixed(2)}×`);
+const label: Record<Method, string> = { ferry: 'ferry', rsync: 'rsync (floor)', stopped: 'lxd stopped', stateless: 'lxd stateless', live: 'lxd live' };
 const rows = [
-  ['method', 'runs', 'ok', 'median', 'min', 'max', 'downtime', 'frozen', 'both up', 'bytes', 'identical'],
+  ['method', 'runs', 'ok', 'total', '×floor', '×ferry', 'downtime', '×ferry', 'frozen', 'both up', 'moved', 'identical'],
   ...summaries.map((s) => [
-    s.method,
+    label[s.method],
     String(s.runs),
     String(s.ok),
     ms(s.medianMs),
-    ms(s.minMs),
-    ms(s.maxMs),
+    x(s.totalVsFloor),
+    x(s.totalVsFerry),
     ms(s.medianDowntimeMs),
+    x(s.downtimeVsFerry),
     ms(s.medianFrozenMs),
     ms(s.medianBothRunningMs),
-    'n/a',
+    mib(s.medianBytes),
     s.identical === null ? '-' : s.identical ? 'yes' : 'no',
   ]),
 ];
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
-process.stdout.write(`LXD ${peers.version || '?'} peers bench: ${sizeMiB} MiB data, ${runs} run(s) per method (medians; downtime = longest gap between answered 20 ms probes)\n`);
+process.stdout.write(
+  `peers bench: ferry ${ferry?.version ?? '-'}, LXD ${lxd?.version || '-'}, ${rsyncVersion}; ${sizeMiB} MiB data; ${runs} run(s) per method, alternating (medians; downtime = longest gap between answered 20 ms probes)\n`,
+);
 process.stdout.write(`${lines.join('\n')}\n`);
 for (const s of summaries) {
-  for (const d of s.differences) process.stdout.write(`${s.method}: differs: ${d}\n`);
-  for (const f of [...new Set(s.failures)]) process.stdout.write(`${s.method}: FAILED: ${f}\n`);
-  for (const a of s.after) process.stdout.write(`${s.method}: state after the failure: ${a}\n`);
+  for (const d of s.differences) process.stdout.write(`${label[s.method]}: differs: ${d}\n`);
+  for (const f of [...new Set(s.failures)]) process.stdout.write(`${label[s.method]}: FAILED: ${f}\n`);
+  for (const a of s.after) process.stdout.write(`${label[s.method]}: state after the failure: ${a}\n`);
 }
+if (ferry) process.stdout.write('ferry live (CRIU): not measured: ferry migrates in restart mode here; it has no live mode yet\n');
+const stateless = summaries.find((s) => s.method === 'stateless');
+const stopped = summaries.find((s) => s.method === 'stopped');
+const goals = {
+  downtimeVsLxdStateless: ratio(ours?.medianDowntimeMs ?? null, stateless?.medianDowntimeMs ?? null),
+  totalVsLxdStopped: ratio(ours?.medianMs ?? null, stopped?.medianMs ?? null),
+};
+if (goals.downtimeVsLxdStateless !== null) process.stdout.write(`ferry downtime / lxd stateless downtime: ${goals.downtimeVsLxdStateless.toFixed(2)} (goal ≤ 0.10)\n`);
+if (goals.totalVsLxdStopped !== null) process.stdout.write(`ferry total / lxd stopped total: ${goals.totalVsLxdStopped.toFixed(2)} (goal ≤ 1.00)\n`);
 const rsyncs = [...new Set(results.flatMap((r) => (r.rsyncArgs ?? '').split('\n')).map((a) => a.replace(/\S*\/(lxd-[ab])\/\S*/g, '<$1 path>').replace(/@lxd\/[0-9a-f-]+ [^\s"]+/, '@lxd/<uuid> <name>')).filter(Boolean))];
 for (const r of rsyncs) process.stdout.write(`rsync run by LXD: ${r}\n`);
-process.stdout.write('bytes: n/a (LXD exposes no byte count for a migration)\n');
+if (lxd) process.stdout.write('lxd moved: n/a (LXD exposes no byte count for a migration)\n');
 if (fatal) process.stdout.write(`aborted: ${fatal}\n`);
 if (values.json) {
-  process.stdout.write(`${JSON.stringify({ lxdVersion: peers.version, sizeMiB, runs, methods: summaries, results, fatal })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ versions: { ferry: ferry?.version ?? null, lxd: lxd?.version ?? null, rsync: rsyncVersion }, sizeMiB, runs, methods: summaries, goals, results, fatal })}\n`,
+  );
 }
 process.exitCode = fatal ? 1 : 0;

@@ -1,90 +1,16 @@
 /**
- * Observers for one move of a running container, both cheap enough to run every 20 ms:
- * - an HTTP prober (node's own http client, no process per probe) against the container's
- *   busybox httpd, giving the client-seen downtime (longest gap between two answered probes);
+ * Observer for one move of a running container, cheap enough to run every 20 ms (the client-seen
+ * downtime comes from ferry's own probe, ../../probe/client-probe.ts, for every tool):
  * - a cgroup watcher reading the v1 freezer state of every `lxc.payload.<name>[-N]` cgroup
  *   on the host, giving the frozen window of the source and the time both copies ran at once.
  *   (Both LXD daemons run on this host and name the payload cgroup after the instance; the
  *   second copy of the same name gets a `-1` suffix from liblxc.)
  */
-import http from 'node:http';
 import { readdir, readFile } from 'node:fs/promises';
 
-export interface ProbeSummary {
-  probes: number;
-  answered: number;
-  /** Longest gap between consecutive answered probes (ms), from the first answer on. */
-  longestGapMs: number | null;
-  /** Whether an answer came after `markEnd()` was called (the moved copy serves). */
-  answeredAfterEnd: boolean;
-}
-
-/** Probes `http://<host>/` every `everyMs` (one request in flight at most, 400 ms timeout). */
-export class HttpProber {
-  private timer: NodeJS.Timeout | undefined;
-  private inFlight = false;
-  private probes = 0;
-  private answers: number[] = [];
-  private endAt: number | null = null;
-
-  constructor(
-    private readonly host: string,
-    private readonly everyMs = 20,
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => this.tick(), this.everyMs);
-  }
-
-  private tick(): void {
-    if (this.inFlight) return;
-    this.inFlight = true;
-    this.probes++;
-    const req = http.get({ host: this.host, port: 80, path: '/', timeout: 400, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        if (res.statusCode === 200) this.answers.push(Date.now());
-        this.inFlight = false;
-      });
-      res.on('error', () => {
-        this.inFlight = false;
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => {
-      this.inFlight = false;
-    });
-  }
-
-  /** Resolves once a probe is answered (true) or after `timeoutMs` (false). */
-  async waitAnswer(timeoutMs: number, after = Date.now()): Promise<boolean> {
-    const until = Date.now() + timeoutMs;
-    while (Date.now() < until) {
-      if (this.answers.some((t) => t >= after)) return true;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return false;
-  }
-
-  markEnd(): void {
-    this.endAt = Date.now();
-  }
-
-  stop(): ProbeSummary {
-    if (this.timer) clearInterval(this.timer);
-    let gap: number | null = null;
-    for (let i = 1; i < this.answers.length; i++) gap = Math.max(gap ?? 0, this.answers[i]! - this.answers[i - 1]!);
-    const endAt = this.endAt;
-    return {
-      probes: this.probes,
-      answered: this.answers.length,
-      longestGapMs: gap,
-      answeredAfterEnd: endAt !== null && this.answers.some((t) => t >= endAt),
-    };
-  }
-}
-
 export interface CgroupSummary {
+  /** Whether a running copy's cgroup was found when the watch started (else the figures are empty). */
+  sawSource: boolean;
   /** Total time the source copy's freezer was FROZEN or FREEZING (ms). */
   sourceFrozenMs: number;
   /** Freezer state of the source copy when the watch ended ('gone' when its cgroup is gone). */
@@ -156,6 +82,7 @@ export class CgroupWatcher {
     const states = await payloadStates(this.name);
     const src = this.source ? states.get(this.source) : undefined;
     return {
+      sawSource: this.source !== null,
       sourceFrozenMs: this.frozenMs,
       sourceFinalState: src ? `${src.state} (${src.procs} procs)` : 'gone',
       bothRunningMs: this.bothMs,
