@@ -1,17 +1,17 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CommandError } from '@ferry/core';
 import { bindMountSources, parseConfig, parseMountEntry, rewritePaths, rootfsPathOf } from '../src/runtime/lxc-config.js';
 import { criuReason, parseLxcInfo } from '../src/runtime/lxc.js';
-import { probeFreezer } from '../src/runtime/freezer.js';
+import { freezeCgroup, freezerDirOf, probeFreezer } from '../src/runtime/freezer.js';
 import { parseProgress2Line, parseRsyncStats } from '../src/transfer/rsync.js';
 import { classifyRsyncError } from '../src/transfer/rsync-errors.js';
 import { rsyncArgs } from '../src/transfer/rsync-flags.js';
 import { keepInside } from '../src/transfer/change-tracker.js';
 import { rsyncRemoteShell } from '../src/transfer/ssh.js';
-import { deviceHolding } from '../src/steps/arp-refresh.js';
+import { deviceHolding } from '../src/net/gratuitous-arp.js';
 import { requiredFreeBytes } from '../src/steps/preflight.js';
 
 const fail = (exitCode: number | null, stderrTail: string, extra: Partial<{ timedOut: boolean; signal: string }> = {}) =>
@@ -88,6 +88,46 @@ describe('lxc and criu output', () => {
       expect(await probeFreezer(mounts([v2]))).toEqual({ usable: true, kind: 'v2', mount: join(dir, 'v2') });
       expect(await probeFreezer(mounts([v2empty]))).toEqual({ usable: false, kind: 'none' });
       expect(await probeFreezer('/nonexistent')).toEqual({ usable: false, kind: 'none' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('freezing through the cgroup', () => {
+  it("finds the freezer cgroup from /proc/<pid>/cgroup, and never the hierarchy's root (fixtures)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-freeze-'));
+    try {
+      const v1 = join(dir, 'v1');
+      mkdirSync(join(v1, 'lxc.payload.c1'), { recursive: true });
+      writeFileSync(join(v1, 'lxc.payload.c1', 'freezer.state'), 'THAWED\n');
+      writeFileSync(join(v1, 'freezer.state'), 'THAWED\n');
+      const v2 = join(dir, 'v2');
+      mkdirSync(join(v2, 'lxc.payload.c2'), { recursive: true });
+      writeFileSync(join(v2, 'lxc.payload.c2', 'cgroup.freeze'), '0\n');
+      const proc = join(dir, 'proc');
+      const pid = (n: number, text: string) => {
+        mkdirSync(join(proc, String(n)), { recursive: true });
+        writeFileSync(join(proc, String(n), 'cgroup'), text);
+      };
+      pid(10, '7:pids:/x\n6:freezer:/lxc.payload.c1\n0::/\n');
+      pid(11, '6:freezer:/\n0::/\n');
+      pid(12, '6:freezer:/../../etc\n');
+      pid(20, '0::/lxc.payload.c2\n');
+      const p1 = { usable: true, kind: 'v1' as const, mount: v1 };
+      const p2 = { usable: true, kind: 'v2' as const, mount: v2 };
+      expect(await freezerDirOf(10, p1, proc)).toBe(join(v1, 'lxc.payload.c1'));
+      expect(await freezerDirOf(11, p1, proc)).toBeUndefined();
+      expect(await freezerDirOf(12, p1, proc)).toBeUndefined();
+      expect(await freezerDirOf(99, p1, proc)).toBeUndefined();
+      expect(await freezerDirOf(20, p2, proc)).toBe(join(v2, 'lxc.payload.c2'));
+      expect(await freezerDirOf(20, { usable: false, kind: 'none' }, proc)).toBeUndefined();
+      // A plain file stands in for freezer.state: what is written reads back, as FROZEN does once frozen.
+      await freezeCgroup(join(v1, 'lxc.payload.c1'), 'v1', 1000);
+      expect(readFileSync(join(v1, 'lxc.payload.c1', 'freezer.state'), 'utf8')).toBe('FROZEN');
+      writeFileSync(join(v2, 'lxc.payload.c2', 'cgroup.events'), 'populated 1\nfrozen 0\n');
+      await expect(freezeCgroup(join(v2, 'lxc.payload.c2'), 'v2', 50)).rejects.toThrow(/did not freeze/);
+      expect(readFileSync(join(v2, 'lxc.payload.c2', 'cgroup.freeze'), 'utf8')).toBe('1');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

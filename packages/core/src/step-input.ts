@@ -50,6 +50,7 @@ export function stepInput(r: MigrationRecord, phase: Phase, index: number): Step
           method: cp?.method ?? 'stop',
           start: wasRunning,
           ...(cp?.manifestDigest ? { expectManifestDigest: cp.manifestDigest, verify: cp.verify ?? 'full' } : {}),
+          ...(src?.ip ? { ip: src.ip } : {}),
         };
       case 'arp-refresh':
         return { ...base, ip: src?.ip };

@@ -1,5 +1,6 @@
-import { readFile, readdir, access } from 'node:fs/promises';
+import { readFile, readdir, access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface FreezerProbe {
   usable: boolean;
@@ -54,4 +55,44 @@ export async function probeFreezer(mountsFile = '/proc/self/mounts'): Promise<Fr
     }
   }
   return { usable: false, kind: 'none' };
+}
+
+/**
+ * The freezer cgroup directory of `pid` under the probed mount, from `/proc/<pid>/cgroup`
+ * (`6:freezer:/lxc.payload.c1` on v1, `0::/lxc.payload.c1` on v2); undefined when not found.
+ */
+export async function freezerDirOf(pid: number, probe: FreezerProbe, procRoot = '/proc'): Promise<string | undefined> {
+  if (!probe.usable || !probe.mount) return undefined;
+  const text = await readFile(join(procRoot, String(pid), 'cgroup'), 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    const [, controllers, path] = /^\d+:([^:]*):(\/.*)$/.exec(line) ?? [];
+    if (path === undefined) continue;
+    const v1 = probe.kind === 'v1' && controllers!.split(',').includes('freezer');
+    const v2 = probe.kind === 'v2' && controllers === '';
+    if (!v1 && !v2) continue;
+    const dir = join(probe.mount, path);
+    // The path comes from the kernel, but a container cannot be allowed to point us at the root.
+    if (path === '/' || !dir.startsWith(`${probe.mount}/`)) return undefined;
+    return (await exists(join(dir, v1 ? 'freezer.state' : 'cgroup.freeze'))) ? dir : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Freezes a cgroup and returns once every task in it is frozen, polling every few ms (liblxc's
+ * lxc-freeze sleeps a whole second when its first look finds the cgroup still FREEZING, and the
+ * container is down for all of it). v1: FROZEN into freezer.state, until it reads FROZEN; v2: 1
+ * into cgroup.freeze, until cgroup.events says `frozen 1`.
+ */
+export async function freezeCgroup(dir: string, kind: 'v1' | 'v2', timeoutMs: number): Promise<void> {
+  const [control, value, stateFile, done] =
+    kind === 'v1' ? ['freezer.state', 'FROZEN', 'freezer.state', (s: string) => s.trim() === 'FROZEN'] : ['cgroup.freeze', '1', 'cgroup.events', (s: string) => /^frozen 1$/m.test(s)];
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+    // v1 may stay FREEZING when a task was busy at the write: writing again retries it.
+    await writeFile(join(dir, control), value);
+    if (done(await readFile(join(dir, stateFile), 'utf8'))) return;
+    if (Date.now() > deadline) throw new Error(`${dir} did not freeze within ${timeoutMs} ms`);
+    await sleep(wait);
+  }
 }

@@ -74,8 +74,9 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
     if (i.state === 'RUNNING' || i.state === 'FROZEN') {
       if (caps.freeze) {
         if (i.state === 'RUNNING') {
+          const before = Date.now(); // tasks stop at the freeze's first write
           await runtime.freeze(name);
-          frozenAt = Date.now();
+          frozenAt = before;
           await writeJsonAtomic(frozenFile, { frozenAt });
         }
         frozenAt ??= Date.now();

@@ -1,6 +1,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { FerryError, PreconditionError, type RestoreInput, type RestoreOutput, type VerifyLevel } from '@ferry/core';
+import { announce } from '../net/gratuitous-arp.js';
 import type { Step, StepContext } from '../context.js';
 import { manifestDigest } from '../manifest/manifest.js';
 import { receiverLockPath, receiverPartialDir, waitForReceivers } from '../transfer/receiver-lock.js';
@@ -104,6 +105,11 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
   const after = await runtime.info(name);
   if (after?.state !== 'RUNNING') {
     throw new FerryError('CONTAINER_START_FAILED', `container ${name} is ${after?.state ?? 'gone'} after start on ${ctx.host.name}`, { retryable: false });
+  }
+  if (input.ip && after.pid !== undefined) {
+    // Not awaited: arping lingers ~1 s after its packet. The switches learn the new port now,
+    // not after the step hand-off; arp-refresh sends the rest.
+    announce(after.pid, input.ip, 1, 0).catch((e: unknown) => ctx.log.warn({ err: e }, 'first gratuitous ARP not sent'));
   }
   await rm(dumpDir, { recursive: true, force: true });
   const out: RestoreOutput = {

@@ -1,6 +1,6 @@
 import { PreconditionError, precopyDecision, type RsyncTransferInput, type RsyncTransferOutput, type TransferStats } from '@ferry/core';
 import type { Step } from '../context.js';
-import { pushContainer, pushMarker } from '../transfer/container-push.js';
+import { openAtRestLink, pushContainer, pushMarker } from '../transfer/container-push.js';
 import { checkAborted, peerContainerDir } from './common.js';
 import { guardRemote } from '../transfer/target-guard.js';
 import { sshTargetFor } from '../transfer/ssh.js';
@@ -40,6 +40,11 @@ export const rsyncTransfer: Step<RsyncTransferInput, RsyncTransferOutput> = asyn
       stopReason = d.reason;
       break;
     }
+  }
+  if (input.wasRunning) {
+    // The checkpoint comes next on this host: its at-rest connection costs no handshake then
+    // (the master persists 60 s). A failure here is the checkpoint's to report, before the freeze.
+    await openAtRestLink(ctx, input.peer).catch((e: unknown) => ctx.log.warn({ err: e }, 'at-rest link not opened ahead'));
   }
   return { passes, bytesTransferred: passes.reduce((a, p) => a + p.bytesSent, 0), stopReason };
 };

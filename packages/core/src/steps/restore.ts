@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Peer } from '../host.js';
+import { Ipv4 } from '../names.js';
 import { VerifyLevel } from '../request.js';
 import { StepBase } from './common.js';
 
@@ -12,6 +13,8 @@ export const RestoreInput = StepBase.extend({
   /** When set, the copy must match this digest (taken the `verify` way) before it is started. */
   expectManifestDigest: z.string().optional(),
   verify: VerifyLevel.optional(),
+  /** The container's address: one gratuitous ARP goes out as soon as it runs (arp-refresh sends the rest). */
+  ip: Ipv4.optional(),
 });
 export type RestoreInput = z.infer<typeof RestoreInput>;
 
