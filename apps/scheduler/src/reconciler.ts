@@ -75,12 +75,6 @@ export class Reconciler {
     }
   }
 
-  /** `phase.index` of every step some worker began, from the start marks workers write. */
-  private async startedRuns(id: string): Promise<Set<string>> {
-    const fields = await this.s.opts.redis.hkeys(this.s.store.k.progress(id));
-    return new Set(fields.filter((f) => f.startsWith('start.')).map((f) => f.split('.').slice(1, 3).join('.')));
-  }
-
   /** Whether the target may ever have started the copy: a worker began its restore (or clone identity). */
   private targetCopyEverStarted(r: MigrationRecord, started: Set<string>): boolean {
     return r.steps.some((s, i) => (s.name === 'restore' || s.name === 'clone-identity') && started.has(`forward.${i}`));
@@ -96,7 +90,7 @@ export class Reconciler {
     const ids = { migrationId: r.id, phase: r.phase, index: r.cursor, run: r.run };
 
     if (!job) {
-      const replays = await this.s.opts.redis.hincrby(this.s.store.k.progress(r.id), `replays.${r.phase}.${r.cursor}.${r.run}`, 1);
+      const replays = await this.s.store.countReplay(r.id, r.phase, r.cursor, r.run);
       if (replays > this.limits.maxReplays) {
         log.error({ replays }, 'step job lost too often: pausing');
         await this.s.apply(r.id, { type: 'pause', error: { name: 'FerryError', code: 'REPLAYS_EXHAUSTED', message: `step ${step.name} on ${step.host} was lost ${replays - 1} times`, retryable: false } });
@@ -131,7 +125,7 @@ export class Reconciler {
     const last = Math.max(alive ?? -Infinity, host?.lastSeen ?? -Infinity);
     const silentMs = Date.now() - last;
     if (silentMs < (down ? this.limits.hostGoneDownMs : this.limits.hostGoneMs)) return;
-    const started = await this.startedRuns(r.id);
+    const started = await this.s.store.startedSteps(r.id);
     if (r.phase === 'rollback' && step.name === 'discard-target' && !this.targetCopyEverStarted(r, started)) {
       log.warn({ silentMs }, 'target gone during rollback; its copy never ran: removal deferred to its return');
       await this.s.apply(r.id, {

@@ -133,9 +133,20 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
     expect(await s.store.lockHolder('web')).toBeNull();
   });
 
+  it('the store keeps progress, start marks and replay counts apart: status reads only progress', async () => {
+    const id = 'm-aaaaaa09';
+    await s.store.setProgress(id, { phase: 'forward', index: 2, stage: 'precopy', at: 1 });
+    expect(await s.store.markStarted(id, 'forward', 2, 0, 100)).toBe(100);
+    expect(await s.store.markStarted(id, 'forward', 2, 0, 200)).toBe(100); // a re-delivery keeps the first start
+    expect(await s.store.countReplay(id, 'forward', 2, 0)).toBe(1);
+    expect(await s.store.countReplay(id, 'forward', 2, 0)).toBe(2);
+    expect(Object.keys(await s.store.progress(id))).toEqual(['forward.2']);
+    expect(await s.store.startedSteps(id)).toEqual(new Set(['forward.2']));
+  });
+
   it('the reconciler pauses when the gone host had begun the step', async () => {
     await waitingOnTarget('m-aaaaaa08');
-    await redis.hset(s.store.k.progress('m-aaaaaa08'), 'start.forward.1.0', String(Date.now()));
+    await s.store.markStarted('m-aaaaaa08', 'forward', 1, 0, Date.now());
     await tick();
     const r = await s.store.mustGet('m-aaaaaa08');
     expect(r.state).toBe('paused');

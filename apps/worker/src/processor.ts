@@ -94,8 +94,6 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
   const d = job.data;
   const attempt = job.attemptsMade + 1;
   const log = deps.log.child({ migrationId: d.migrationId, step: d.step, host: d.host, phase: d.phase, index: d.index, run: d.run, attempt });
-  const startKey = `start.${d.phase}.${d.index}.${d.run}`;
-  const progressKey = deps.store.k.progress(d.migrationId);
   let startedAt = Date.now();
   let last = 0;
   const progress = (p: Progress) => {
@@ -113,8 +111,7 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
   try {
     await checkFence(deps.store, d);
     // The start mark tells the reconciler this host began the step (so it may have acted).
-    await deps.store.redis.hsetnx(progressKey, startKey, String(startedAt));
-    startedAt = Number(await deps.store.redis.hget(progressKey, startKey));
+    startedAt = await deps.store.markStarted(d.migrationId, d.phase, d.index, d.run, startedAt);
     const input = schemas.input.parse(d.input);
     const step = steps[d.step] as (c: StepContext, i: unknown) => Promise<unknown>;
     const base = deps.context(log, progress);

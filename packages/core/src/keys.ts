@@ -12,7 +12,12 @@ export const queueNames = {
 export function keys(prefix: string) {
   return {
     migration: (id: string) => `${prefix}:mig:${id}`,
+    /** Field `<phase>.<index>` → the step's latest progress entry (JSON); advisory, shown by status. */
     progress: (id: string) => `${prefix}:mig:${id}:progress`,
+    /** Field `<phase>.<index>.<run>` → when a worker first began that step run (ms): it may have acted. */
+    starts: (id: string) => `${prefix}:mig:${id}:starts`,
+    /** Field `<phase>.<index>.<run>` → how often the reconciler re-enqueued a lost step job. */
+    replays: (id: string) => `${prefix}:mig:${id}:replays`,
     migrations: `${prefix}:migs`,
     /** Which migration holds a container: one migration per container at a time. */
     lock: (container: string) => `${prefix}:lock:${container}`,

@@ -70,6 +70,27 @@ export class MigrationStore {
     return Object.fromEntries(Object.entries(h).map(([f, v]) => [f, JSON.parse(v) as ProgressEntry]));
   }
 
+  /**
+   * Marks that a worker began run `run` of step `phase.index` (it may act from now on) and returns
+   * when the first such mark was made: a re-delivered job keeps the first start.
+   */
+  async markStarted(id: string, phase: string, index: number, run: number, at: number): Promise<number> {
+    const field = `${phase}.${index}.${run}`;
+    await this.redis.hsetnx(this.k.starts(id), field, String(at));
+    return Number(await this.redis.hget(this.k.starts(id), field));
+  }
+
+  /** `phase.index` of every step some worker began (in any run). */
+  async startedSteps(id: string): Promise<Set<string>> {
+    const fields = await this.redis.hkeys(this.k.starts(id));
+    return new Set(fields.map((f) => f.split('.').slice(0, 2).join('.')));
+  }
+
+  /** Counts one more re-enqueue of a lost step job; returns the count. */
+  async countReplay(id: string, phase: string, index: number, run: number): Promise<number> {
+    return this.redis.hincrby(this.k.replays(id), `${phase}.${index}.${run}`, 1);
+  }
+
   /** The container's ownership: epoch and owning host (fencing). */
   async owner(container: string): Promise<{ epoch: number; host: string | null }> {
     const [epoch, host] = await this.redis.hmget(this.k.owner(container), 'epoch', 'host');
