@@ -96,3 +96,19 @@ export async function freezeCgroup(dir: string, kind: 'v1' | 'v2', timeoutMs: nu
     await sleep(wait);
   }
 }
+
+/** Every process in a cgroup and the cgroups below it. */
+export async function cgroupPids(dir: string): Promise<number[]> {
+  const out: number[] = [];
+  const text = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+  for (const l of text.split('\n')) if (/^\d+$/.test(l)) out.push(Number(l));
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (e.isDirectory()) out.push(...(await cgroupPids(join(dir, e.name))));
+  }
+  return out;
+}
+
+/** Thaws a cgroup frozen by freezeCgroup (v1: THAWED into freezer.state; v2: 0 into cgroup.freeze). */
+export async function thawCgroup(dir: string, kind: 'v1' | 'v2'): Promise<void> {
+  await writeFile(join(dir, kind === 'v1' ? 'freezer.state' : 'cgroup.freeze'), kind === 'v1' ? 'THAWED' : '0');
+}

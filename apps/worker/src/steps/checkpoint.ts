@@ -44,6 +44,7 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
     const meta = input.verify === 'changed' ? metadataLines(rootfs, ctx.signal) : undefined;
     meta?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     const stats = await pushContainer(ctx, input, 'final-sync', { atRest: true });
+    ctx.log.info({ filesChanged: stats.filesChanged, bytesSent: stats.bytesSent, passMs: stats.ms }, 'final pass done');
     if (input.verify === 'off') return { stats, verified: {} };
     ctx.progress({ stage: 'verify', message: 'digest of the source rootfs' });
     if (meta && stats.listFile) {
@@ -111,6 +112,7 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
       });
       method = 'dump';
     } else {
+      ctx.log.info({ digest: verified.manifestDigest !== undefined }, 'verified; stopping');
       await runtime.stop(name); // while frozen: SIGKILL is taken before anything runs again
     }
     out = {
