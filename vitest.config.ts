@@ -3,6 +3,19 @@ import { fileURLToPath } from 'node:url';
 
 const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
+/**
+ * Test tiers, each a vitest project (`vitest run --project <name>`):
+ * - unit:  pure code and fixtures in temp dirs; seconds; no root, no services.
+ * - redis: a real redis-server the tests start themselves (on PATH); no root.
+ * - host:  root: LXC containers, sshd, rsync, namespaces, fanotify on this machine.
+ * - lab:   end to end in the lab (hosts as namespaces, workers, scheduler); root.
+ * - chaos: the fault-injection suite in the lab; root.
+ * `npm run test:fast` runs unit + redis; `npm test` runs every tier (what CI runs), one tier after
+ * another (groupOrder) and one file at a time: the root tiers share one machine.
+ */
+const REDIS = ['apps/scheduler/test/**/*.test.ts', 'apps/worker/test/container-lock.test.ts', 'apps/worker/test/peer-watch.test.ts', 'apps/worker/test/predecessor.test.ts'];
+const UNIT = ['packages/**/test/**/*.test.ts', 'apps/worker/test/units.test.ts'];
+
 export default defineConfig({
   resolve: {
     // Tests run against the TypeScript sources of the workspace packages.
@@ -14,11 +27,17 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['packages/**/test/**/*.test.ts', 'apps/**/test/**/*.test.ts', 'test/**/*.test.ts'],
     // Lab tests share one machine's namespaces, bridges and LXC: run files one at a time.
     fileParallelism: false,
     testTimeout: 180_000,
     hookTimeout: 240_000,
     reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'unit', sequence: { groupOrder: 0 }, include: UNIT } },
+      { extends: true, test: { name: 'redis', sequence: { groupOrder: 1 }, include: REDIS } },
+      { extends: true, test: { name: 'host', sequence: { groupOrder: 2 }, include: ['apps/**/test/**/*.test.ts'], exclude: [...UNIT, ...REDIS] } },
+      { extends: true, test: { name: 'lab', sequence: { groupOrder: 3 }, include: ['test/e2e/**/*.test.ts', 'test/lab/**/*.test.ts'] } },
+      { extends: true, test: { name: 'chaos', sequence: { groupOrder: 4 }, include: ['test/chaos/**/*.test.ts'] } },
+    ],
   },
 });

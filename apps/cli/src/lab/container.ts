@@ -171,6 +171,9 @@ export async function startContainer(rec: ContainerRecord, host: HostEnv, client
   const at = { timeoutMs: 30_000 };
   await hostRun(host, 'lxc-start', ['-P', rec.lxcPath, '-n', rec.name, '-d'], at);
   await hostRun(host, 'lxc-wait', ['-P', rec.lxcPath, '-n', rec.name, '-s', 'RUNNING', '-t', '20'], at);
+  // The address may have belonged to a container removed moments ago, with another MAC: the
+  // client's neighbour entry for it would stay "reachable" for up to half a minute.
+  await run('ip', ['neigh', 'flush', 'to', rec.ip], { netns: clientNetns, timeoutMs: 5000 }).catch(() => undefined);
   const deadline = Date.now() + 20_000;
   let last = '';
   for (;;) {

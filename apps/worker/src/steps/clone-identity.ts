@@ -7,7 +7,8 @@ import { isUnder } from '../runtime/lxc-config.js';
 import { readRootfsFile, removeRootfsEntries, rootfsEntry, writeRootfsFile } from '../runtime/rootfs.js';
 import { MARKER, peerContainerDir, scratchDir } from './common.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
-import { ownedByMigration, ownershipFile, removePartialDir } from './restore.js';
+import { ownedByMigration, ownershipFile } from '../ownership/target-ownership.js';
+import { removePartialDir } from '../transfer/receiver-lock.js';
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -134,7 +135,7 @@ export const cloneIdentity: Step<CloneIdentityInput, CloneIdentityOutput> = asyn
   await writeJsonAtomic(files.hostKeys, removedHostKeys);
 
   await rm(join(dir, MARKER), { force: true });
-  await removePartialDir(ctx, input.name);
+  await removePartialDir(ctx.host.lxcPath, input.name);
 
   let running = false;
   if (input.start) {

@@ -3,7 +3,8 @@ import { FerryError, type DiscardTargetInput, type DiscardTargetOutput } from '@
 import type { Step } from '../context.js';
 import { isUnder } from '../runtime/lxc-config.js';
 import { isActive, removeScratch } from './common.js';
-import { ownedByMigration, removePartialDir } from './restore.js';
+import { ownedByMigration } from '../ownership/target-ownership.js';
+import { removePartialDir } from '../transfer/receiver-lock.js';
 import { receiverLockPath, waitForReceivers } from '../transfer/receiver-lock.js';
 
 /**
@@ -46,7 +47,7 @@ export const discardTarget: Step<DiscardTargetInput, DiscardTargetOutput> = asyn
     await runtime.destroy(name);
   }
   await rm(dir, { recursive: true, force: true });
-  await removePartialDir(ctx, name);
+  await removePartialDir(ctx.host.lxcPath, name);
   await removeScratch(ctx, input.migrationId);
   return { stopped, removed: true };
 };

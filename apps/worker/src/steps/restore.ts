@@ -4,27 +4,11 @@ import { FerryError, PreconditionError, type RestoreInput, type RestoreOutput, t
 import { announce } from '../net/gratuitous-arp.js';
 import type { Step, StepContext } from '../context.js';
 import { manifestDigest } from '../manifest/manifest.js';
-import { receiverLockPath, receiverPartialDir, waitForReceivers } from '../transfer/receiver-lock.js';
-import { DUMP_DIR, MARKER, peerContainerDir, readMarker, scratchDir, VERIFY_LIST } from './common.js';
+import { receiverLockPath, removePartialDir, waitForReceivers } from '../transfer/receiver-lock.js';
+import { ownedByMigration, ownershipFile } from '../ownership/target-ownership.js';
+import { DUMP_DIR, MARKER, peerContainerDir, scratchDir, VERIFY_LIST } from './common.js';
 import { changedUnder, readList, treeDigest } from '../verify/tree-digest.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
-
-/** Record on the target that this migration created the container here (survives the marker). */
-export function ownershipFile(ctx: StepContext, migrationId: string): string {
-  return join(scratchDir(ctx, migrationId), 'target-owned.json');
-}
-
-/** Whether the container dir here was filled by this migration (marker or ownership record). */
-export async function ownedByMigration(ctx: StepContext, migrationId: string, container: string): Promise<boolean> {
-  if ((await readMarker(ctx.runtime.containerDir(container))) === migrationId) return true;
-  const rec = await readJson<{ container: string }>(ownershipFile(ctx, migrationId));
-  return rec?.container === container;
-}
-
-/** What interrupted passes left for a container dir of this host (beside it, never inside it). */
-export async function removePartialDir(ctx: StepContext, container: string): Promise<void> {
-  await rm(receiverPartialDir(ctx.host.lxcPath, container), { recursive: true, force: true });
-}
 
 /** The copy's digest, taken the way the source took its own (see checkpoint.ts). */
 async function copyDigest(ctx: StepContext, name: string, verify: VerifyLevel): Promise<string> {
@@ -87,7 +71,7 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
   }
   await rm(join(dir, MARKER), { force: true });
   await rm(join(dir, VERIFY_LIST), { force: true });
-  await removePartialDir(ctx, name);
+  await removePartialDir(ctx.host.lxcPath, name);
 
   if (!input.start) {
     const out: RestoreOutput = { running: false, ...(digest ? { manifestDigest: digest } : {}) };

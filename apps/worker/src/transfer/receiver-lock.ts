@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { FerryError } from '@ferry/core';
 import { run } from '@ferry/infra';
 
@@ -34,4 +35,9 @@ export function lockedRsyncPath(lock: string): string {
 /** Waits until no receiver holds the directory (on this host). */
 export async function waitForReceivers(lock: string, signal?: AbortSignal): Promise<void> {
   await run('flock', ['-w', String(RECEIVER_WAIT_S + 30), lock, 'true'], { timeoutMs: (RECEIVER_WAIT_S + 40) * 1000, ...(signal ? { signal } : {}) });
+}
+
+/** What interrupted passes left for a container dir of this host (beside it, never inside it). */
+export async function removePartialDir(lxcPath: string, container: string): Promise<void> {
+  await rm(receiverPartialDir(lxcPath, container), { recursive: true, force: true });
 }
