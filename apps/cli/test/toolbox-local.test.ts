@@ -12,7 +12,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { newToolboxId, toolboxKeys, toolboxQueues, type ContainerDetails, type ExecJobData } from '@ferry/core';
+import { decodeExecEntry, newToolboxId, toolboxKeys, toolboxQueues, type ContainerDetails, type ExecJobData } from '@ferry/core';
 import { run, type RunOptions } from '@ferry/infra';
 import { HostWorker, type HostConfig } from '@ferry/worker';
 import { LxcRuntime, processesInRootfs } from '../../worker/src/runtime/lxc.js';
@@ -168,7 +168,7 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
       await q.close();
       return id;
     };
-    const entries = async (id: string) => (await redis.xrange(k().execOut(id), '-', '+')).map(([, f]) => Object.fromEntries([[f[0], f[1]], [f[2], f[3]], [f[4], f[5]]].filter((x) => x[0])));
+    const entries = async (id: string) => (await redis.xrangeBuffer(k().execOut(id), '-', '+')).map(([, f]) => decodeExecEntry(f));
 
     it('stops a command whose output is not read (flow control) and lets it go on once read', async () => {
       const id = await submit(['sh', '-c', 'cat /bin/busybox /bin/busybox /bin/busybox /bin/busybox /bin/busybox /bin/busybox; echo done >&2']);
@@ -188,8 +188,9 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
         for (const [, es] of res ?? []) {
           for (const [eid, f] of es) {
             last = eid.toString();
-            if (f[1]!.toString() === 'stdout') bytes += f[3]!.length;
-            if (f[1]!.toString() === 'exit') exit = f[3]!.toString();
+            const e = decodeExecEntry(f);
+            if (e?.type === 'stdout') bytes += e.data.length;
+            if (e?.type === 'exit') exit = String(e.code);
           }
         }
         if (res) await redis.xtrim(k().execOut(id), 'MINID', last);

@@ -72,6 +72,15 @@ export class Scheduler {
     this.opts.log.info({ prefix: this.opts.prefix }, 'scheduler started');
   }
 
+  /**
+   * One reconcile pass now, queued behind one that runs (the reconciler also runs every
+   * `reconcileEveryMs`): lost step jobs re-enqueued, steps on gone hosts failed or paused.
+   */
+  async reconcileNow(): Promise<void> {
+    if (!this.reconciler) throw new Error('the scheduler is not started');
+    await this.reconciler.tick();
+  }
+
   /** Finishes the job in hand, then stops (SIGTERM). */
   async stop(): Promise<void> {
     this.reconciler?.stop();

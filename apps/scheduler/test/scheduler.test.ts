@@ -110,12 +110,12 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
     const id = stepJobId('m-aaaaaa06', 'forward', 0, 0);
     await (await q.getJob(id))!.remove();
     expect(await q.getJob(id)).toBeUndefined();
-    await (s as unknown as { reconciler: { tick(): Promise<void> } }).reconciler.tick();
+    await s.reconcileNow();
     expect((await q.getJob(id))?.data.step).toBe('preflight');
     await q.close();
   });
 
-  const tick = () => (s as unknown as { reconciler: { tick(): Promise<void> } }).reconciler.tick();
+  const tick = () => s.reconcileNow();
   /** A migration whose preflight on the source is done, so the target's preflight waits on h2. */
   async function waitingOnTarget(id: string) {
     await submit(id, { container: 'web', from: 'h1', to: 'h2' });

@@ -15,3 +15,4 @@ export * from './step-input.js';
 export * from './jobs.js';
 export * from './summary.js';
 export * from './toolbox.js';
+export * from './exec-codec.js';

@@ -50,7 +50,8 @@ export function stepInput(r: MigrationRecord, phase: Phase, index: number): Step
           method: cp?.method ?? 'stop',
           start: wasRunning,
           ...(cp?.manifestDigest ? { expectManifestDigest: cp.manifestDigest, verify: cp.verify ?? 'full' } : {}),
-          ...(src?.ip ? { ip: src.ip } : {}),
+          // Announced from restore as soon as it runs only when ARP refresh is asked for.
+          ...(src?.ip && opts.arpRefresh ? { ip: src.ip } : {}),
         };
       case 'arp-refresh':
         return { ...base, ip: src?.ip };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ContainerPath, ExecArgv, ExecJobData, HostDir, newToolboxId, parseToolboxJob, ValidationError } from '../src/index.js';
+import { ContainerPath, decodeExecEntry, encodeExecEntry, ExecArgv, ExecJobData, HostDir, newToolboxId, parseToolboxJob, ValidationError, type ExecEntry } from '../src/index.js';
 
 describe('toolbox input', () => {
   it.each([
@@ -60,5 +60,22 @@ describe('toolbox input', () => {
       expect((e as ValidationError).problems.map((p) => p.path).sort()).toEqual(['container', 'hostDir', 'path']);
     }
     expect(parseToolboxJob({ kind: 'umount', requestId: newToolboxId('r'), container: 'web', path: '/mnt/x/' })).toMatchObject({ path: '/mnt/x' });
+  });
+});
+
+describe('exec stream codec', () => {
+  it('every entry survives the wire (fields as Redis returns them: Buffers), and an unknown one decodes to null', () => {
+    const wire = (e: ExecEntry) => encodeExecEntry(e).map((x) => (typeof x === 'string' ? Buffer.from(x) : x));
+    const all: ExecEntry[] = [
+      { type: 'started', pid: 4242 },
+      { type: 'stdout', data: Buffer.from([0, 255, 10, 13]) },
+      { type: 'stderr', data: Buffer.from('oops\n') },
+      { type: 'exit', code: 0 },
+      { type: 'exit', code: 143, signal: 'SIGTERM' },
+      { type: 'error', code: 'CONTAINER_NOT_RUNNING', message: 'web is STOPPED', exit: 125 },
+    ];
+    for (const e of all) expect(decodeExecEntry(wire(e))).toEqual(e);
+    expect(decodeExecEntry([Buffer.from('type'), Buffer.from('telemetry')])).toBeNull();
+    expect(decodeExecEntry([Buffer.from('type'), Buffer.from('exit')])).toBeNull(); // no code: not an exit
   });
 });

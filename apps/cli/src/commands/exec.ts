@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import { Queue } from 'bullmq';
-import { ExecArgv, newToolboxId, toolboxKeys, toolboxQueues, type ExecJobData, type ExecSignal } from '@ferry/core';
+import { decodeExecEntry, ExecArgv, newToolboxId, toolboxKeys, toolboxQueues, type ExecJobData, type ExecSignal } from '@ferry/core';
 import type { Client } from '../client.js';
 import { EXIT, ExitError } from '../exit-error.js';
 import { targetHost } from './target-host.js';
@@ -44,11 +44,6 @@ function write(stream: NodeJS.WriteStream, data: Buffer): Promise<void> {
       stream.once('error', done);
     }
   });
-}
-
-function field(fields: Buffer[], name: string): Buffer | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
-  return undefined;
 }
 
 export async function execCommand(c: Client, o: ExecOptions, t: ExecTimings = DEFAULTS): Promise<number> {
@@ -120,16 +115,15 @@ export async function execCommand(c: Client, o: ExecOptions, t: ExecTimings = DE
       for (const [, entries] of res ?? []) {
         for (const [entryId, fields] of entries) {
           last = entryId.toString();
-          const type = field(fields, 'type')?.toString();
-          const data = field(fields, 'data');
-          if (type === 'started') started = true;
-          else if (type === 'stdout' && data) {
-            if (!stdoutBroken) await write(process.stdout, data);
-          } else if (type === 'stderr' && data) await write(process.stderr, data);
-          else if (type === 'exit') return Number(field(fields, 'code')?.toString() ?? EXIT.failed);
-          else if (type === 'error') {
-            process.stderr.write(`ferry: ${field(fields, 'message')?.toString() ?? 'exec failed'}\n`);
-            return Number(field(fields, 'exit')?.toString() ?? EXIT.failed);
+          const e = decodeExecEntry(fields);
+          if (e?.type === 'started') started = true;
+          else if (e?.type === 'stdout') {
+            if (!stdoutBroken) await write(process.stdout, e.data);
+          } else if (e?.type === 'stderr') await write(process.stderr, e.data);
+          else if (e?.type === 'exit') return e.code;
+          else if (e?.type === 'error') {
+            process.stderr.write(`ferry: ${e.message}\n`);
+            return e.exit;
           }
         }
       }

@@ -2,7 +2,7 @@ import { constants } from 'node:os';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { CommandError, ExecJobData, ExecSignal, toolboxKeys, toolboxQueues, type ToolboxKeys } from '@ferry/core';
+import { CommandError, encodeExecEntry, ExecJobData, ExecSignal, toolboxKeys, toolboxQueues, type ExecEntry, type ToolboxKeys } from '@ferry/core';
 import { run } from '@ferry/infra';
 import type { HostConfig } from '../config.js';
 import { LxcRuntime } from '../runtime/lxc.js';
@@ -115,7 +115,8 @@ export class ExecService {
       this.o.log.warn({ jobId: job.id, issues: parsed.error.issues }, 'invalid exec job');
       const id = (job.data as { execId?: unknown })?.execId;
       if (typeof id === 'string' && /^x-[0-9a-z]+$/.test(id)) {
-        await this.o.redis.xadd(keys.execOut(id), '*', 'type', 'error', 'code', 'INVALID_INPUT', 'message', parsed.error.issues[0]?.message ?? 'invalid exec job', 'exit', '2');
+        const entry = encodeExecEntry({ type: 'error', code: 'INVALID_INPUT', message: parsed.error.issues[0]?.message ?? 'invalid exec job', exit: 2 });
+        await this.o.redis.xadd(keys.execOut(id), '*', ...entry);
         await this.o.redis.expire(keys.execOut(id), 300);
       }
       return;
@@ -138,7 +139,8 @@ class ExecSession {
   private paused = false;
   private stop?: Stop | 'client-gone';
   private readonly abort = new AbortController();
-  private readonly outbox: { fields: string[]; data?: Buffer[]; bytes: number }[] = [];
+  /** Entries waiting for Redis; output entries gather chunks until sent. */
+  private readonly outbox: ({ entry: Exclude<ExecEntry, { data: Buffer }> } | { stream: 'stdout' | 'stderr'; data: Buffer[]; bytes: number })[] = [];
   private sending?: Promise<void>;
   /** Bytes of output waiting to be written to Redis. */
   private queued = 0;
@@ -169,8 +171,8 @@ class ExecSession {
   }
 
   /** Queues an entry for the output stream. */
-  private push(fields: string[]): void {
-    this.outbox.push({ fields, bytes: 0 });
+  private push(entry: Exclude<ExecEntry, { data: Buffer }>): void {
+    this.outbox.push({ entry });
     this.kick();
   }
 
@@ -178,10 +180,10 @@ class ExecSession {
   private pushData(type: 'stdout' | 'stderr', chunk: Buffer): void {
     this.queued += chunk.length;
     const last = this.outbox.at(-1);
-    if (last?.data && last.fields[1] === type && last.bytes + chunk.length <= MAX_ENTRY_BYTES) {
+    if (last && 'stream' in last && last.stream === type && last.bytes + chunk.length <= MAX_ENTRY_BYTES) {
       last.data.push(chunk);
       last.bytes += chunk.length;
-    } else this.outbox.push({ fields: ['type', type, 'data'], data: [chunk], bytes: chunk.length });
+    } else this.outbox.push({ stream: type, data: [chunk], bytes: chunk.length });
     // Output arrives faster than Redis takes it: stop the command at once, not after the fact.
     if (!this.paused && this.queued > this.t.maxQueuedBytes) this.pause();
     this.kick();
@@ -195,7 +197,7 @@ class ExecSession {
         try {
           const r = await this.o.redis
             .multi()
-            .xadd(this.out, '*', ...e.fields, ...(e.data ? [Buffer.concat(e.data)] : []))
+            .xadd(this.out, '*', ...encodeExecEntry('entry' in e ? e.entry : { type: e.stream, data: Buffer.concat(e.data) }))
             .xlen(this.out)
             .exec();
           const len = r?.[1]?.[1];
@@ -203,7 +205,7 @@ class ExecSession {
         } catch (err) {
           this.log.warn({ err }, 'exec output could not be written to redis');
         }
-        this.queued -= e.bytes;
+        if ('bytes' in e) this.queued -= e.bytes;
       }
       this.sending = undefined;
     })();
@@ -228,7 +230,7 @@ class ExecSession {
   }
 
   private async error(e: Stop): Promise<void> {
-    this.push(['type', 'error', 'code', e.code, 'message', e.message, 'exit', String(e.exit)]);
+    this.push({ type: 'error', code: e.code, message: e.message, exit: e.exit });
     await this.flushed();
   }
 
@@ -283,7 +285,7 @@ class ExecSession {
         processGroup: true,
         onSpawn: (pid) => {
           this.pgid = pid;
-          this.push(['type', 'started', 'pid', String(pid)]);
+          this.push({ type: 'started', pid });
         },
         onStdoutBytes: (b) => this.pushData('stdout', b),
         onStderrBytes: (b) => this.pushData('stderr', b),
@@ -316,7 +318,7 @@ class ExecSession {
       await this.error(end);
     } else {
       this.log.info({ exitCode: end.code, signal: end.signal }, 'exec ended');
-      this.push(['type', 'exit', 'code', String(end.code), ...(end.signal ? ['signal', end.signal] : [])]);
+      this.push({ type: 'exit', code: end.code, ...(end.signal ? { signal: end.signal } : {}) });
       await this.flushed();
     }
   }

@@ -10,7 +10,7 @@ import { DUMP_DIR, peerContainerDir, scratchDir } from './common.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
 import { openAtRestLink, pushContainer, pushVerifyList } from '../transfer/container-push.js';
 import { withoutList } from '../transfer/tracked-pass.js';
-import { changedUnder, contentLines, digestOf, metadataLines, readList } from '../verify/tree-digest.js';
+import { changedUnder, contentLines, digestOf, metadataBytes, readList } from '../verify/tree-digest.js';
 
 /**
  * Source: brings the container to rest and sends the last changes.
@@ -41,7 +41,7 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
   const finalPass = async (): Promise<{ stats: TransferStats; verified: Pick<CheckpointOutput, 'manifestDigest' | 'verify'> }> => {
     ctx.progress({ stage: 'final-sync', message: 'final pass' });
     const rootfs = runtime.rootfsDir(name);
-    const meta = input.verify === 'changed' ? metadataLines(rootfs, ctx.signal) : undefined;
+    const meta = input.verify === 'changed' ? metadataBytes(rootfs, ctx.signal) : undefined;
     meta?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     const stats = await pushContainer(ctx, input, 'final-sync', { atRest: true });
     ctx.log.info({ filesChanged: stats.filesChanged, bytesSent: stats.bytesSent, passMs: stats.ms }, 'final pass done');
