@@ -24,9 +24,15 @@ export const rsyncTransfer: Step<RsyncTransferInput, RsyncTransferOutput> = asyn
 
   const passes: TransferStats[] = [];
   let stopReason: string;
+  // The checkpoint comes next on this host: its at-rest connection is opened beside the later
+  // passes (the master persists 60 s), so the checkpoint pays no handshake. A failure here is the
+  // checkpoint's to report, before anything is frozen.
+  const openAtRest = () => openAtRestLink(ctx, input.peer).catch((e: unknown) => ctx.log.warn({ err: e }, 'at-rest link not opened ahead'));
+  let atRestOpening: Promise<void> | undefined;
   for (;;) {
     checkAborted(ctx);
     const pass = passes.length + 1;
+    if (pass > 1 && input.wasRunning) atRestOpening = openAtRest();
     ctx.progress({ stage: 'precopy', pass, message: `pre-copy pass ${pass}` });
     const stats = await pushContainer(ctx, input, 'precopy', { pass });
     passes.push(stats);
@@ -41,10 +47,6 @@ export const rsyncTransfer: Step<RsyncTransferInput, RsyncTransferOutput> = asyn
       break;
     }
   }
-  if (input.wasRunning) {
-    // The checkpoint comes next on this host: its at-rest connection costs no handshake then
-    // (the master persists 60 s). A failure here is the checkpoint's to report, before the freeze.
-    await openAtRestLink(ctx, input.peer).catch((e: unknown) => ctx.log.warn({ err: e }, 'at-rest link not opened ahead'));
-  }
+  if (input.wasRunning) await (atRestOpening ?? openAtRest());
   return { passes, bytesTransferred: passes.reduce((a, p) => a + p.bytesSent, 0), stopReason };
 };
