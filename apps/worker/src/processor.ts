@@ -121,6 +121,8 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
     log.info({ ms: Date.now() - startedAt }, 'step done');
   } catch (e) {
     let error = toErrorData(watch?.lost ?? e);
+    // A write of this worker's own that met a full disk: say whose disk.
+    if (error.code === 'DISK_FULL') error = { ...error, message: `${d.host}: ${error.message}` };
     const max = job.opts.attempts ?? 1;
     if (error.retryable && !deps.stopping()) error = await peerGone(deps, d, error, goneMs);
     if (error.retryable && atRest(d) && LINK_LOST.has(error.code)) {

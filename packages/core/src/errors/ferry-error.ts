@@ -36,8 +36,14 @@ export class FerryError extends Error {
 }
 
 /** Plain-data form of any thrown value; unknown errors are not retryable. */
+/** errno codes that mean the disk written to is full: no retry heals that, and it must say so. */
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
+
 export function toErrorData(err: unknown): ErrorData {
   if (err instanceof FerryError) return err.toData();
+  if (err instanceof Error && 'code' in err && typeof err.code === 'string' && NO_SPACE.has(err.code)) {
+    return { name: err.name, code: 'DISK_FULL', message: `no space left on the disk written to: ${err.message}`, retryable: false };
+  }
   if (err instanceof Error) return { name: err.name, code: 'INTERNAL', message: err.message, retryable: false };
   return { name: 'Error', code: 'INTERNAL', message: String(err), retryable: false };
 }
