@@ -24,6 +24,8 @@ export default defineConfig({
       '@ferry/infra': src('./packages/infra/src/index.ts'),
       '@ferry/worker': src('./apps/worker/src/index.ts'),
       '@ferry/scheduler': src('./apps/scheduler/src/index.ts'),
+      '@ferry/cli': src('./apps/cli/src/index.ts'),
+      '@ferry/lab': src('./apps/lab/src/index.ts'),
     },
   },
   test: {

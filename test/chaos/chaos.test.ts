@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FAULTS } from '../../apps/cli/src/chaos/faults.js';
-import { renderTable } from '../../apps/cli/src/chaos/report.js';
-import { runChaos, type ChaosReport } from '../../apps/cli/src/chaos/runner.js';
+import { FAULTS } from '../../apps/lab/src/chaos/faults.js';
+import { renderTable } from '../../apps/lab/src/chaos/report.js';
+import { runChaos, type ChaosReport } from '../../apps/lab/src/chaos/runner.js';
 
 // The chaos suite in-process, two trials per fault, against the real lab: two hosts (namespaces
 // with sshd, LXC and a worker each), the embedded Redis, the scheduler and the real `ferry` CLI

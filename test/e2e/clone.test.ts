@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { MigrationSummary } from '@ferry/core';
-import { hostExec, labContainerCreate, type LabInfo } from '../../apps/cli/src/lab/index.js';
+import type { OperationSummary } from '@ferry/core';
+import { hostExec, labContainerCreate, type LabInfo } from '@ferry/lab';
 import { containerState, ferry, httpFrom, useLab } from '../support/lab.js';
 
 // Real lab: the clone goes through the CLI, the scheduler and the workers of both hosts.
@@ -11,7 +11,7 @@ describe('clone in the lab', () => {
     (await hostExec(host, ['lxc-attach', '-P', h(host).lxcPath, '-n', name, '--', ...argv], { timeoutMs: 10_000 })).stdout.trim();
   const clone = async (args: string[]) => {
     const r = await ferry(['clone', ...args, '--json']);
-    return { ...r, summary: r.code !== 2 ? (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as MigrationSummary) : undefined };
+    return { ...r, summary: r.code !== 2 ? (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as OperationSummary) : undefined };
   };
 
   beforeAll(async () => {

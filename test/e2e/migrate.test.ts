@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MigrationSummary } from '@ferry/core';
-import { labContainerCreate, type LabInfo } from '../../apps/cli/src/lab/index.js';
+import type { OperationSummary } from '@ferry/core';
+import { labContainerCreate, type LabInfo } from '@ferry/lab';
 import { manifestDigest } from '../../apps/worker/src/manifest/manifest.js';
 import { succeeds } from '@ferry/infra';
 import { containerState, ferry, httpFrom, switchPortOf, useLab } from '../support/lab.js';
@@ -26,7 +26,7 @@ describe('live migration in the lab', () => {
     const r = await ferry(['migrate', 'web1', '--from', 'h1', '--to', 'h2', '--keep-source', '--verify', 'full', '--wait', '--json']);
     expect(r.stderr).not.toMatch(/ferry: /);
     expect(r.code).toBe(0);
-    const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as MigrationSummary;
+    const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as OperationSummary;
     expect(s.state).toBe('done');
     expect(s.precopyPasses).toBeGreaterThanOrEqual(1);
     expect(s.bytesTransferred).toBeGreaterThan(24 * 1024 * 1024);
@@ -62,7 +62,7 @@ describe('live migration in the lab', () => {
       await labContainerCreate({ name, host: 'h1', sizeMb: 4, writer: true });
       const r = await ferry(['migrate', name, '--from', 'h1', '--to', 'h2', '--keep-source', ...(full ? ['--verify', 'full'] : []), '--wait', '--json']);
       expect(r.code, r.stderr).toBe(0);
-      const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as MigrationSummary;
+      const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as OperationSummary;
       expect(s.state).toBe('done');
       const status = JSON.parse((await ferry(['status', s.id, '--json'])).stdout);
       const steps = status.record.steps as { name: string; output?: { manifestDigest?: string; verify?: string } }[];

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '@ferry/infra';
-import { labContainerCreate, startScheduler, startWorker, stopScheduler, stopWorker, type LabInfo } from '../../apps/cli/src/lab/index.js';
+import { labContainerCreate, startScheduler, startWorker, stopScheduler, stopWorker, type LabInfo } from '@ferry/lab';
 import { containerState, ferry, httpFrom, useLab } from '../support/lab.js';
 
 async function status(id: string) {

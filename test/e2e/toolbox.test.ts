@@ -4,9 +4,9 @@ import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FerryError, type ContainerDetails, type MigrationSummary } from '@ferry/core';
+import { FerryError, type ContainerDetails, type OperationSummary } from '@ferry/core';
 import { run, type RunOptions } from '@ferry/infra';
-import { labContainerCreate, labDown, labUp, type LabInfo } from '../../apps/cli/src/lab/index.js';
+import { labContainerCreate, labDown, labUp, type LabInfo } from '@ferry/lab';
 import { processesInRootfs } from '../../apps/worker/src/runtime/lxc.js';
 import { CLI, containerState, isolate } from '../support/lab.js';
 import { execCases } from '../support/exec-cases.js';
@@ -122,7 +122,7 @@ describe('the container toolbox in the lab: exec and bind mounts', () => {
     it('the mount survives a migration: active on the target', async () => {
       const r = await ferry(['migrate', 'tb1', '--from', 'h1', '--to', 'h2', '--wait', '--json']);
       expect(r.code).toBe(0);
-      const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as MigrationSummary;
+      const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as OperationSummary;
       expect(s.state).toBe('done');
       expect(await containerState('h2', h('h2').lxcPath, 'tb1')).toBe('RUNNING');
       await writeFile(join(share, 'after.txt'), 'written after the move\n');

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { run } from '@ferry/infra';
-import { hostExec, labContainerCreate, type LabInfo } from '../../apps/cli/src/lab/index.js';
+import { hostExec, labContainerCreate, type LabInfo } from '@ferry/lab';
 import { manifest, manifestDigest } from '../../apps/worker/src/manifest/manifest.js';
 import { containerState, ferry, useLab } from '../support/lab.js';
 

@@ -13,11 +13,11 @@ import {
   linkDown,
   linkUp,
   type LabInfo,
-} from '../../apps/cli/src/lab/index.js';
-import { createHostMountNs, prepareLabMounts } from '../../apps/cli/src/lab/hostenv.js';
-import { createNamespace, createSwitch } from '../../apps/cli/src/lab/netns.js';
-import { hostNames, layout } from '../../apps/cli/src/lab/paths.js';
-import { writeState } from '../../apps/cli/src/lab/state.js';
+} from '@ferry/lab';
+import { createHostMountNs, prepareLabMounts } from '../../apps/lab/src/lab/hostenv.js';
+import { createNamespace, createSwitch } from '../../apps/lab/src/lab/netns.js';
+import { hostNames, layout } from '../../apps/lab/src/lab/paths.js';
+import { writeState } from '../../apps/lab/src/lab/state.js';
 
 // The real thing: network namespaces, bridges, sshd, LXC. Needs root and the lab's packages.
 const canRun = process.getuid?.() === 0 && ['lxc-create', 'sshd', 'busybox', 'nsenter'].every((t) =>

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { run } from '@ferry/infra';
-import * as lab from '../../apps/cli/dist/lab/index.js';
+import * as lab from '@ferry/lab'; // the compiled package (apps/lab/dist)
 
 const { values } = parseArgs({ options: { 'size-mb': { type: 'string', default: '32' } } });
 const own = !process.env.FERRY_STATE_DIR;

@@ -4,9 +4,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '@ferry/infra';
 import { afterAll, beforeAll } from 'vitest';
-import { hostExec, labDown, labUp, type LabInfo } from '../../apps/cli/src/lab/index.js';
+import { hostExec, labDown, labUp, type LabInfo } from '@ferry/lab';
 import { freshPrefix } from './redis.js';
 
+/**
+ * The built `ferry` binary: the end-to-end tiers test the command a user runs (and the lab's workers
+ * and scheduler run it too), so this one is the compiled CLI, not its sources. `npm test` builds
+ * first (`npm run build && vitest run`).
+ */
 export const CLI = fileURLToPath(new URL('../../apps/cli/dist/main.js', import.meta.url));
 
 /**

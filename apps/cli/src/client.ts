@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import { DEFAULT_PREFIX } from '@ferry/core';
-import { connect, ensureRedis, HostRegistry, MigrationStore, Queues } from '@ferry/infra';
+import { connect, ensureRedis, HostRegistry, OperationStore, Queues } from '@ferry/infra';
 
 /** What CLI commands talk to: the store, the registry and the scheduler's queue. */
 export interface Client {
   redis: Redis;
-  store: MigrationStore;
+  store: OperationStore;
   registry: HostRegistry;
   queues: Queues;
   close(): Promise<void>;
@@ -18,7 +18,7 @@ export async function openClient(): Promise<Client> {
   const queues = new Queues(redis, prefix);
   return {
     redis,
-    store: new MigrationStore(redis, prefix),
+    store: new OperationStore(redis, prefix),
     registry: new HostRegistry(redis, prefix),
     queues,
     async close() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { FerryError, summarize, type MigrationRecord } from '@ferry/core';
+import { FerryError, summarize, type StoredRecord } from '@ferry/core';
 import { EXIT, ExitError } from './exit-error.js';
 import { withClient, type Client } from './client.js';
 import { exitCodeOf, submitMigration, waitFor } from './commands/migrate.js';
@@ -25,7 +25,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .showHelpAfterError()
     .exitOverride();
   /** How migrate --wait, clone and unify end: wait for the operation, print it, exit by its outcome. */
-  const finish = async (c: Client, id: string, asJson: boolean, details?: (r: MigrationRecord) => { json: object; text: () => Promise<string> } | undefined) => {
+  const finish = async (c: Client, id: string, asJson: boolean, details?: (r: StoredRecord) => { json: object; text: () => Promise<string> } | undefined) => {
     const r = await waitFor(c, id);
     const more = details?.(r);
     if (asJson) json({ ...summarize(r), ...more?.json });
@@ -122,7 +122,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       await withClient(async (c) => {
         const id = await submitUnify(c, { containers, ...(o.host ? { host: o.host } : {}), mode: o.mode, dryRun: Boolean(o.dryRun), revert: Boolean(o.revert), excludes: o.exclude });
         await finish(c, id, Boolean(o.json), (r) => {
-          const report = r.steps?.[0]?.output;
+          const report = r.state === 'rejected' ? undefined : r.steps[0]?.output;
           if (!report) return undefined;
           const text = async () => {
             const { formatReport } = await import('@ferry/worker'); // only the text form needs it
@@ -305,40 +305,17 @@ function buildProgram(setExit: (code: number) => void): Command {
       print((await stopEmbeddedRedis()) ? 'stopped' : 'not running');
     });
 
-  const lab = program.command('lab').description('a lab of hosts on this machine: network namespaces with sshd, LXC and a worker each');
-  lab
-    .command('up')
-    .description('bring up the lab (hosts, a client namespace, redis, scheduler, workers)')
-    .option('--hosts <n>', 'number of hosts', num('--hosts'), 2)
-    .option('--json', 'print JSON')
-    .action(async (o) => {
-      const { labUp } = await import('./lab/index.js');
-      const info = await labUp({ hosts: o.hosts });
-      if (o.json) json(info);
-      else for (const h of info.hosts) print(`${h.name}  ${h.address}  netns ${h.netns}  lxc ${h.lxcPath}`);
-    });
-  lab
-    .command('down')
-    .description('remove everything the lab made')
-    .action(async () => {
-      const { labDown } = await import('./lab/index.js');
-      await labDown();
-    });
-  lab
-    .command('container')
-    .description('lab containers')
-    .command('create')
-    .description('create and start a busybox container with a static IP and an HTTP server')
-    .argument('<name>', 'container name')
-    .requiredOption('--host <host>', 'lab host')
-    .option('--size-mb <n>', 'MiB of data under /data/bulk', num('--size-mb'), 0)
-    .option('--writer', 'run a writer that keeps changing a few files')
-    .option('--json', 'print JSON')
-    .action(async (name: string, o) => {
-      const { labContainerCreate } = await import('./lab/index.js');
-      const ct = await labContainerCreate({ name, host: o.host, sizeMb: o.sizeMb, writer: Boolean(o.writer) });
-      if (o.json) json(ct);
-      else print(`${ct.name} on ${ct.host}: ${ct.ip} ${ct.mac} rootfs ${ct.rootfs}`);
+  program
+    .command('lab')
+    .description('a lab of hosts on this machine: network namespaces with sshd, LXC and a worker each (up, down, container create)')
+    .usage('up [--hosts N] [--json] | down | container create <name> --host <h> [--size-mb N] [--writer] [--json]')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]', 'the lab command and its options (`ferry lab --help` lists them)')
+    .action(async (args: string[]) => {
+      const { runLab } = await import('./lab.js');
+      setExit(await runLab(args));
     });
 
   return program;

@@ -1,4 +1,4 @@
-import { summarize, type MigrationRecord, type MigrationSummary, type StepSummary } from '@ferry/core';
+import { fields, summarize, type StoredRecord, type OperationSummary, type StepSummary } from '@ferry/core';
 import type { ProgressEntry } from '@ferry/infra';
 
 const MARK: Record<string, string> = { done: '✓', failed: '✗', running: '…', pending: ' ' };
@@ -37,7 +37,7 @@ function stepLine(s: StepSummary, progress?: ProgressEntry): string {
   return line;
 }
 
-export function renderStatus(r: MigrationRecord, progress: Record<string, ProgressEntry> = {}): string {
+export function renderStatus(r: StoredRecord, progress: Record<string, ProgressEntry> = {}): string {
   const s = summarize(r);
   const lines = [
     s.kind === 'clone'
@@ -47,7 +47,7 @@ export function renderStatus(r: MigrationRecord, progress: Record<string, Progre
   const idx = { forward: 0, rollback: 0 };
   for (const st of s.steps) {
     const i = idx[st.phase]++;
-    lines.push(stepLine(st, progress[`${st.phase}.${i}`]));
+    lines.push(stepLine(st, progress[fields.progress(st.phase, i)]));
   }
   lines.push(...figures(s));
   if (s.error && s.state !== 'done') lines.push(`  error: ${s.error.code}: ${s.error.message}`);
@@ -55,7 +55,7 @@ export function renderStatus(r: MigrationRecord, progress: Record<string, Progre
   return lines.join('\n');
 }
 
-function figures(s: MigrationSummary): string[] {
+function figures(s: OperationSummary): string[] {
   const out: string[] = [];
   if (s.totalMs !== undefined) out.push(`  total ${fmtMs(s.totalMs)}`);
   if (s.bytesTransferred) out.push(`  moved ${fmtBytes(s.bytesTransferred)} in ${s.precopyPasses} pre-copy pass(es) + final sync`);
@@ -63,7 +63,7 @@ function figures(s: MigrationSummary): string[] {
   return out;
 }
 
-export function renderList(records: MigrationRecord[]): string {
+export function renderList(records: StoredRecord[]): string {
   if (records.length === 0) return 'no migrations';
   const rows = records.map((r) => {
     const s = summarize(r);

@@ -22,6 +22,7 @@ import { execCases } from '../../../test/support/exec-cases.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
+/** The built `ferry` binary: the command as a user runs it is what this file tests (`npm test` builds first). */
 const CLI = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const ALL = Array.from({ length: 256 }, (_, i) => i);
 
@@ -150,11 +151,11 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
       ['no command', ['exec', a], /missing required argument 'command'/],
       ['an option before the command without --', ['exec', a, 'ls', '-l'], /unknown option '-l'/],
     ])('bad input: %s → exit 2, nothing run', async (_w, args, msg) => {
-      const before = await redis.keys(`${prefix}:exec:*`);
+      const before = await redis.keys(toolboxKeys(prefix).execAll);
       const r = await ferry(args);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(msg);
-      expect(await redis.keys(`${prefix}:exec:*`)).toEqual(before);
+      expect(await redis.keys(toolboxKeys(prefix).execAll)).toEqual(before);
     });
   });
 

@@ -1,6 +1,21 @@
 import type { Logger } from 'pino';
-import { currentSteps, stepJobId, type MigrationRecord, type StepResultData } from '@ferry/core';
-import type { Scheduler } from './scheduler.js';
+import type { Job } from 'bullmq';
+import { catalogue, currentSteps, fields, stepJobId, type OperationEvent, type OperationRecord, type StepJobData, type StepResultData } from '@ferry/core';
+import type { HostRegistry, OperationStore } from '@ferry/infra';
+
+/**
+ * What the reconciler may use of the scheduler: read records, marks and heartbeats, look up a
+ * step's job, and act only through the scheduler's own moves (apply an event, re-issue a step).
+ */
+export interface ReconcilerPort {
+  store: Pick<OperationStore, 'list' | 'countReplay' | 'startedSteps'>;
+  registry: Pick<HostRegistry, 'lastAlive' | 'get'>;
+  /** The job of a step on its host's queue, if it exists. */
+  stepJob(host: string, jobId: string): Promise<Job<StepJobData, StepResultData> | undefined>;
+  apply(id: string, event: OperationEvent): Promise<unknown>;
+  /** Enqueues the operation's current step again (same job id, same fence). */
+  reissue(r: OperationRecord): Promise<void>;
+}
 
 export interface ReconcilerLimits {
   /** A host whose worker has been silent this long is taken as gone. */
@@ -32,7 +47,7 @@ export class Reconciler {
   private readonly limits: ReconcilerLimits;
 
   constructor(
-    private readonly s: Scheduler,
+    private readonly s: ReconcilerPort,
     private readonly log: Logger,
     private readonly everyMs: number,
     limits: Partial<ReconcilerLimits> = {},
@@ -75,18 +90,17 @@ export class Reconciler {
     }
   }
 
-  /** Whether the target may ever have started the copy: a worker began its restore (or clone identity). */
-  private targetCopyEverStarted(r: MigrationRecord, started: Set<string>): boolean {
-    return r.steps.some((s, i) => (s.name === 'restore' || s.name === 'clone-identity') && started.has(`forward.${i}`));
+  /** Whether the target may ever have started the copy: a worker began a step that may start it. */
+  private targetCopyEverStarted(r: OperationRecord, started: Set<string>): boolean {
+    return r.steps.some((s, i) => catalogue[s.name].traits.mayStartContainer === true && started.has(fields.step('forward', i)));
   }
 
-  private async check(r: MigrationRecord): Promise<void> {
+  private async check(r: OperationRecord): Promise<void> {
     const step = currentSteps(r)[r.cursor];
     if (!step || step.state !== 'running') return;
-    const queue = this.s.queues.host(step.host);
     const jobId = stepJobId(r.id, r.phase, r.cursor, r.run);
     const log = this.log.child({ migrationId: r.id, step: step.name, host: step.host });
-    const job = await queue.getJob(jobId);
+    const job = await this.s.stepJob(step.host, jobId);
     const ids = { migrationId: r.id, phase: r.phase, index: r.cursor, run: r.run };
 
     if (!job) {
@@ -97,14 +111,13 @@ export class Reconciler {
         return;
       }
       log.warn({ jobId, replays }, 'step job missing: enqueueing it again');
-      const fence = { epoch: r.epoch, owner: r.owner ?? r.request.from };
-      await this.s.carryOut(r, [{ type: 'enqueue', phase: r.phase, index: r.cursor, run: r.run, step, fence }]);
+      await this.s.reissue(r);
       return;
     }
     const state = await job.getState();
     if (state === 'completed' && job.returnvalue) {
       log.warn({ jobId }, 'step finished but its result was not applied: replaying it');
-      await this.s.apply(r.id, { type: 'step-result', ...(job.returnvalue as StepResultData) });
+      await this.s.apply(r.id, { type: 'step-result', ...job.returnvalue });
       return;
     }
     if (state === 'failed') {
@@ -138,7 +151,7 @@ export class Reconciler {
       });
       return;
     }
-    if (r.phase === 'forward' && r.cursor <= r.plan.pointOfNoReturn && !started.has(`forward.${r.cursor}`)) {
+    if (r.phase === 'forward' && r.cursor <= r.plan.pointOfNoReturn && !started.has(fields.step('forward', r.cursor))) {
       // The host never began this step, so it has done nothing that needs undoing there: failing it
       // rolls the migration back. Should the host return, the queued step meets a newer epoch.
       log.error({ silentMs }, 'host gone before it began the step: failing it');

@@ -2,38 +2,30 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
+  currentSteps,
   FerryError,
+  fencedContainer,
   newRecord,
-  kindOf,
-  parseCloneRequest,
-  parseUnifyRequest,
-  planUnify,
-  type UnifyRequest,
-  parseMigrationRequest,
-  plan,
-  planClone,
-  type CloneRequest,
-  type MigrationRequest,
-  type OperationKind,
+  requestOf,
   queueNames,
   toErrorData,
   transition,
   isTerminal,
+  withRecord,
+  withWorkflow,
   type Command,
-  type MigrationEvent,
-  type MigrationRecord,
+  type HostInfo,
+  type OperationEvent,
+  type OperationKind,
+  type OperationRecord,
+  type Peer,
+  type RejectedRecord,
   type SchedulerJob,
+  type Workflow,
 } from '@ferry/core';
-import { HostRegistry, MigrationStore, Queues } from '@ferry/infra';
+import { HostRegistry, OperationStore, Queues } from '@ferry/infra';
 import { stepJob } from './step-jobs.js';
-
-/** The containers an operation holds: none of them may be in another operation meanwhile. */
-function lockedNames(kind: OperationKind, request: MigrationRequest | CloneRequest | UnifyRequest): string[] {
-  if (kind === 'clone') return [request.container, (request as CloneRequest).name];
-  if (kind === 'unify') return (request as UnifyRequest).containers;
-  return [request.container];
-}
-import { Reconciler } from './reconciler.js';
+import { Reconciler, type ReconcilerPort } from './reconciler.js';
 
 export interface SchedulerOptions {
   redis: Redis;
@@ -47,14 +39,14 @@ export interface SchedulerOptions {
  * (the pure state machine in core) and puts steps on the queue of the host that must run them.
  */
 export class Scheduler {
-  readonly store: MigrationStore;
+  readonly store: OperationStore;
   readonly registry: HostRegistry;
   readonly queues: Queues;
   private worker?: Worker<SchedulerJob>;
   private reconciler?: Reconciler;
 
   constructor(readonly opts: SchedulerOptions) {
-    this.store = new MigrationStore(opts.redis, opts.prefix);
+    this.store = new OperationStore(opts.redis, opts.prefix);
     this.registry = new HostRegistry(opts.redis, opts.prefix);
     this.queues = new Queues(opts.redis, opts.prefix);
   }
@@ -67,7 +59,14 @@ export class Scheduler {
       concurrency: 1,
     });
     this.worker.on('failed', (job, err) => this.opts.log.error({ err, jobId: job?.id }, 'scheduler job failed'));
-    this.reconciler = new Reconciler(this, this.opts.log, this.opts.reconcileEveryMs ?? 1000);
+    const port: ReconcilerPort = {
+      store: this.store,
+      registry: this.registry,
+      stepJob: (host, jobId) => this.queues.host(host).getJob(jobId),
+      apply: (id, event) => this.apply(id, event),
+      reissue: (r) => this.reissue(r),
+    };
+    this.reconciler = new Reconciler(port, this.opts.log, this.opts.reconcileEveryMs ?? 1000);
     await this.reconciler.start();
     this.opts.log.info({ prefix: this.opts.prefix }, 'scheduler started');
   }
@@ -107,53 +106,56 @@ export class Scheduler {
 
   private async submit(id: string, raw: unknown, kind: OperationKind): Promise<void> {
     if (await this.store.get(id)) return; // redelivered submit
-    const log = this.opts.log.child({ migrationId: id, kind });
+    await withWorkflow(kind, (wf) => this.plan(wf, id, raw));
+  }
+
+  /** Reads the request, resolves its hosts, holds its containers and saves the planned record. */
+  private async plan<K extends OperationKind>(wf: Workflow<K>, id: string, raw: unknown): Promise<void> {
+    const log = this.opts.log.child({ migrationId: id, kind: wf.kind });
     const now = Date.now();
-    let request: MigrationRequest | CloneRequest | UnifyRequest;
+    let request: ReturnType<Workflow<K>['parse']>;
     try {
-      request = kind === 'clone' ? parseCloneRequest(raw) : kind === 'unify' ? parseUnifyRequest(raw) : parseMigrationRequest(raw);
+      request = wf.parse(raw);
     } catch (e) {
-      await this.reject(id, raw, e, now);
+      await this.reject(id, wf.kind, raw, e, now);
       return;
     }
-    const [source, target] = await Promise.all([this.registry.get(request.from), this.registry.get(request.to)]);
     const locked: string[] = [];
     try {
-      if (!source) throw new FerryError('UNKNOWN_HOST', `unknown host '${request.from}'`);
-      if (!target) throw new FerryError('UNKNOWN_HOST', `unknown host '${request.to}'`);
-      const p =
-        kind === 'clone'
-          ? planClone(request as CloneRequest)
-          : kind === 'unify'
-            ? planUnify(request as UnifyRequest)
-            : plan(request as MigrationRequest, { source: source.capabilities, target: target.capabilities });
-      // A clone holds its source (it may freeze it) and its new name (two clones must not race for it).
-      for (const name of lockedNames(kind, request)) {
+      const infos = new Map<string, HostInfo>();
+      for (const name of wf.hostNames(request)) {
+        const info = await this.registry.get(name);
+        if (!info) throw new FerryError('UNKNOWN_HOST', `unknown host '${name}'`);
+        infos.set(name, info);
+      }
+      const info = (name: string): HostInfo => infos.get(name) ?? unknownHost(name);
+      const p = wf.plan(request, (name) => info(name).capabilities);
+      for (const name of wf.holds(request)) {
         const holder = await this.store.lock(name, id);
         if (holder !== id) throw new FerryError('CONTAINER_BUSY', `container ${name} is already being worked on by ${holder}`);
         locked.push(name);
       }
-      const peer = (h: typeof source) => ({ name: h.name, address: h.address, sshPort: h.sshPort, sshUser: h.sshUser, lxcPath: h.lxcPath });
+      const hosts = wf.hosts(request, (name) => peerOf(info(name)));
       const epoch = await this.store.nextEpoch(request.container);
-      const record = newRecord({ id, kind, request, plan: p, hosts: { source: peer(source), target: peer(target) }, epoch, now });
+      const record = newRecord({ id, kind: wf.kind, request, plan: p, hosts, epoch, now });
       await this.store.save(record, true);
-      log.info({ container: request.container, from: request.from, to: request.to, mode: p.mode }, `${kind} planned`);
+      log.info({ container: request.container, hosts: wf.hostNames(request), mode: p.mode }, `${wf.kind} planned`);
       await this.apply(id, { type: 'start' });
     } catch (e) {
       for (const name of locked) await this.store.unlock(name, id);
-      await this.reject(id, request, e, now);
+      await this.reject(id, wf.kind, request, e, now);
     }
   }
 
-  private async reject(id: string, request: unknown, e: unknown, now: number): Promise<void> {
+  private async reject(id: string, kind: OperationKind, request: unknown, e: unknown, now: number): Promise<void> {
     const error = toErrorData(e);
-    this.opts.log.warn({ migrationId: id, error }, 'migration rejected');
-    const r = { id, request, state: 'rejected', error, createdAt: now, updatedAt: now, endedAt: now, steps: [], rollback: [], version: 0 };
-    await this.store.save(r as unknown as MigrationRecord, true);
+    this.opts.log.warn({ migrationId: id, kind, error }, 'operation rejected');
+    const r: RejectedRecord = { id, kind, state: 'rejected', request, error, createdAt: now, updatedAt: now, endedAt: now, version: 0 };
+    await this.store.save(r, true);
   }
 
   /** Applies an event with compare-and-set, then carries out the resulting commands. */
-  async apply(id: string, event: MigrationEvent): Promise<MigrationRecord> {
+  async apply(id: string, event: OperationEvent): Promise<OperationRecord | RejectedRecord> {
     for (let tries = 0; tries < 20; tries++) {
       const cur = await this.store.mustGet(id);
       if (cur.state === 'rejected') return cur;
@@ -167,13 +169,20 @@ export class Scheduler {
     throw new FerryError('STORE_CONTENTION', `could not update migration ${id}: too many concurrent writers`, { retryable: true });
   }
 
+  /** The current step's job again, under the record's fence (a lost job: same id, same input). */
+  private async reissue(r: OperationRecord): Promise<void> {
+    const step = currentSteps(r)[r.cursor];
+    if (!step) return;
+    await this.carryOut(r, [{ type: 'enqueue', phase: r.phase, index: r.cursor, run: r.run, step, fence: { epoch: r.epoch, owner: r.owner } }]);
+  }
+
   /** Idempotent: step jobs have deterministic ids, so carrying out a command twice is harmless. */
-  async carryOut(r: MigrationRecord, commands: Command[]): Promise<void> {
+  private async carryOut(r: OperationRecord, commands: Command[]): Promise<void> {
     const log = this.opts.log.child({ migrationId: r.id });
     for (const c of commands) {
       if (c.type === 'enqueue') {
         // Fence first: the owner must be in force before any step issued under it can run.
-        await this.store.fence(r.request.container, c.fence.epoch, c.fence.owner);
+        await this.store.fence(fencedContainer(r), c.fence.epoch, c.fence.owner);
         const j = stepJob(r, c.phase, c.index, c.run, c.step);
         await this.queues.host(c.step.host).add(j.name, j.data, j.opts);
         log.info({ step: c.step.name, host: c.step.host, phase: c.phase, index: c.index, run: c.run }, 'step enqueued');
@@ -181,6 +190,19 @@ export class Scheduler {
         log.info({ state: c.state }, 'migration finished');
       }
     }
-    if (isTerminal(r.state)) for (const name of lockedNames(kindOf(r), r.request)) await this.store.unlock(name, r.id);
+    if (isTerminal(r.state)) for (const name of holds(r)) await this.store.unlock(name, r.id);
   }
+}
+
+/** The containers an operation holds, as its workflow says. */
+function holds(r: OperationRecord): string[] {
+  return withRecord(r, (wf, rec) => wf.holds(requestOf(rec)));
+}
+
+function peerOf(h: HostInfo): Peer {
+  return { name: h.name, address: h.address, sshPort: h.sshPort, sshUser: h.sshUser, lxcPath: h.lxcPath };
+}
+
+function unknownHost(name: string): never {
+  throw new FerryError('UNKNOWN_HOST', `unknown host '${name}'`);
 }

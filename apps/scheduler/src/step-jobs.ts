@@ -1,11 +1,9 @@
 import type { JobsOptions } from 'bullmq';
 import { KEEP_JOBS } from '@ferry/infra';
-import { stepInput, stepJobId, type MigrationRecord, type Phase, type PlannedStep, type StepJobData } from '@ferry/core';
+import { fencedContainer, stepAttempts, stepInput, stepJobId, type OperationRecord, type Phase, type PlannedStep, type StepJobData } from '@ferry/core';
 
-/** Transfers ride out longer outages (a cut link, a restarting sshd) than the other steps. */
-const ATTEMPTS: Partial<Record<PlannedStep['name'], number>> = { 'rsync-transfer': 8, checkpoint: 6 };
-
-export function stepJob(r: MigrationRecord, phase: Phase, index: number, run: number, step: PlannedStep) {
+/** A step's job for its host's queue: input and attempts from the operation's workflow. */
+export function stepJob(r: OperationRecord, phase: Phase, index: number, run: number, step: PlannedStep) {
   const data: StepJobData = {
     migrationId: r.id,
     phase,
@@ -14,11 +12,11 @@ export function stepJob(r: MigrationRecord, phase: Phase, index: number, run: nu
     step: step.name,
     host: step.host,
     input: stepInput(r, phase, index),
-    fence: { container: r.request.container, epoch: r.epoch },
+    fence: { container: fencedContainer(r), epoch: r.epoch },
   };
   const opts: JobsOptions = {
     jobId: stepJobId(r.id, phase, index, run),
-    attempts: ATTEMPTS[step.name] ?? 5,
+    attempts: stepAttempts(r, phase, index),
     backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
     ...KEEP_JOBS,
   };

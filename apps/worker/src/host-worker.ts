@@ -3,11 +3,11 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { queueNames, type StepJobData, type StepResultData } from '@ferry/core';
-import { HostRegistry, MigrationStore, Queues } from '@ferry/infra';
+import { HostRegistry, OperationStore, Queues } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 import type { StepContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
-import { createProcessor } from './processor.js';
+import { createProcessor, type StepTable } from './processor.js';
 import { Toolbox } from './exec/toolbox.js';
 import { sweepAbandonedCopies } from './sweep.js';
 import { claimHost, reclaimJobs, releaseHost, settleOrphans, WORKER_ENV } from './predecessor.js';
@@ -24,8 +24,13 @@ export interface HostWorkerOptions {
   maxTransfers?: number;
   /** A peer silent this long is gone: a step against it stops retrying (default 20 s). */
   peerGoneMs?: number;
-  /** The same while the container is frozen or stopped for the step (default 10 s). */
+  /** The same while the container is frozen or stopped for the step (default 1.5 s). */
   peerGoneAtRestMs?: number;
+  /**
+   * The step implementations (default: the worker's own, `steps/`). Only the fast workflow tier
+   * gives others: fakes that act on a fake runtime's in-memory world (test/support/fake).
+   */
+  steps?: StepTable;
 }
 
 /**
@@ -42,12 +47,12 @@ export class HostWorker {
   private readonly abort = new AbortController();
   /** Set when stop() is called, before the grace period: from then on no step starts. */
   private closing = false;
-  readonly store: MigrationStore;
+  readonly store: OperationStore;
   readonly registry: HostRegistry;
   readonly queues: Queues;
 
   constructor(private readonly o: HostWorkerOptions) {
-    this.store = new MigrationStore(o.redis, o.prefix);
+    this.store = new OperationStore(o.redis, o.prefix);
     this.registry = new HostRegistry(o.redis, o.prefix);
     this.queues = new Queues(o.redis, o.prefix);
     this.heartbeat = new Heartbeat(o.host, o.runtime, this.registry, o.log);
@@ -69,12 +74,15 @@ export class HostWorker {
       registry: this.registry,
       maxTransfers: this.o.maxTransfers ?? 2,
       peerGoneMs: this.o.peerGoneMs ?? 20_000,
-      peerGoneAtRestMs: this.o.peerGoneAtRestMs ?? 10_000,
+      // Frozen means hurry: its beat comes every 400 ms, so 1.5 s is several missed beats, and a
+      // false alarm only rolls the migration back (the source resumes), while waiting is an outage.
+      peerGoneAtRestMs: this.o.peerGoneAtRestMs ?? 1_500,
       queues: this.queues,
       log,
       stopping: () => this.abort.signal.aborted,
       closing: () => this.closing,
       context: ctxFor,
+      ...(this.o.steps ? { steps: this.o.steps } : {}),
     });
     const worker = new Worker<StepJobData, StepResultData>(
       queueNames.host(this.o.host.name),
@@ -120,6 +128,19 @@ export class HostWorker {
       throw e;
     }
     log.info({ queue: queueNames.host(this.o.host.name), lxcPath: this.o.host.lxcPath }, 'worker started');
+  }
+
+  /**
+   * Ends this worker at once, as SIGKILL ends its process, for tests that run workers in-process
+   * (the fast workflow tier): nothing starts, finishes, reports or is handed back any more, the
+   * beats stop, and the jobs in hand stay active under locks that are no longer renewed, for a
+   * successor to take back (`reclaimJobs`) or BullMQ's stalled check. The host's lock and mark are
+   * left as they are: the test frees the lock and marks the process dead, as the kernel would.
+   */
+  async kill(): Promise<void> {
+    this.closing = true;
+    this.heartbeat.stop();
+    await Promise.all([this.worker?.close(true), this.toolbox?.stop()]);
   }
 
   /** SIGTERM: running steps are told to stop (they are retried later); then the worker closes. */

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { FerryError } from '@ferry/core';
+import { bullmqKeys, FerryError } from '@ferry/core';
 import { comm, isAlive, pidsWithEnv, procId, signal, type ProcId } from '@ferry/infra';
 import { readJson, writeJsonAtomic } from './json-files.js';
 
@@ -141,7 +141,7 @@ export async function reclaimJobs(queue: Queue, redis: Redis, predecessor: Worke
   const moved: string[] = [];
   for (const job of await queue.getActive()) {
     if (!job.id) continue;
-    const token = await redis.get(`${queue.toKey(job.id)}:lock`);
+    const token = await redis.get(bullmqKeys.jobLock(queue.toKey(job.id)));
     if (!token?.startsWith(`${predecessor.workerId}:`)) continue;
     try {
       await job.moveToWait(token);

@@ -2,22 +2,29 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import {
   advanceJobId,
+  catalogue,
   FerryError,
-  StepSchemas,
+  resolveTraits,
   toErrorData,
   type ErrorData,
+  type StepInput,
   type StepJobData,
+  type StepName,
+  type StepOutput,
   type StepResultData,
 } from '@ferry/core';
-import { KEEP_JOBS, type HostRegistry, type MigrationStore, type Queues } from '@ferry/infra';
+import { KEEP_JOBS, type HostRegistry, type OperationStore, type Queues } from '@ferry/infra';
 import { KeyedLock } from './keyed-lock.js';
 import { PeerWatch } from './peer-watch.js';
 import { Semaphore } from './semaphore.js';
-import type { Progress, StepContext } from './context.js';
+import type { Progress, Step, StepContext } from './context.js';
 import { steps } from './steps/index.js';
 
+/** An implementation of every catalogue step, by name: the worker's own (`steps/`) unless a test gives fakes. */
+export type StepTable = { [N in StepName]: Step<StepInput<N>, StepOutput<N>> };
+
 export interface ProcessorDeps {
-  store: MigrationStore;
+  store: OperationStore;
   registry: HostRegistry;
   /** Most bulk transfers this host runs at once (pre-copies and clone copies). */
   maxTransfers: number;
@@ -33,21 +40,8 @@ export interface ProcessorDeps {
   stopping(): boolean;
   /** True from the moment the worker was asked to stop: no step starts any more. */
   closing(): boolean;
-}
-
-/**
- * Bulk copies share the host's disk and link, so they queue for a slot. The checkpoint's final
- * sync never does: its container is frozen, and waiting would only lengthen the downtime.
- */
-const BULK = new Set(['rsync-transfer', 'clone-copy']);
-
-/** Steps during which the container is frozen or stopped: every second waiting on a dead peer is downtime. */
-function atRest(d: StepJobData): boolean {
-  return d.step === 'checkpoint' || (d.step === 'clone-copy' && (d.input as { freeze?: boolean }).freeze === true);
-}
-
-function peerOf(d: StepJobData): string | undefined {
-  return (d.input as { peer?: { name?: string } } | undefined)?.peer?.name;
+  /** The steps to run (default: the worker's own, `steps/`); the fast tier's tests give fakes. */
+  steps?: StepTable;
 }
 
 /** The container a step acts on here: steps on one container never overlap on one host. */
@@ -102,21 +96,25 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
     last = now;
     void deps.store.setProgress(d.migrationId, { phase: d.phase, index: d.index, at: now, ...p }).catch(() => undefined);
   };
-  const schemas = StepSchemas[d.step];
+  const schemas = catalogue[d.step];
+  // What the step catalogue says of this step: bulk copies wait for a transfer slot (they share the
+  // host's disk and link; the frozen final pass never waits); at rest every second waiting on a
+  // dead peer is downtime.
+  const traits = resolveTraits(d.step, d.input);
   let result: StepResultData;
-  const peer = peerOf(d);
-  const goneMs = atRest(d) ? deps.peerGoneAtRestMs : deps.peerGoneMs;
+  const peer = traits.peer;
+  const goneMs = traits.atRest ? deps.peerGoneAtRestMs : deps.peerGoneMs;
   const watch = peer ? new PeerWatch(deps.registry, peer, goneMs, Math.min(1000, goneMs / 8)) : undefined;
   log.info('step started');
   try {
-    await checkFence(deps.store, d);
+    await checkFence(deps.store, d, traits.ownerOnly);
     // The start mark tells the reconciler this host began the step (so it may have acted).
     startedAt = await deps.store.markStarted(d.migrationId, d.phase, d.index, d.run, startedAt);
     const input = schemas.input.parse(d.input);
-    const step = steps[d.step] as (c: StepContext, i: unknown) => Promise<unknown>;
+    const step = (deps.steps ?? steps)[d.step] as (c: StepContext, i: unknown) => Promise<unknown>;
     const base = deps.context(log, progress);
     const ctx = watch ? { ...base, signal: AbortSignal.any([base.signal, watch.signal]) } : base;
-    const output = BULK.has(d.step) ? await transfers.use(() => step(ctx, input)) : await step(ctx, input);
+    const output = traits.bulk ? await transfers.use(() => step(ctx, input)) : await step(ctx, input);
     result = { ...ids(d), ok: true, output: schemas.output.parse(output), attempts: attempt, startedAt, endedAt: Date.now() };
     log.info({ ms: Date.now() - startedAt }, 'step done');
   } catch (e) {
@@ -124,8 +122,8 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
     // A write of this worker's own that met a full disk: say whose disk.
     if (error.code === 'DISK_FULL') error = { ...error, message: `${d.host}: ${error.message}` };
     const max = job.opts.attempts ?? 1;
-    if (error.retryable && !deps.stopping()) error = await peerGone(deps, d, error, goneMs);
-    if (error.retryable && atRest(d) && LINK_LOST.has(error.code)) {
+    if (error.retryable && !deps.stopping()) error = await peerGone(deps, peer, error, goneMs);
+    if (error.retryable && traits.atRest && LINK_LOST.has(error.code)) {
       // Frozen means hurry: the link to the peer failed (ssh's keepalive gives up within ~2 s at
       // rest); retrying would keep the container frozen. Failing now rolls back: it runs again.
       error = { ...error, retryable: false, message: `${error.message} (at rest: not retried, the source resumes)` };
@@ -152,8 +150,7 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
 const LINK_LOST = new Set(['TRANSFER_NETWORK', 'PEER_UNREACHABLE']);
 
 /** A retryable failure against a peer whose worker has gone silent will not heal by retrying. */
-async function peerGone(deps: ProcessorDeps, d: StepJobData, error: ErrorData, goneMs: number): Promise<ErrorData> {
-  const peer = peerOf(d);
+async function peerGone(deps: ProcessorDeps, peer: string | undefined, error: ErrorData, goneMs: number): Promise<ErrorData> {
   if (!peer) return error;
   const seen = await deps.registry.lastAlive(peer).catch(() => null);
   const silentMs = seen !== null ? Date.now() - seen : Infinity;
@@ -166,14 +163,11 @@ async function peerGone(deps: ProcessorDeps, d: StepJobData, error: ErrorData, g
   };
 }
 
-/** Steps that start or announce the container: only its owner may run them. */
-const OWNER_ONLY = new Set(['restore', 'arp-refresh', 'resume-source']);
-
 /**
  * Fencing: a step issued under an older ownership epoch was superseded (a handover or a rollback
  * happened since) and must not start, stop, freeze or announce anything.
  */
-async function checkFence(store: MigrationStore, d: StepJobData): Promise<void> {
+async function checkFence(store: OperationStore, d: StepJobData, ownerOnly: boolean): Promise<void> {
   if (!d.fence) return;
   const owner = await store.owner(d.fence.container);
   if (owner.epoch > d.fence.epoch) {
@@ -182,7 +176,8 @@ async function checkFence(store: MigrationStore, d: StepJobData): Promise<void> 
   if (owner.epoch < d.fence.epoch) {
     throw new FerryError('FENCE_PENDING', `ownership of ${d.fence.container} has not reached epoch ${d.fence.epoch} yet`, { retryable: true });
   }
-  if (OWNER_ONLY.has(d.step) && owner.host !== d.host) {
+  // Steps that start or announce the container: only its owner may run them.
+  if (ownerOnly && owner.host !== d.host) {
     throw new FerryError('NOT_OWNER', `${d.host} does not own ${d.fence.container} (owner: ${owner.host}); it may not start or announce it`);
   }
 }

@@ -1,8 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { MigrationStore } from '@ferry/infra';
+import type { OperationStore } from '@ferry/infra';
 import type { StepContext } from './context.js';
-import { readMarker } from './steps/common.js';
+import { readMarker } from './ownership/target-ownership.js';
 import { discardTarget } from './steps/discard-target.js';
 
 /**
@@ -11,7 +11,7 @@ import { discardTarget } from './steps/discard-target.js';
  * rolled back or rejected. A copy whose record is missing is kept: that may be lost Redis data,
  * and a container is never removed on a guess.
  */
-export async function sweepAbandonedCopies(ctx: StepContext, store: MigrationStore): Promise<string[]> {
+export async function sweepAbandonedCopies(ctx: StepContext, store: OperationStore): Promise<string[]> {
   const removed: string[] = [];
   const names = await readdir(ctx.host.lxcPath).catch(() => [] as string[]);
   for (const name of names) {
@@ -19,7 +19,7 @@ export async function sweepAbandonedCopies(ctx: StepContext, store: MigrationSto
     if (!id) continue;
     const r = await store.get(id).catch(() => null);
     if (!r || (r.state !== 'rolled-back' && r.state !== 'rejected')) continue;
-    const out = await discardTarget(ctx, { migrationId: id, container: name, epoch: r.epoch, keepCopy: false });
+    const out = await discardTarget(ctx, { migrationId: id, container: name, epoch: r.state === 'rejected' ? 0 : r.epoch, keepCopy: false });
     if (out.removed) removed.push(name);
     ctx.log.info({ migrationId: id, container: name, removed: out.removed }, 'swept the copy of a rolled-back operation');
   }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { bindMountSources, parseConfig } from '../src/runtime/lxc-config.js';
-import { bindEntryValue, containerTarget, escapeField, mountLines, mountPoints, withBindEntry, withoutLines } from '../src/mounts/bind-mounts.js';
+import { bindEntryValue, containerTarget, escapeField, mountLines, withBindEntry, withoutLines } from '../src/runtime/lxc-mounts.js';
+import { mountPoints } from '../src/runtime/live-mount.js';
 import { pgrpOfStat } from '../src/exec/process-group.js';
-import { attachArgs } from '../src/exec/exec-service.js';
+import { attachArgs } from '../src/runtime/lxc.js';
 
 const ROOTFS = '/var/lib/lxc/web/rootfs';
 const CONFIG = `# Template used to create this container: /usr/share/lxc/templates/lxc-busybox

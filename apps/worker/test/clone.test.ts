@@ -4,11 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   parseCloneRequest,
-  planClone,
+  newRecord,
+  workflows,
   rollbackPlan,
   stepInput,
   type HostInfo,
-  type MigrationRecord,
+  type OperationRecord,
 } from '@ferry/core';
 import { run } from '@ferry/infra';
 import type { HostConfig } from '../src/config.js';
@@ -347,29 +348,13 @@ describe('clone on real containers: local, to a peer over ssh with a basis, froz
     await makeContainer(hostA.lxcPath, busy, { init: BUSY, net: { link: net.bridge, ip: '198.18.222.30', prefix: 24, mac: '02:00:c6:12:de:30' } });
     await run('lxc-start', ['-P', hostA.lxcPath, '-n', busy, '-d']);
     await run('lxc-wait', ['-P', hostA.lxcPath, '-n', busy, '-s', 'RUNNING', '-t', '10']);
-    const record = (clone: string, extra: Record<string, unknown> = {}): MigrationRecord => {
+    const record = (clone: string, extra: Record<string, unknown> = {}): OperationRecord => {
       const request = parseCloneRequest({ container: busy, name: clone, from: 'hostA', to: 'hostA', ip: '198.18.222.31', mac: '02:00:c6:12:de:31', freeze: true, ...extra });
-      const plan = planClone(request);
-      return {
-        id: `m-${rand()}`,
-        kind: 'clone',
-        request,
-        hosts: { source: peerOf(hostA), target: peerOf(hostA) },
-        plan,
-        state: 'running',
-        phase: 'forward',
-        cursor: 0,
-        run: 1,
-        epoch: 1,
-        steps: plan.steps.map((st) => ({ ...st, state: 'pending', run: 1, attempts: 0 })),
-        rollback: [],
-        cancelRequested: false,
-        createdAt: Date.now(),
-        updatedAt: Date.now(),
-        version: 1,
-      };
+      const plan = workflows.clone.plan(request, () => ({ runtime: 'lxc', freeze: true, checkpoint: false }));
+      const r = newRecord({ id: `m-${rand()}`, kind: 'clone', request, hosts: { source: peerOf(hostA), target: peerOf(hostA) }, plan, epoch: 1, now: Date.now() });
+      return { ...r, state: 'running', run: 1, steps: r.steps.map((st) => ({ ...st, run: 1 })), version: 1 };
     };
-    const forward = async (r: MigrationRecord, upTo: number) => {
+    const forward = async (r: OperationRecord, upTo: number) => {
       for (let k = 0; k < upTo; k++) {
         const st = r.steps[k]!;
         const out = await call(st.name, ctxA, stepInput(r, 'forward', k));

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
-import type { StepJobData, StepResultData } from '@ferry/core';
-import { HostRegistry, MigrationStore, Queues } from '@ferry/infra';
+import { keys, type StepJobData, type StepResultData } from '@ferry/core';
+import { HostRegistry, OperationStore, Queues } from '@ferry/infra';
 import { KeyedLock } from '../src/keyed-lock.js';
 import { createProcessor } from '../src/processor.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
@@ -52,7 +52,7 @@ describe('processor: steps on one container never overlap on one host (real Bull
 
   const processorFor = (prefix: string, queues: Queues, closing: () => boolean) =>
     createProcessor({
-      store: new MigrationStore(storeRedis, prefix),
+      store: new OperationStore(storeRedis, prefix),
       registry: new HostRegistry(storeRedis, prefix),
       maxTransfers: 1,
       peerGoneMs: 20_000,
@@ -124,7 +124,7 @@ describe('processor: steps on one container never overlap on one host (real Bull
       const late = (await q.getDelayed())[0];
       expect(late?.id).toBe('late');
       expect(late?.attemptsMade).toBe(0);
-      expect(await storeRedis.keys(`${prefix}:*`)).toEqual([]); // not even its start mark was written
+      expect(await storeRedis.keys(keys(prefix).all)).toEqual([]); // not even its start mark was written
     } finally {
       await worker.close();
       await q.close();

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { run } from '@ferry/infra';
-import { StepSchemas, type Peer, type StepInput, type StepName } from '@ferry/core';
+import { catalogue, type Peer, type StepInput, type StepName } from '@ferry/core';
 import type { HostConfig } from '../src/config.js';
 import type { Progress, StepContext } from '../src/context.js';
 import type { Runtime } from '../src/runtime/runtime.js';
@@ -352,7 +352,7 @@ export async function twoHosts(sshOctet: number, bridgeOctet: number, prefix: st
 
 /** Runs a step as the worker does: its input parsed by the step's schema first. */
 export const callStep = <N extends StepName>(name: N, ctx: TestContext, input: unknown) =>
-  (steps[name] as (c: TestContext, i: StepInput<N>) => Promise<unknown>)(ctx, StepSchemas[name].input.parse(input) as StepInput<N>) as Promise<Record<string, unknown>>;
+  (steps[name] as (c: TestContext, i: StepInput<N>) => Promise<unknown>)(ctx, catalogue[name].input.parse(input) as StepInput<N>) as Promise<Record<string, unknown>>;
 
 /** What a promise rejects with, or undefined if it resolves. */
 export const rejection = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as Record<string, unknown>);

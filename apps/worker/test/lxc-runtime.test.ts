@@ -141,13 +141,13 @@ describe('LxcRuntime on a real busybox container', () => {
   it('start failure is a CommandError with LXC’s own reason', async () => {
     const bad = `test-${rand()}`;
     await makeContainer(lxcPath, bad, { net: { link: `nobr${rand(2)}`, ip: '198.18.99.9', prefix: 24, mac: '02:00:00:00:99:09' } });
-    const e = await rt.start(bad).catch((x: unknown) => x as Error);
+    const e = (await rt.start(bad).catch((x: unknown) => x)) as Error;
     expect(e).toMatchObject({ code: 'CONTAINER_START_FAILED', retryable: false });
     expect(e.message).toMatch(/nobr/); // the reason from the container's log: the missing bridge
     // Without lxc.log.file in the config, the reason still comes (from a temporary log).
     const cfg = join(lxcPath, bad, 'config');
     await writeFile(cfg, (await readFile(cfg, 'utf8')).replace(/^lxc\.log\.(file|level) = .*$/gm, ''));
-    const e2 = await rt.start(bad).catch((x: unknown) => x as Error);
+    const e2 = (await rt.start(bad).catch((x: unknown) => x)) as Error;
     expect(e2.message).toMatch(/nobr/);
     expect(await lxcState(lxcPath, bad)).toBe('STOPPED');
     expect(await rt.network(bad)).toEqual({ ip: '198.18.99.9', mac: '02:00:00:00:99:09', link: expect.stringMatching(/^nobr/) });

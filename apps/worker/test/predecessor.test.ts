@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, symlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { bullmqKeys } from '@ferry/core';
 import { procId } from '@ferry/infra';
 import { writeJsonAtomic } from '../src/json-files.js';
 import { claimHost, reclaimJobs, releaseHost, settleOrphans, WORKER_ENV, type WorkerMark } from '../src/predecessor.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
+import { sourcesArgs } from '../../../test/support/sources.js';
 
 /** The pid of a process that has exited (and been reaped): nothing runs under it now. */
 function deadPid(): number {
@@ -22,7 +23,8 @@ function deadPid(): number {
 const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 const startTime = async (pid: number) => (await procId(pid))!.startTime;
 const procState = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0];
-const predecessorJs = fileURLToPath(new URL('../dist/predecessor.js', import.meta.url));
+/** The module under test, from source, for a child process of its own (run with sourcesArgs()). */
+const predecessorTs = new URL('../src/predecessor.ts', import.meta.url).href;
 
 describe('one worker per host (mark in the state dir)', () => {
   let dir: string;
@@ -52,8 +54,8 @@ describe('one worker per host (mark in the state dir)', () => {
   });
 
   it('a worker killed with SIGKILL leaves no lock behind: its successor takes the host and learns its id', async () => {
-    const script = `const { claimHost } = await import(${JSON.stringify(predecessorJs)}); await claimHost(${JSON.stringify(dir)}, 'h1', 'w-child'); console.log('claimed'); setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const script = `const { claimHost } = await import(${JSON.stringify(predecessorTs)}); await claimHost(${JSON.stringify(dir)}, 'h1', 'w-child'); console.log('claimed'); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, [...sourcesArgs(), '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise((r) => child.once('exit', r));
     try {
       await new Promise<void>((r, j) => {
@@ -167,7 +169,7 @@ describe('reclaimJobs against real Redis and BullMQ', () => {
       expect(await queue.getJobState(taken!.id!)).toBe('waiting');
       expect(await queue.getJobState(other!.id!)).toBe('active');
       // Nothing of it is left for the stalled check to count against the job.
-      expect(await redis.exists(`${queue.toKey(taken!.id!)}:lock`)).toBe(0);
+      expect(await redis.exists(bullmqKeys.jobLock(queue.toKey(taken!.id!)))).toBe(0);
       expect((await queue.getJob(taken!.id!))?.attemptsMade).toBe(0);
     } finally {
       await Promise.all([dead.close(true), alive.close(true)]);

@@ -36,6 +36,23 @@ export function parseCloneRequest(input: unknown): CloneRequest {
   return parseOrThrow(CloneRequest, input);
 }
 
+/**
+ * A locally administered unicast MAC (02:xx:…) derived from an operation id: the same every time
+ * the clone's steps are issued, for a request that came without one.
+ */
+export function macFromId(id: string): string {
+  // FNV-1a, 32 bits, twice with different seeds: 5 bytes that spread well enough for a lab of MACs.
+  const fnv = (seed: number) => {
+    let h = seed >>> 0;
+    for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+    return h;
+  };
+  const a = fnv(0x811c9dc5);
+  const b = fnv(0x050c5d1f);
+  const bytes = [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255, b & 255];
+  return ['02', ...bytes.map((x) => x.toString(16).padStart(2, '0'))].join(':');
+}
+
 /** A random locally administered unicast MAC (02:xx:…), for a clone. */
 export function randomMac(random: () => number = Math.random): string {
   const b = Array.from({ length: 5 }, () => Math.floor(random() * 256));

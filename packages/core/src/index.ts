@@ -11,7 +11,7 @@ export * from './keys.js';
 export * from './plan.js';
 export * from './record.js';
 export * from './state-machine.js';
-export * from './step-input.js';
+export * from './workflows/index.js';
 export * from './jobs.js';
 export * from './summary.js';
 export * from './toolbox.js';

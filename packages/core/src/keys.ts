@@ -1,6 +1,8 @@
 /**
- * Redis key and BullMQ queue names. Everything lives under one prefix, so a test (or a second
- * ferry installation) can use a fresh one. BullMQ forbids ':' in queue names and custom job ids.
+ * Redis key, hash field and BullMQ queue names: the one place that spells them (the Lua scripts in
+ * packages/infra/commands take theirs as KEYS/ARGV). Everything lives under one prefix, so a test
+ * (or a second ferry installation) can use a fresh one. BullMQ forbids ':' in queue names and
+ * custom job ids.
  */
 export const DEFAULT_PREFIX = 'ferry';
 
@@ -11,6 +13,7 @@ export const queueNames = {
 
 export function keys(prefix: string) {
   return {
+    /** An operation's record: a hash of `fields.record` (JSON) and `fields.version`. */
     migration: (id: string) => `${prefix}:mig:${id}`,
     /** Field `<phase>.<index>` → the step's latest progress entry (JSON); advisory, shown by status. */
     progress: (id: string) => `${prefix}:mig:${id}:progress`,
@@ -27,9 +30,64 @@ export function keys(prefix: string) {
     hosts: `${prefix}:hosts`,
     /** Host name → when its worker last said it is alive (ms); cheap, apart from the description. */
     hostsAlive: `${prefix}:hosts-alive`,
+    /** Pattern (for KEYS/SCAN) matching every key under the prefix, BullMQ's included. */
+    all: `${prefix}:*`,
   };
 }
 export type Keys = ReturnType<typeof keys>;
+
+/** Keys of the container toolbox (see toolbox.ts): exec sessions and request replies. */
+export function toolboxKeys(prefix: string) {
+  return {
+    /** Output of an exec session, a stream: see ExecEntry. */
+    execOut: (id: string) => `${prefix}:exec:${id}`,
+    /** Signals the CLI asks for, a stream of entries with one field, `fields.execSignal`. */
+    execCtl: (id: string) => `${prefix}:exec:${id}:ctl`,
+    /** Exists (short TTL, refreshed) while the CLI is attached; gone → the worker ends the process. */
+    execClient: (id: string) => `${prefix}:exec:${id}:client`,
+    /** Exists (short TTL, refreshed) while a worker runs the session; gone → the CLI gives up. */
+    execWorker: (id: string) => `${prefix}:exec:${id}:worker`,
+    /** Set once by the worker that takes the session: a job delivered twice never runs twice. */
+    execClaim: (id: string) => `${prefix}:exec:${id}:claim`,
+    /** Pattern (for KEYS/SCAN) matching every exec session's keys. */
+    execAll: `${prefix}:exec:*`,
+    /** The answer to a toolbox request: a list holding one JSON ToolboxReply. */
+    reply: (id: string) => `${prefix}:toolbox:${id}:reply`,
+  };
+}
+export type ToolboxKeys = ReturnType<typeof toolboxKeys>;
+
+/**
+ * Field names inside the hashes (and streams) above. A step is named `<phase>.<index>`, one run
+ * of it `<phase>.<index>.<run>`.
+ */
+export const fields = {
+  /** Fields of `migration(id)`: the record as JSON, and its version apart (compared without decoding the JSON). */
+  record: 'record',
+  version: 'version',
+  /** A step, `<phase>.<index>`: as `startedSteps()` names it. */
+  step: (phase: string, index: number): string => `${phase}.${index}`,
+  /** Field of `progress(id)`: the step's latest progress entry. */
+  progress: (phase: string, index: number): string => fields.step(phase, index),
+  /** Field of `starts(id)`: one run of a step. */
+  start: (phase: string, index: number, run: number): string => `${fields.step(phase, index)}.${run}`,
+  /** Field of `replays(id)`: one run of a step, as `start`. */
+  replay: (phase: string, index: number, run: number): string => fields.start(phase, index, run),
+  /** The step (`step(phase, index)`) a `start` or `replay` field is a run of. */
+  stepOfRun: (field: string): string => field.split('.').slice(0, 2).join('.'),
+  /** Fields of `owner(container)`: the ownership epoch and the owning host. */
+  owner: { epoch: 'epoch', host: 'host' },
+  /** Field of `hosts` and `hostsAlive`: the host's name. */
+  host: (name: string): string => name,
+  /** Field of an `execCtl(id)` stream entry: the signal to deliver. */
+  execSignal: 'signal',
+} as const;
+
+/** Keys BullMQ owns that ferry reads itself. */
+export const bullmqKeys = {
+  /** A job's lock (its holder's token), from the job's key (`queue.toKey(jobId)`). */
+  jobLock: (jobKey: string): string => `${jobKey}:lock`,
+};
 
 export type Phase = 'forward' | 'rollback';
 

@@ -6,18 +6,22 @@ import type { MigrationRequest } from './request.js';
 import type { CloneRequest } from './clone-request.js';
 import type { UnifyRequest } from './unify-request.js';
 
-/** What an operation record describes; each kind has its own plan and step inputs. */
+/** What an operation record describes; each kind has its own workflow (workflows/). */
 export type OperationKind = 'migrate' | 'clone' | 'unify';
+export const OPERATION_KINDS: readonly OperationKind[] = ['migrate', 'clone', 'unify'];
 
-export type MigrationState = 'pending' | 'running' | 'paused' | 'rolling-back' | 'done' | 'rolled-back' | 'rejected';
-export const TERMINAL_STATES: readonly MigrationState[] = ['done', 'rolled-back', 'rejected'];
+/** States of an operation that was accepted (a refused one is a RejectedRecord). */
+export type OperationState = 'pending' | 'running' | 'paused' | 'rolling-back' | 'done' | 'rolled-back';
+/** Every state a stored record can be in. */
+export type RecordState = OperationState | 'rejected';
+export const TERMINAL_STATES: readonly RecordState[] = ['done', 'rolled-back', 'rejected'];
 
 export type StepState = 'pending' | 'running' | 'done' | 'failed';
 
 /** The journal entry of one step: intent (host, run) and result. */
 export interface StepRecord extends PlannedStep {
   state: StepState;
-  /** Which run of the migration issued it (raised by `retry`; part of the job id). */
+  /** Which run of the operation issued it (raised by `retry`; part of the job id). */
   run: number;
   attempts: number;
   enqueuedAt?: number;
@@ -27,15 +31,19 @@ export interface StepRecord extends PlannedStep {
   error?: ErrorData;
 }
 
-export interface MigrationRecord {
+/** The hosts an operation involves, by role, as the registry described them at submission. */
+export interface TwoHosts {
+  source: Peer;
+  target: Peer;
+}
+export interface OneHost {
+  host: Peer;
+}
+
+interface OperationBase {
   id: string;
-  /** Absent on records written before kinds existed: those are migrations. */
-  kind?: OperationKind;
-  request: MigrationRequest | CloneRequest | UnifyRequest;
-  /** The hosts as the registry described them at submission. */
-  hosts: { source: Peer; target: Peer };
   plan: Plan;
-  state: MigrationState;
+  state: OperationState;
   phase: Phase;
   /** Index of the current step in the current phase's list. */
   cursor: number;
@@ -46,7 +54,7 @@ export interface MigrationRecord {
    */
   epoch: number;
   /** The host that owns the container at `epoch`: the only one that may run or announce it. */
-  owner?: string;
+  owner: string;
   steps: StepRecord[];
   rollback: StepRecord[];
   cancelRequested: boolean;
@@ -59,20 +67,59 @@ export interface MigrationRecord {
   version: number;
 }
 
-export function isTerminal(state: MigrationState): boolean {
+export interface MigrateRecord extends OperationBase {
+  kind: 'migrate';
+  request: MigrationRequest;
+  hosts: TwoHosts;
+}
+export interface CloneRecord extends OperationBase {
+  kind: 'clone';
+  request: CloneRequest;
+  hosts: TwoHosts;
+}
+export interface UnifyRecord extends OperationBase {
+  kind: 'unify';
+  request: UnifyRequest;
+  hosts: OneHost;
+}
+
+/** An accepted operation of any kind. */
+export type OperationRecord = MigrateRecord | CloneRecord | UnifyRecord;
+/** The record of one kind. */
+export type RecordOf<K extends OperationKind> = Extract<OperationRecord, { kind: K }>;
+export type RequestOf<K extends OperationKind> = RecordOf<K>['request'];
+export type HostsOf<K extends OperationKind> = RecordOf<K>['hosts'];
+
+/** A submission refused before it was planned (bad request, unknown host, container busy). */
+export interface RejectedRecord {
+  id: string;
+  kind: OperationKind;
+  state: 'rejected';
+  /** What was submitted, as it came. */
+  request: unknown;
+  error: ErrorData;
+  createdAt: number;
+  updatedAt: number;
+  endedAt: number;
+  version: number;
+}
+
+/** Whatever the store holds under an operation id. */
+export type StoredRecord = OperationRecord | RejectedRecord;
+
+export function isTerminal(state: RecordState): boolean {
   return TERMINAL_STATES.includes(state);
 }
 
-export function currentSteps(r: MigrationRecord): StepRecord[] {
+export function isRejected(r: StoredRecord): r is RejectedRecord {
+  return r.state === 'rejected';
+}
+
+export function currentSteps(r: OperationRecord): StepRecord[] {
   return r.phase === 'forward' ? r.steps : r.rollback;
 }
 
-/** Output of the first forward step with this name and role that has finished. */
-export function outputOf<T>(r: MigrationRecord, name: string, role?: string): T | undefined {
-  const s = r.steps.find((x) => x.name === name && (role === undefined || x.role === role) && x.state === 'done');
-  return s?.output as T | undefined;
-}
-
-export function kindOf(r: MigrationRecord): OperationKind {
-  return r.kind ?? 'migrate';
+/** The container every step of the operation is fenced by (its ownership epoch). */
+export function fencedContainer(r: OperationRecord): string {
+  return r.request.container;
 }

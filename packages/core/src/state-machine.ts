@@ -3,14 +3,10 @@ import { TransitionError } from './errors/index.js';
 import type { Phase } from './keys.js';
 import type { StepResultData } from './jobs.js';
 import { rollbackPlan, type Plan, type PlannedStep } from './plan.js';
-import type { MigrationRequest } from './request.js';
-import type { CloneRequest } from './clone-request.js';
-import type { UnifyRequest } from './unify-request.js';
-import type { Peer } from './host.js';
-import { currentSteps, isTerminal, type MigrationRecord, type OperationKind, type StepRecord } from './record.js';
-import type { PreflightOutput } from './steps/preflight.js';
+import { currentSteps, isTerminal, type HostsOf, type OperationKind, type OperationRecord, type RecordOf, type RequestOf, type StepRecord } from './record.js';
+import { PreflightOutput } from './steps/preflight.js';
 
-export type MigrationEvent =
+export type OperationEvent =
   | { type: 'start' }
   /** A worker's report of a finished step (or the reconciler's, on its behalf). */
   | ({ type: 'step-result' } & Omit<StepResultData, 'migrationId'>)
@@ -21,81 +17,85 @@ export type MigrationEvent =
 
 export type Command =
   | { type: 'enqueue'; phase: Phase; index: number; run: number; step: PlannedStep; fence: { epoch: number; owner: string } }
-  | { type: 'finished'; state: MigrationRecord['state'] };
+  | { type: 'finished'; state: OperationRecord['state'] };
 
-export interface Transition {
-  record: MigrationRecord;
+export interface Transition<R extends OperationRecord = OperationRecord> {
+  record: R;
   commands: Command[];
   /** False when the event changed nothing (a duplicate or stale delivery). */
   changed: boolean;
 }
 
-export function newRecord(args: {
+export function newRecord<K extends OperationKind>(args: {
   id: string;
-  kind?: OperationKind;
-  request: MigrationRequest | CloneRequest | UnifyRequest;
+  kind: K;
+  request: RequestOf<K>;
   plan: Plan;
-  hosts: { source: Peer; target: Peer };
+  hosts: HostsOf<K>;
   epoch: number;
   now: number;
-}): MigrationRecord {
-  return {
+}): RecordOf<K> {
+  const record = {
     id: args.id,
-    kind: args.kind ?? 'migrate',
+    kind: args.kind,
     request: args.request,
     hosts: args.hosts,
     plan: args.plan,
-    state: 'pending',
-    phase: 'forward',
+    state: 'pending' as const,
+    phase: 'forward' as const,
     cursor: 0,
     run: 0,
     epoch: args.epoch,
-    owner: args.request.from,
-    steps: args.plan.steps.map((s) => ({ ...s, state: 'pending', run: 0, attempts: 0 })),
+    owner: args.plan.owner,
+    steps: args.plan.steps.map((s): StepRecord => ({ ...s, state: 'pending', run: 0, attempts: 0 })),
     rollback: [],
     cancelRequested: false,
     createdAt: args.now,
     updatedAt: args.now,
     version: 0,
   };
+  // Kind, request and hosts are of one kind by the signature; TypeScript cannot follow that
+  // correlation through a generic object literal.
+  return record as unknown as RecordOf<K>;
 }
 
-const unchanged = (record: MigrationRecord): Transition => ({ record, commands: [], changed: false });
+const unchanged = <R extends OperationRecord>(record: R): Transition<R> => ({ record, commands: [], changed: false });
 
-function enqueueCursor(r: MigrationRecord, now: number): Command[] {
+function enqueueCursor(r: OperationRecord, now: number): Command[] {
   const list = currentSteps(r);
   const step = list[r.cursor];
   if (!step) return [];
-  // The handover: the target becomes the owner the moment it is asked to start the container.
-  if (r.phase === 'forward' && r.cursor === r.plan.pointOfNoReturn && (r.kind ?? 'migrate') === 'migrate' && r.owner !== step.host) {
+  // The handover: the step's host becomes the owner the moment it is asked to start the container.
+  if (r.phase === 'forward' && r.cursor === r.plan.handoverAt && r.owner !== step.host) {
     r.epoch += 1;
     r.owner = step.host;
   }
   list[r.cursor] = { ...step, state: 'running', run: r.run, enqueuedAt: now };
-  const fence = { epoch: r.epoch, owner: r.owner ?? r.request.from };
+  const fence = { epoch: r.epoch, owner: r.owner };
   return [{ type: 'enqueue', phase: r.phase, index: r.cursor, run: r.run, step: { name: step.name, role: step.role, host: step.host }, fence }];
 }
 
-function finish(r: MigrationRecord, state: 'done' | 'rolled-back', now: number): Command[] {
+function finish(r: OperationRecord, state: 'done' | 'rolled-back', now: number): Command[] {
   r.state = state;
   r.endedAt = now;
   return [{ type: 'finished', state }];
 }
 
-function wasRunning(r: MigrationRecord): boolean {
+function wasRunning(r: OperationRecord): boolean {
   const pre = r.steps.find((s) => s.name === 'preflight' && s.role === 'source' && s.state === 'done');
-  return (pre?.output as PreflightOutput | undefined)?.wasRunning ?? true;
+  const out = PreflightOutput.safeParse(pre?.output);
+  return (out.success ? out.data.wasRunning : undefined) ?? true;
 }
 
 /** Switch to the rollback phase for a forward step at `failedIndex`; rolled back at once if nothing to undo. */
-function beginRollback(r: MigrationRecord, failedIndex: number, now: number): Command[] {
+function beginRollback(r: OperationRecord, failedIndex: number, now: number): Command[] {
   const steps = rollbackPlan(r.plan, failedIndex, wasRunning(r));
   r.phase = 'rollback';
   r.cursor = 0;
   // Ownership goes back to the source under a new epoch: a late step of the forward path (say a
   // restore retried on the target) is refused from here on.
   r.epoch += 1;
-  r.owner = r.request.from;
+  r.owner = r.plan.owner;
   r.rollback = steps.map((s): StepRecord => ({ ...s, state: 'pending', run: r.run, attempts: 0 }));
   if (r.rollback.length === 0) return finish(r, 'rolled-back', now);
   r.state = 'rolling-back';
@@ -103,7 +103,7 @@ function beginRollback(r: MigrationRecord, failedIndex: number, now: number): Co
 }
 
 /** Past the point of no return the container runs on the target: only forward from here. */
-export function pastPointOfNoReturn(r: MigrationRecord): boolean {
+export function pastPointOfNoReturn(r: OperationRecord): boolean {
   const ponr = r.steps[r.plan.pointOfNoReturn];
   return ponr?.state === 'done';
 }
@@ -113,8 +113,8 @@ export function pastPointOfNoReturn(r: MigrationRecord): boolean {
  * commands the scheduler must carry out. Duplicate or stale step results change nothing,
  * which makes at-least-once delivery safe. Refused events throw a TransitionError.
  */
-export function transition(prev: MigrationRecord, event: MigrationEvent, now: number): Transition {
-  const r: MigrationRecord = structuredClone(prev);
+export function transition<R extends OperationRecord>(prev: R, event: OperationEvent, now: number): Transition<R> {
+  const r: R = structuredClone(prev);
   r.updatedAt = now;
   switch (event.type) {
     case 'start': {

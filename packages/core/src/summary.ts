@@ -1,6 +1,6 @@
 import type { ErrorData } from './errors/index.js';
-import type { MigrationRecord, MigrationState } from './record.js';
-import type { CheckpointOutput, RsyncTransferOutput } from './steps/index.js';
+import type { RecordState, StoredRecord } from './record.js';
+import { figuresOf, type StepFigures } from './steps/catalogue.js';
 
 export interface StepSummary {
   name: string;
@@ -15,16 +15,18 @@ export interface StepSummary {
   error?: ErrorData;
 }
 
-export interface MigrationSummary {
+export interface OperationSummary {
   id: string;
   kind: string;
   /** A clone's name. */
   name?: string;
   container: string;
+  /** The source host (a unify's one host). */
   from: string;
+  /** The target host (a unify's one host). */
   to: string;
   mode?: string;
-  state: MigrationState;
+  state: RecordState;
   createdAt: number;
   endedAt?: number;
   totalMs?: number;
@@ -37,12 +39,30 @@ export interface MigrationSummary {
   error?: ErrorData;
 }
 
-/** Figures of a migration from its record: pure, shared by status, watch and the demo. */
-export function summarize(r: MigrationRecord): MigrationSummary {
-  const req = (r.request ?? {}) as Partial<MigrationRecord['request']>;
+/** Figures of an operation from its record: pure, shared by status, watch and the demo. */
+export function summarize(r: StoredRecord): OperationSummary {
+  if (r.state === 'rejected') {
+    const req = typeof r.request === 'object' && r.request !== null ? (r.request as Record<string, unknown>) : {};
+    const text = (k: string) => (typeof req[k] === 'string' ? req[k] : '?');
+    return {
+      id: r.id,
+      kind: r.kind,
+      container: text('container'),
+      from: typeof req.host === 'string' ? req.host : text('from'),
+      to: typeof req.host === 'string' ? req.host : text('to'),
+      state: r.state,
+      createdAt: r.createdAt,
+      endedAt: r.endedAt,
+      totalMs: r.endedAt - r.createdAt,
+      bytesTransferred: 0,
+      precopyPasses: 0,
+      steps: [],
+      error: r.error,
+    };
+  }
   const steps: StepSummary[] = [
-    ...(r.steps ?? []).map((s) => ({ ...s, phase: 'forward' as const })),
-    ...(r.rollback ?? []).map((s) => ({ ...s, phase: 'rollback' as const })),
+    ...r.steps.map((s) => ({ ...s, phase: 'forward' as const })),
+    ...r.rollback.map((s) => ({ ...s, phase: 'rollback' as const })),
   ].map((s) => ({
     name: s.name,
     phase: s.phase,
@@ -55,27 +75,31 @@ export function summarize(r: MigrationRecord): MigrationSummary {
     ...(s.startedAt !== undefined && s.endedAt !== undefined ? { ms: s.endedAt - s.startedAt } : {}),
     ...(s.error ? { error: s.error } : {}),
   }));
-  const out = (name: string) => (r.steps ?? []).find((s) => s.name === name && s.state === 'done')?.output;
-  const transfer = out('rsync-transfer') as RsyncTransferOutput | undefined;
-  const copy = out('clone-copy') as { bytesSent: number } | undefined;
-  const cp = out('checkpoint') as CheckpointOutput | undefined;
-  const restore = (r.steps ?? []).find((s) => s.name === 'restore' && s.state === 'done');
-  const startedAt = (restore?.output as { startedAt?: number } | undefined)?.startedAt;
+  // What each finished forward step contributes, as the step catalogue says.
+  const f: StepFigures = {};
+  let bytes = 0;
+  for (const s of r.steps) {
+    if (s.state !== 'done') continue;
+    const g = figuresOf(s.name, s.output);
+    bytes += g.bytesTransferred ?? 0;
+    Object.assign(f, g);
+  }
+  const [from, to] = 'host' in r.hosts ? [r.hosts.host.name, r.hosts.host.name] : [r.hosts.source.name, r.hosts.target.name];
   return {
     id: r.id,
-    kind: r.kind ?? 'migrate',
-    ...((r.request as { name?: string } | undefined)?.name ? { name: (r.request as { name: string }).name } : {}),
-    container: req.container ?? '?',
-    from: req.from ?? '?',
-    to: req.to ?? '?',
-    ...(r.plan ? { mode: r.plan.mode } : {}),
+    kind: r.kind,
+    ...(r.kind === 'clone' ? { name: r.request.name } : {}),
+    container: r.request.container,
+    from,
+    to,
+    ...(r.plan.mode ? { mode: r.plan.mode } : {}),
     state: r.state,
     createdAt: r.createdAt,
     ...(r.endedAt !== undefined ? { endedAt: r.endedAt, totalMs: r.endedAt - r.createdAt } : {}),
-    bytesTransferred: (transfer?.bytesTransferred ?? 0) + (cp?.finalPass.bytesSent ?? 0) + (copy?.bytesSent ?? 0),
-    precopyPasses: transfer?.passes.length ?? 0,
-    ...(cp?.frozenAt !== undefined && startedAt !== undefined ? { frozenMs: startedAt - cp.frozenAt } : {}),
-    ...(cp ? { checkpointMethod: cp.method } : {}),
+    bytesTransferred: bytes,
+    precopyPasses: f.precopyPasses ?? 0,
+    ...(f.frozenAt !== undefined && f.startedAt !== undefined ? { frozenMs: f.startedAt - f.frozenAt } : {}),
+    ...(f.checkpointMethod ? { checkpointMethod: f.checkpointMethod } : {}),
     steps,
     ...(r.error ? { error: r.error } : {}),
   };

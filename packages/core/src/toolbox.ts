@@ -1,7 +1,8 @@
 /**
  * The container toolbox (`ferry exec`, `ferry mount`, `ferry umount`, `ferry show`): operations on
  * one container on one host, sent straight to that host's worker, outside the migration workflow.
- * What the CLI and the worker agree on: queue names, Redis keys, job data, validation. No I/O.
+ * What the CLI and the worker agree on: queue names, job data, validation (Redis keys: toolboxKeys
+ * in keys.ts). No I/O.
  */
 import { z } from 'zod';
 import type { ErrorData } from './errors/index.js';
@@ -14,24 +15,6 @@ export const toolboxQueues = {
   /** Short operations on a host's containers: mount, umount, show. */
   admin: (host: string) => `toolbox-${host}`,
 };
-
-export function toolboxKeys(prefix: string) {
-  return {
-    /** Output of an exec session, a stream: see ExecEntry. */
-    execOut: (id: string) => `${prefix}:exec:${id}`,
-    /** Signals the CLI asks for, a stream of `{ signal }` entries. */
-    execCtl: (id: string) => `${prefix}:exec:${id}:ctl`,
-    /** Exists (short TTL, refreshed) while the CLI is attached; gone → the worker ends the process. */
-    execClient: (id: string) => `${prefix}:exec:${id}:client`,
-    /** Exists (short TTL, refreshed) while a worker runs the session; gone → the CLI gives up. */
-    execWorker: (id: string) => `${prefix}:exec:${id}:worker`,
-    /** Set once by the worker that takes the session: a job delivered twice never runs twice. */
-    execClaim: (id: string) => `${prefix}:exec:${id}:claim`,
-    /** The answer to a toolbox request: a list holding one JSON ToolboxReply. */
-    reply: (id: string) => `${prefix}:toolbox:${id}:reply`,
-  };
-}
-export type ToolboxKeys = ReturnType<typeof toolboxKeys>;
 
 /** Time-ordered, key- and job-id-safe ids: `x-…` for exec sessions, `r-…` for requests. */
 export function newToolboxId(kind: 'x' | 'r', now = Date.now(), random: () => number = Math.random): string {

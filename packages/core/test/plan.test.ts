@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { parseMigrationRequest, plan, rollbackPlan, ValidationError } from '../src/index.js';
-import { noCheckpoint, withCheckpoint } from './fixtures.js';
+import { parseMigrationRequest, rollbackPlan, ValidationError } from '../src/index.js';
+import { noCheckpoint, planMigration, withCheckpoint } from './fixtures.js';
 
 const req = (extra: object = {}) => parseMigrationRequest({ container: 'web', from: 'h1', to: 'h2', ...extra });
 
 describe('plan', () => {
   it('orders the steps and puts each on the host that must run it', () => {
-    const p = plan(req(), { source: noCheckpoint, target: noCheckpoint });
+    const p = planMigration(req(), { source: noCheckpoint, target: noCheckpoint });
     expect(p.steps.map((s) => `${s.name}@${s.host}`)).toEqual([
       'preflight@h1',
       'preflight@h2',
@@ -20,27 +20,27 @@ describe('plan', () => {
   });
 
   it('auto picks restart when either host cannot checkpoint, live when both can', () => {
-    expect(plan(req(), { source: withCheckpoint, target: noCheckpoint }).mode).toBe('restart');
-    expect(plan(req(), { source: withCheckpoint, target: withCheckpoint }).mode).toBe('live');
+    expect(planMigration(req(), { source: withCheckpoint, target: noCheckpoint }).mode).toBe('restart');
+    expect(planMigration(req(), { source: withCheckpoint, target: withCheckpoint }).mode).toBe('live');
   });
 
   it('refuses live mode without checkpoint, saying which host and why', () => {
-    expect(() => plan(req({ mode: 'live' }), { source: withCheckpoint, target: noCheckpoint })).toThrow(ValidationError);
-    expect(() => plan(req({ mode: 'live' }), { source: withCheckpoint, target: noCheckpoint })).toThrow(/h2: criu check failed/);
+    expect(() => planMigration(req({ mode: 'live' }), { source: withCheckpoint, target: noCheckpoint })).toThrow(ValidationError);
+    expect(() => planMigration(req({ mode: 'live' }), { source: withCheckpoint, target: noCheckpoint })).toThrow(/h2: criu check failed/);
   });
 
   it('restart mode is honoured even where live is possible', () => {
-    expect(plan(req({ mode: 'restart' }), { source: withCheckpoint, target: withCheckpoint }).mode).toBe('restart');
+    expect(planMigration(req({ mode: 'restart' }), { source: withCheckpoint, target: withCheckpoint }).mode).toBe('restart');
   });
 
   it('leaves out arp-refresh when switched off', () => {
-    const p = plan(req({ options: { arpRefresh: false } }), { source: noCheckpoint, target: noCheckpoint });
+    const p = planMigration(req({ options: { arpRefresh: false } }), { source: noCheckpoint, target: noCheckpoint });
     expect(p.steps.map((s) => s.name)).not.toContain('arp-refresh');
   });
 
   it('rolls back only what was reached: the frozen source first until restore begins, the target copy first from then on', () => {
     const r = req();
-    const p = plan(r, { source: noCheckpoint, target: noCheckpoint });
+    const p = planMigration(r, { source: noCheckpoint, target: noCheckpoint });
     const names = (i: number, wasRunning = true) => rollbackPlan(p, i, wasRunning).map((s) => `${s.name}@${s.host}`);
     expect(names(0)).toEqual([]);
     expect(names(1)).toEqual([]);

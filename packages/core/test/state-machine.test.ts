@@ -1,23 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { TransitionError, transition, type MigrationEvent, type MigrationRecord } from '../src/index.js';
+import { TransitionError, transition, type OperationEvent, type OperationRecord } from '../src/index.js';
 import { record } from './fixtures.js';
 
-const ok = (r: MigrationRecord, output: unknown = {}): MigrationEvent => ({
+const ok = (r: OperationRecord, output: unknown = {}): OperationEvent => ({
   type: 'step-result', phase: r.phase, index: r.cursor, run: r.run, ok: true, output, attempts: 1, startedAt: 1, endedAt: 2,
 });
-const fail = (r: MigrationRecord, code = 'X'): MigrationEvent => ({
+const fail = (r: OperationRecord, code = 'X'): OperationEvent => ({
   type: 'step-result', phase: r.phase, index: r.cursor, run: r.run, ok: false, attempts: 3, endedAt: 2,
   error: { name: 'FerryError', code, message: 'boom', retryable: false },
 });
-const step = (r: MigrationRecord, e: MigrationEvent) => transition(r, e, 5).record;
+const step = (r: OperationRecord, e: OperationEvent) => transition(r, e, 5).record;
 /** Advances a fresh record through `n` successful forward steps. */
-function advanced(n: number, opts?: Parameters<typeof record>[0]): MigrationRecord {
+function advanced(n: number, opts?: Parameters<typeof record>[0]): OperationRecord {
   let r = step(record(opts), { type: 'start' });
   for (let i = 0; i < n; i++) r = step(r, ok(r, i === 0 ? { role: 'source', wasRunning: true, ip: '198.18.0.200' } : {}));
   return r;
 }
 /** Fails the current step, then lets every rollback step succeed: what was enqueued, and the end. */
-function rollBack(r: MigrationRecord): { all: string[]; end: MigrationRecord } {
+function rollBack(r: OperationRecord): { all: string[]; end: OperationRecord } {
   let t = transition(r, fail(r), 5);
   const all = [...(enqueued(t) as string[])];
   while (t.record.state === 'rolling-back') {
@@ -62,21 +62,21 @@ describe('state machine: forward path', () => {
 describe('state machine: duplicates and stale deliveries change nothing', () => {
   it('a repeated result for a finished step', () => {
     const r = advanced(2);
-    const dup: MigrationEvent = { ...ok(r), index: 1 } as MigrationEvent;
+    const dup: OperationEvent = { ...ok(r), index: 1 } as OperationEvent;
     expect(transition(r, dup, 5).changed).toBe(false);
   });
   it('a result from an older run', () => {
     const r = advanced(2);
-    expect(transition(r, { ...ok(r), run: 7 } as MigrationEvent, 5).changed).toBe(false);
+    expect(transition(r, { ...ok(r), run: 7 } as OperationEvent, 5).changed).toBe(false);
   });
   it('a result for the other phase', () => {
     const r = advanced(2);
-    expect(transition(r, { ...ok(r), phase: 'rollback' } as MigrationEvent, 5).changed).toBe(false);
+    expect(transition(r, { ...ok(r), phase: 'rollback' } as OperationEvent, 5).changed).toBe(false);
   });
   it('a result after the migration ended', () => {
     let r = advanced(0);
     while (r.state === 'running') r = step(r, ok(r));
-    expect(transition(r, { ...ok(r), index: 6 } as MigrationEvent, 5).changed).toBe(false);
+    expect(transition(r, { ...ok(r), index: 6 } as OperationEvent, 5).changed).toBe(false);
   });
   it('a result while paused', () => {
     const r = step(advanced(5), fail(advanced(5)));
@@ -85,7 +85,7 @@ describe('state machine: duplicates and stale deliveries change nothing', () => 
   });
   it('a result before start', () => {
     const r = record();
-    expect(transition(r, { ...ok(r) } as MigrationEvent, 5).changed).toBe(false);
+    expect(transition(r, { ...ok(r) } as OperationEvent, 5).changed).toBe(false);
   });
 });
 
@@ -157,7 +157,7 @@ describe('state machine: retry', () => {
   });
 
   it.each(['pending', 'running', 'done', 'rolled-back'])('is refused when %s', (state) => {
-    let r = record();
+    let r: OperationRecord = record();
     if (state !== 'pending') r = advanced(1);
     if (state === 'done') while (r.state === 'running') r = step(r, ok(r));
     if (state === 'rolled-back') r = step(r, fail(r));
@@ -261,7 +261,7 @@ describe('state machine: pause (from the reconciler)', () => {
     expect(transition(r, { type: 'pause', error }, 5).record.state).toBe('paused');
   });
   it.each(['pending', 'paused', 'done'])('is refused when %s', (state) => {
-    let r = record();
+    let r: OperationRecord = record();
     if (state === 'paused') r = step(advanced(6), fail(advanced(6)));
     if (state === 'done') {
       r = advanced(0);

@@ -4,6 +4,6 @@ export * from './log.js';
 export * from './redis/connection.js';
 export * from './redis/embedded.js';
 export * from './redis/queues.js';
-export * from './store/migration-store.js';
+export * from './store/operation-store.js';
 export * from './store/host-registry.js';
 export * from './proc.js';

@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import { Queue } from 'bullmq';
-import { decodeExecEntry, ExecArgv, newToolboxId, toolboxKeys, toolboxQueues, type ExecJobData, type ExecSignal } from '@ferry/core';
+import { decodeExecEntry, ExecArgv, fields as keyFields, newToolboxId, toolboxKeys, toolboxQueues, type ExecJobData, type ExecSignal } from '@ferry/core';
 import type { Client } from '../client.js';
 import { EXIT, ExitError } from '../exit-error.js';
 import { targetHost } from './target-host.js';
@@ -76,7 +76,7 @@ export async function execCommand(c: Client, o: ExecOptions, t: ExecTimings = DE
   const forward = (signal: ExecSignal) =>
     void c.redis
       .multi()
-      .xadd(k.execCtl(id), '*', 'signal', signal)
+      .xadd(k.execCtl(id), '*', keyFields.execSignal, signal)
       .expire(k.execCtl(id), 3600)
       .exec()
       .catch(() => undefined);

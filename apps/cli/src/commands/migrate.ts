@@ -3,9 +3,9 @@ import {
   isTerminal,
   newMigrationId,
   parseMigrationRequest,
-  plan,
+  workflows,
   ValidationError,
-  type MigrationRecord,
+  type StoredRecord,
   type MigrationRequestInput,
 } from '@ferry/core';
 import type { Client } from '../client.js';
@@ -49,7 +49,7 @@ export async function checkRequest(c: Client, input: MigrationRequestInput) {
     throw new ExitError(EXIT.badInput, `container ${request.container} is already being migrated by ${holder} (see: ferry status ${holder})`);
   }
   try {
-    plan(request, { source: source!.capabilities, target: target!.capabilities });
+    workflows.migrate.plan(request, (host) => (host === request.from ? source!.capabilities : target!.capabilities));
   } catch (e) {
     if (e instanceof FerryError) throw new ExitError(EXIT.badInput, `invalid migration request: ${e.message}`);
     throw e;
@@ -68,11 +68,11 @@ export async function submitMigration(c: Client, input: MigrationRequestInput): 
 export async function waitFor(
   c: Client,
   id: string,
-  onUpdate?: (r: MigrationRecord) => void,
+  onUpdate?: (r: StoredRecord) => void,
   timeoutMs = 30 * 60_000,
   /** Only a record newer than this version counts (after a retry or cancel was requested). */
   afterVersion = -1,
-): Promise<MigrationRecord> {
+): Promise<StoredRecord> {
   const deadline = Date.now() + timeoutMs;
   let seen = -1;
   while (Date.now() < deadline) {
@@ -88,6 +88,6 @@ export async function waitFor(
 }
 
 /** done → 0; anything else an operation that failed. */
-export function exitCodeOf(r: MigrationRecord): number {
+export function exitCodeOf(r: StoredRecord): number {
   return r.state === 'done' ? EXIT.ok : EXIT.failed;
 }

@@ -20,7 +20,7 @@ export async function submitUnify(c: Client, a: UnifyArgs): Promise<string> {
   const where = a.host ?? hosts.find((h) => h.containers.some((x) => x.name === a.containers[0]))?.name;
   let request;
   try {
-    request = parseUnifyRequest({ ...a, container: a.containers[0], from: where ?? '', to: where ?? '' });
+    request = parseUnifyRequest({ ...a, container: a.containers[0], host: where ?? '' });
   } catch (e) {
     if (e instanceof ValidationError) {
       const why = where ? e.message : `container: '${a.containers[0]}' does not exist on any registered host`;
@@ -28,8 +28,8 @@ export async function submitUnify(c: Client, a: UnifyArgs): Promise<string> {
     }
     throw e;
   }
-  const host = hosts.find((h) => h.name === request.from);
-  if (!host) throw new ExitError(EXIT.badInput, `invalid unify request: host: unknown host '${request.from}'`);
+  const host = hosts.find((h) => h.name === request.host);
+  if (!host) throw new ExitError(EXIT.badInput, `invalid unify request: host: unknown host '${request.host}'`);
   const problems: string[] = [];
   for (const name of request.containers) {
     const ct = host.containers.find((x) => x.name === name);

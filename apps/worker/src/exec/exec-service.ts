@@ -2,22 +2,21 @@ import { constants } from 'node:os';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { CommandError, encodeExecEntry, ExecJobData, ExecSignal, toolboxKeys, toolboxQueues, type ExecEntry, type ToolboxKeys } from '@ferry/core';
-import { run } from '@ferry/infra';
+import { capabilityMissing, CommandError, encodeExecEntry, ExecJobData, ExecSignal, fields as keyFields, toolboxKeys, toolboxQueues, type ExecEntry, type ToolboxKeys } from '@ferry/core';
 import type { HostConfig } from '../config.js';
-import { LxcRuntime } from '../runtime/lxc.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { signalGroup } from './process-group.js';
 
 /**
  * `ferry exec` on the worker: each job on queue `exec-<host>` runs one command in a running
- * container with `lxc-attach` (the `vcontext --migrate` of LXC) and streams it back through Redis.
+ * container with the runtime's `exec` (where its capabilities say `exec`; `lxc-attach` on LXC, the
+ * `vcontext --migrate` of LXC) and streams it back through Redis.
  *
  * - Output: every chunk of stdout/stderr is XADDed to `<prefix>:exec:<id>` as it comes (bytes, not
  *   text), then one `exit` entry; the stream expires a few minutes after the end.
  * - Signals: the CLI XADDs `{ signal }` to `<prefix>:exec:<id>:ctl`; the worker delivers it to the
- *   command's process group (lxc-attach is started as a group leader; it is spared so that it can
- *   report how the command ended). Like a terminal's Ctrl-C, the command's children get it too.
+ *   command's process group (the runtime's helper is started as a group leader; it is spared so
+ *   that it can report how the command ended). Like a terminal's Ctrl-C, the command's children get it too.
  * - Flow control: when the CLI falls behind (more than `highWater` unread entries, at most 256 KiB
  *   each, or more than `maxQueuedBytes` not yet written to Redis), the group is stopped (SIGSTOP)
  *   until the CLI has caught up (SIGCONT): a `cat` of a big file cannot fill Redis or the worker.
@@ -57,16 +56,6 @@ export interface ExecServiceOptions {
   timing?: Partial<ExecTiming>;
 }
 
-/** PATH inside the container: the worker's environment never goes in (`--clear-env`). */
-export const EXEC_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** `lxc-attach` arguments: all namespaces of the container, a clean environment, argv after `--`. */
-export function attachArgs(lxcPath: string, name: string, argv: readonly string[]): string[] {
-  return ['-P', lxcPath, '-n', name, '--clear-env', '-v', `PATH=${EXEC_PATH}`, '-v', 'HOME=/root', '--', ...argv];
-}
-
-/** Exit codes lxc-attach may pass on: all of them are the command's, none is a failure of run(). */
-const ALL_EXIT_CODES = Array.from({ length: 256 }, (_, i) => i);
 /** Largest output entry: chunks waiting to be sent are merged up to this. */
 const MAX_ENTRY_BYTES = 256 * 1024;
 
@@ -145,7 +134,7 @@ class ExecSession {
   /** Bytes of output waiting to be written to Redis. */
   private queued = 0;
   private lastCtl = '0-0';
-  /** Signals asked for that found no process yet (lxc-attach had not forked): tried again. */
+  /** Signals asked for that found no process yet (the runtime's helper had not forked): tried again. */
   private pendingSignals: { signal: ExecSignal; until: number }[] = [];
   private lastLiveness = 0;
   private redisFailingSince = 0;
@@ -250,8 +239,10 @@ class ExecSession {
       await redis.set(this.k.execWorker(d.execId), host.name, 'PX', this.t.workerTtlMs);
       await redis.expire(this.out, 3600);
       const rt = this.o.runtime;
-      if (!(rt instanceof LxcRuntime)) {
-        return await this.error({ code: 'NOT_SUPPORTED', message: `exec needs the lxc runtime; ${host.name} runs ${rt.name}`, exit: 1 });
+      const caps = await rt.capabilities();
+      if (!caps.exec) {
+        const e = capabilityMissing(caps, 'exec', `ferry exec ${d.container}`, host.name);
+        return await this.error({ code: e.code, message: e.message, exit: 1 });
       }
       const info = await rt.info(d.container);
       if (!info) {
@@ -260,7 +251,7 @@ class ExecSession {
       if (info.state !== 'RUNNING') {
         return await this.error({ code: 'CONTAINER_NOT_RUNNING', message: `container ${d.container} is ${info.state} on ${host.name}, not RUNNING`, exit: 2 });
       }
-      await this.attach(rt.lxcPath);
+      await this.attach();
     } finally {
       await this.flushed();
       await redis
@@ -272,24 +263,21 @@ class ExecSession {
     }
   }
 
-  private async attach(lxcPath: string): Promise<void> {
+  private async attach(): Promise<void> {
     const d = this.d;
     const timer = setInterval(() => void this.tick(), this.t.pollMs);
     this.running = true;
     this.log.info({ argv0: d.argv[0], args: d.argv.length }, 'exec started');
     let end: { code: number; signal?: string } | Stop;
     try {
-      const r = await run('lxc-attach', attachArgs(lxcPath, d.container, d.argv), {
-        cwd: '/',
-        env: { PATH: process.env.PATH ?? EXEC_PATH, LC_ALL: 'C' },
-        processGroup: true,
+      // Every exit code is the command's; a CommandError is a timeout, a signal or a helper that did not start.
+      const r = await this.o.runtime.exec(d.container, d.argv, {
         onSpawn: (pid) => {
           this.pgid = pid;
           this.push({ type: 'started', pid });
         },
         onStdoutBytes: (b) => this.pushData('stdout', b),
         onStderrBytes: (b) => this.pushData('stderr', b),
-        okExitCodes: ALL_EXIT_CODES,
         // The output goes to Redis as it comes; keep only a tail for error messages.
         keep: 8192,
         signal: this.abort.signal,
@@ -305,7 +293,7 @@ class ExecSession {
         const n = constants.signals[f.signal as NodeJS.Signals] ?? 0;
         end = { code: 128 + n, signal: f.signal };
       } else {
-        end = { code: 'RUNTIME_MISSING', message: `cannot run lxc-attach on ${this.o.host.name}: ${f.stderrTail.trim()}`, exit: 1 };
+        end = { code: 'RUNTIME_MISSING', message: `cannot run ${f.command[0] ?? 'the runtime'} on ${this.o.host.name}: ${f.stderrTail.trim()}`, exit: 1 };
       }
     } finally {
       this.running = false;
@@ -343,7 +331,7 @@ class ExecSession {
       const entries = await redis.xrange(this.k.execCtl(d.execId), `(${this.lastCtl}`, '+', 'COUNT', 16);
       for (const [id, fields] of entries) {
         this.lastCtl = id;
-        const sig = ExecSignal.safeParse(fields[fields.indexOf('signal') + 1]);
+        const sig = ExecSignal.safeParse(fields[fields.indexOf(keyFields.execSignal) + 1]);
         if (sig.success) this.pendingSignals.push({ signal: sig.data, until: Date.now() + 3000 });
       }
       const pending = this.pendingSignals;

@@ -28,8 +28,9 @@ export async function groupMembers(pgid: number): Promise<number[]> {
 
 /**
  * Sends `signal` to a process group. With `exceptLeader`, every member but the leader gets it: the
- * leader is `lxc-attach`, which must live on to report how the command ended (it dies of SIGTERM,
- * SIGHUP, ... itself, and its exit status would then hide the command's).
+ * leader is the runtime's exec helper (`lxc-attach` on LXC), which must live on to report how the
+ * command ended (it dies of SIGTERM, SIGHUP, ... itself, and its exit status would then hide the
+ * command's).
  * Returns how many processes were signalled.
  */
 export async function signalGroup(pgid: number, signal: NodeJS.Signals, opts: { exceptLeader?: boolean } = {}): Promise<number> {

@@ -1,10 +1,9 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { FerryError, parseToolboxJob, PreconditionError, toErrorData, toolboxKeys, toolboxQueues, ValidationError, type ToolboxReply } from '@ferry/core';
+import { parseToolboxJob, PreconditionError, toErrorData, toolboxKeys, toolboxQueues, ValidationError, type ToolboxReply } from '@ferry/core';
 import type { HostConfig } from '../config.js';
 import { BindMountOps } from '../mounts/mount-ops.js';
-import { LxcRuntime } from '../runtime/lxc.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { ExecService, type ExecTiming } from './exec-service.js';
 
@@ -29,7 +28,7 @@ export interface ToolboxOptions {
 export class Toolbox {
   private readonly exec: ExecService;
   private admin?: Worker;
-  private readonly mounts?: BindMountOps;
+  private readonly mounts: BindMountOps;
 
   constructor(private readonly o: ToolboxOptions) {
     this.exec = new ExecService({
@@ -41,9 +40,8 @@ export class Toolbox {
       ...(o.execConcurrency ? { concurrency: o.execConcurrency } : {}),
       ...(o.execTiming ? { timing: o.execTiming } : {}),
     });
-    if (o.runtime instanceof LxcRuntime) {
-      this.mounts = new BindMountOps({ runtime: o.runtime, host: o.host.name, log: o.log, ...(o.lockHolder ? { lockHolder: o.lockHolder } : {}) });
-    }
+    // Refuses each operation (MOUNTS_UNSUPPORTED) where the runtime's capabilities say no mounts.
+    this.mounts = new BindMountOps({ runtime: o.runtime, host: o.host.name, log: o.log, ...(o.lockHolder ? { lockHolder: o.lockHolder } : {}) });
   }
 
   start(): void {
@@ -66,7 +64,6 @@ export class Toolbox {
     let reply: ToolboxReply;
     try {
       const j = parseToolboxJob(job.data);
-      if (!this.mounts) throw new FerryError('NOT_SUPPORTED', `bind mounts need the lxc runtime; ${this.o.host.name} runs ${this.o.runtime.name}`);
       const result = j.kind === 'show' ? await this.mounts.show(j.container) : j.kind === 'mount' ? await this.mounts.mount(j) : await this.mounts.umount(j);
       reply = { ok: true, result };
     } catch (e) {

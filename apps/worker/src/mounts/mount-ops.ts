@@ -1,8 +1,8 @@
-import { lstat, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
-  FerryError,
+  capabilityMissing,
   PreconditionError,
   type BindMountInfo,
   type ContainerDetails,
@@ -10,18 +10,15 @@ import {
   type MountJob,
   type UmountJob,
 } from '@ferry/core';
-import type { LxcRuntime } from '../runtime/lxc.js';
-import { mountLines, mountPoints, withBindEntry, withoutLines } from './bind-mounts.js';
-import { liveBindMount, liveMountUnsupported, liveUnmount } from './live-mount.js';
+import type { Runtime } from '../runtime/runtime.js';
 
 export interface BindMountOpsOptions {
-  runtime: LxcRuntime;
+  /** Any runtime: the operations are refused (MOUNTS_UNSUPPORTED) where capabilities().mounts is not set. */
+  runtime: Runtime;
   host: string;
   log: Logger;
-  /** Migration holding the container, if any (`MigrationStore.lockHolder`). */
+  /** Migration holding the container, if any (`OperationStore.lockHolder`). */
   lockHolder?: (container: string) => Promise<string | null>;
-  /** Perl for the live mount helper (tests). */
-  perl?: string;
 }
 
 /** A precondition failure: bad input, nothing changed (the CLI exits 2). */
@@ -51,16 +48,10 @@ export class BindMountOps {
     return next;
   }
 
-  private configFile(name: string): string {
-    return join(this.o.runtime.containerDir(name), 'config');
-  }
-
-  private async writeConfig(name: string, text: string): Promise<void> {
-    const file = this.configFile(name);
-    const st = await stat(file);
-    const tmp = `${file}.ferry-tmp`;
-    await writeFile(tmp, text, { mode: st.mode & 0o7777 });
-    await rename(tmp, file);
+  /** Refuses every operation on a runtime that does not declare bind mounts. */
+  private async supported(what: string): Promise<void> {
+    const caps = await this.o.runtime.capabilities();
+    if (!caps.mounts) throw capabilityMissing(caps, 'mounts', what, this.o.host);
   }
 
   private async container(name: string) {
@@ -76,22 +67,12 @@ export class BindMountOps {
     }
   }
 
-  /** Mount points in the container's own view, when it runs. */
-  private async activeTargets(pid: number | undefined): Promise<Set<string> | undefined> {
-    if (!pid) return undefined;
-    try {
-      return new Set(mountPoints(await readFile(`/proc/${pid}/mountinfo`, 'utf8')));
-    } catch {
-      return undefined;
-    }
-  }
-
   async show(name: string): Promise<ContainerDetails> {
+    await this.supported(`ferry show ${name}`);
     const info = await this.container(name);
-    const [text, net] = await Promise.all([readFile(this.configFile(name), 'utf8'), this.o.runtime.network(name).catch(() => ({}) as { ip?: string; mac?: string })]);
-    const active = await this.activeTargets(info.pid);
-    const rootfs = this.o.runtime.rootfsDir(name);
-    const mounts: BindMountInfo[] = mountLines(text, rootfs)
+    const [configured, net] = await Promise.all([this.o.runtime.configMounts(name), this.o.runtime.network(name).catch(() => ({}) as { ip?: string; mac?: string })]);
+    const active = await this.o.runtime.liveMounts(info);
+    const mounts: BindMountInfo[] = configured
       .filter((m) => m.bind)
       .map((m) => ({
         source: m.entry.source,
@@ -112,10 +93,10 @@ export class BindMountOps {
   }
 
   /**
-   * Checks `target` below the rootfs as LXC will see it at start: no component may be a symbolic
-   * link (LXC 5 refuses to mount through one, even one that stays inside: the container would no
-   * longer start, and its `create=dir` would already have made directories wherever the link points),
-   * and every existing component must be a directory.
+   * Checks `target` below the rootfs as the runtime will see it at start: no component may be a
+   * symbolic link (LXC 5 refuses to mount through one, even one that stays inside: the container
+   * would no longer start, and its `create=dir` would already have made directories wherever the
+   * link points), and every existing component must be a directory.
    */
   private async checkTargetPath(name: string, target: string): Promise<void> {
     const rootfs = this.o.runtime.rootfsDir(name);
@@ -147,6 +128,7 @@ export class BindMountOps {
   mount(job: MountJob): Promise<MountChange> {
     return this.serial(job.container, async () => {
       const { container: name, hostDir, path: target, readOnly } = job;
+      await this.supported(`ferry mount ${name}`);
       await this.notMigrating(name);
       const info = await this.container(name);
       let src;
@@ -159,35 +141,36 @@ export class BindMountOps {
       if (!src.isDirectory()) throw bad('BIND_SOURCE_NOT_DIR', `${hostDir} on ${this.o.host} is not a directory`);
       await this.checkTargetPath(name, target);
 
-      const text = await readFile(this.configFile(name), 'utf8');
-      const same = mountLines(text, this.o.runtime.rootfsDir(name)).filter((m) => m.target === target);
+      const rt = this.o.runtime;
+      const same = (await rt.configMounts(name)).filter((m) => m.target === target);
+      const bind = { source: hostDir, target, readOnly };
       const base = { container: name, host: this.o.host, source: hostDir, target, readOnly };
       const identical = same.length === 1 && same[0]!.bind && same[0]!.entry.source === hostDir && same[0]!.entry.options.includes('ro') === readOnly;
       if (same.length && !identical) {
         const e = same[0]!.entry;
         throw bad('MOUNT_PATH_TAKEN', `${name} already has a mount at ${target} (${e.source}, ${e.fstype} ${e.options.join(',')}); ferry umount it first`);
       }
-      const active = await this.activeTargets(info.pid);
+      const active = await rt.liveMounts(info);
       if (identical) {
         // Already in the config: make sure it is also in the running container.
         if (!active) return { ...base, configChanged: false, live: 'not-running' };
         if (active.has(target)) return { ...base, configChanged: false, live: 'unchanged' };
-        await this.live(() => liveBindMount(info.pid!, hostDir, target, readOnly, this.o.perl));
+        await rt.liveBindMount(info, bind);
         return { ...base, configChanged: false, live: 'applied' };
       }
       if (active?.has(target)) {
         throw bad('MOUNT_PATH_BUSY', `something is already mounted at ${target} in the running ${name} (not from its config); unmount it there first`);
       }
       if (!active) {
-        await this.writeConfig(name, withBindEntry(text, hostDir, target, readOnly));
+        await rt.addConfigMount(name, bind);
         this.o.log.info({ container: name, source: hostDir, target, readOnly }, 'bind mount added (applies at the next start)');
         return { ...base, configChanged: true, live: 'not-running' };
       }
-      await this.live(() => liveBindMount(info.pid!, hostDir, target, readOnly, this.o.perl));
+      await rt.liveBindMount(info, bind);
       try {
-        await this.writeConfig(name, withBindEntry(text, hostDir, target, readOnly));
+        await rt.addConfigMount(name, bind);
       } catch (e) {
-        await liveUnmount(info.pid!, target, this.o.perl).catch((err: unknown) => this.o.log.error({ err }, 'could not undo the live mount'));
+        await rt.liveUnmount(info, target).catch((err: unknown) => this.o.log.error({ err }, 'could not undo the live mount'));
         throw e;
       }
       this.o.log.info({ container: name, source: hostDir, target, readOnly }, 'bind mount added and mounted');
@@ -198,27 +181,28 @@ export class BindMountOps {
   umount(job: UmountJob): Promise<MountChange> {
     return this.serial(job.container, async () => {
       const { container: name, path: target } = job;
+      await this.supported(`ferry umount ${name}`);
       await this.notMigrating(name);
       const info = await this.container(name);
-      const text = await readFile(this.configFile(name), 'utf8');
-      const same = mountLines(text, this.o.runtime.rootfsDir(name)).filter((m) => m.target === target);
+      const rt = this.o.runtime;
+      const same = (await rt.configMounts(name)).filter((m) => m.target === target);
       if (!same.length) throw bad('MOUNT_NOT_FOUND', `${name} has no bind mount at ${target} in its config (see ferry show ${name})`);
       const notBind = same.find((m) => !m.bind);
       if (notBind) {
         throw bad('MOUNT_NOT_BIND', `the mount at ${target} in ${name} is ${notBind.entry.fstype} ${notBind.entry.source}, not a bind mount: ferry umount removes bind mounts only`);
       }
       const base = { container: name, host: this.o.host, source: same[0]!.entry.source, target, readOnly: same[0]!.entry.options.includes('ro') };
-      const active = await this.activeTargets(info.pid);
+      const active = await rt.liveMounts(info);
       let live: MountChange['live'] = 'not-running';
       if (active?.has(target)) {
-        await this.live(() => liveUnmount(info.pid!, target, this.o.perl));
+        await rt.liveUnmount(info, target);
         live = 'applied';
       } else if (active) live = 'unchanged';
       try {
-        await this.writeConfig(name, withoutLines(text, same.map((m) => m.line)));
+        await rt.removeConfigMounts(name, target);
       } catch (e) {
         if (live === 'applied') {
-          await liveBindMount(info.pid!, base.source, target, base.readOnly, this.o.perl).catch((err: unknown) => this.o.log.error({ err }, 'could not undo the live umount'));
+          await rt.liveBindMount(info, { source: base.source, target, readOnly: base.readOnly }).catch((err: unknown) => this.o.log.error({ err }, 'could not undo the live umount'));
         }
         throw e;
       }
@@ -227,10 +211,4 @@ export class BindMountOps {
     });
   }
 
-  /** Runs a live (un)mount; an environment without the means to do it is said so plainly. */
-  private async live(fn: () => Promise<void>): Promise<void> {
-    const why = liveMountUnsupported();
-    if (why) throw new FerryError('LIVE_MOUNT_UNSUPPORTED', `${why}; stop the container, change the mount, start it again`);
-    await fn();
-  }
 }

@@ -3,6 +3,7 @@
  * Pure text functions: no I/O here, so they are easy to test.
  */
 import { PreconditionError } from '@ferry/core';
+import { isUnder } from './paths.js';
 
 export interface ConfigLine {
   key: string;
@@ -63,12 +64,6 @@ export function parseMountEntry(value: string): MountEntry | undefined {
     fstype: f[2]!,
     options: (f[3] ?? 'defaults').split(','),
   };
-}
-
-/** Whether `p` is `dir` itself or lies below it. */
-export function isUnder(p: string, dir: string): boolean {
-  const d = dir.replace(/\/+$/, '');
-  return p === d || p.startsWith(`${d}/`);
 }
 
 /**

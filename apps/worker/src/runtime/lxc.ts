@@ -3,14 +3,13 @@ import { readFileSync } from 'node:fs';
 import { readFile, readdir, writeFile, rename, stat, rm, mkdtemp, access, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { CommandError, ContainerState, PreconditionError, randomMac, type Capabilities } from '@ferry/core';
+import { CommandError, ContainerState, FerryError, PreconditionError, randomMac, type Capabilities } from '@ferry/core';
 import { filesOpenForWrite, pidsInPidNamespaceOf, run, signal } from '@ferry/infra';
-import type { ContainerInfo, NetworkIdentity, Runtime } from './runtime.js';
+import type { BindMount, ConfigMount, ConfigSummary, ContainerExecOptions, ContainerInfo, NetworkIdentity, Runtime } from './runtime.js';
 import { cgroupPids, freezeCgroup, freezerDirOf, probeFreezer, thawCgroup } from './freezer.js';
 import {
   bindMountSources,
   configValue,
-  isUnder,
   parseConfig,
   rewritePaths,
   rootfsPathOf,
@@ -18,6 +17,9 @@ import {
   withIdentity,
   type ConfigLine,
 } from './lxc-config.js';
+import { mountLines, withBindEntry, withoutLines } from './lxc-mounts.js';
+import { liveBindMount, liveMountPoints, liveMountUnsupported, liveUnmount } from './live-mount.js';
+import { isUnder } from './paths.js';
 
 export interface LxcRuntimeOptions {
   /** LXC path (`-P`) holding this host's containers. */
@@ -26,9 +28,22 @@ export interface LxcRuntimeOptions {
   stateTimeoutSec?: number;
   /** Program names (tests may point them elsewhere). */
   criu?: string;
+  /** Perl for the live mount helper. */
+  perl?: string;
 }
 
 const CMD_TIMEOUT = 60_000;
+
+/** PATH inside the container: the worker's environment never goes in (`--clear-env`). */
+export const EXEC_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** `lxc-attach` arguments: all namespaces of the container, a clean environment, argv after `--`. */
+export function attachArgs(lxcPath: string, name: string, argv: readonly string[]): string[] {
+  return ['-P', lxcPath, '-n', name, '--clear-env', '-v', `PATH=${EXEC_PATH}`, '-v', 'HOME=/root', '--', ...argv];
+}
+
+/** Exit codes lxc-attach may pass on: all of them are the command's, none is a failure of run(). */
+const ALL_EXIT_CODES = Array.from({ length: 256 }, (_, i) => i);
 
 /** First meaningful `Error (...)` line of `criu check`, without the source location. */
 export function criuReason(output: string): string {
@@ -94,12 +109,14 @@ export class LxcRuntime implements Runtime {
   readonly lxcPath: string;
   private readonly stateTimeoutSec: number;
   private readonly criu: string;
+  private readonly perl: string;
   private caps: Promise<Capabilities> | undefined;
 
   constructor(opts: LxcRuntimeOptions) {
     this.lxcPath = opts.lxcPath.replace(/\/+$/, '') || '/';
     this.stateTimeoutSec = opts.stateTimeoutSec ?? 15;
     this.criu = opts.criu ?? 'criu';
+    this.perl = opts.perl ?? 'perl';
   }
 
   private lxc(tool: string, args: readonly string[], timeoutMs = CMD_TIMEOUT) {
@@ -127,6 +144,9 @@ export class LxcRuntime implements Runtime {
         freeze: freezer.usable,
         checkpoint,
         ...(checkpointReason ? { checkpointReason } : {}),
+        exec: true,
+        mounts: true,
+        setIdentity: true,
       };
     })();
     return this.caps;
@@ -148,6 +168,29 @@ export class LxcRuntime implements Runtime {
     } catch {
       return join(this.containerDir(name), 'rootfs');
     }
+  }
+
+  configPath(containerDir: string): string {
+    return `${containerDir.replace(/\/+$/, '')}/config`;
+  }
+
+  /** `lxc.rootfs.path` (a dir backend's path; others count as the default) and the template comment. */
+  describeConfig(text: string, containerDir: string): ConfigSummary {
+    const root = rootfsPathOf(configValue(parseConfig(text), 'lxc.rootfs.path'));
+    const template = templateOf(text);
+    return {
+      defaultRootfs: root === undefined || root.replace(/\/+$/, '') === `${containerDir.replace(/\/+$/, '')}/rootfs`,
+      ...(template !== undefined ? { template } : {}),
+    };
+  }
+
+  /** Replaces the config file at once (a temporary file renamed over it, its mode kept). */
+  private async writeConfig(name: string, text: string): Promise<void> {
+    const file = this.configFile(name);
+    const st = await stat(file);
+    const tmp = `${file}.ferry-tmp`;
+    await writeFile(tmp, text, { mode: st.mode & 0o7777 });
+    await rename(tmp, file);
   }
 
   private async config(name: string): Promise<ConfigLine[]> {
@@ -420,5 +463,62 @@ export class LxcRuntime implements Runtime {
       await rename(tmp, file);
     }
     return { ...(edit.ipv4 ? { ipv4: edit.ipv4 } : {}), notes: edit.notes };
+  }
+
+  /** `lxc-attach` into every namespace of the container (the `vcontext --migrate` of LXC). */
+  async exec(name: string, argv: readonly string[], opts: ContainerExecOptions = {}): Promise<{ exitCode: number }> {
+    const r = await run('lxc-attach', attachArgs(this.lxcPath, name, argv), {
+      cwd: '/',
+      env: { PATH: process.env.PATH ?? EXEC_PATH, LC_ALL: 'C' },
+      processGroup: true,
+      ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
+      ...(opts.onStdoutBytes ? { onStdoutBytes: opts.onStdoutBytes } : {}),
+      ...(opts.onStderrBytes ? { onStderrBytes: opts.onStderrBytes } : {}),
+      okExitCodes: ALL_EXIT_CODES,
+      ...(opts.keep !== undefined ? { keep: opts.keep } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    });
+    return { exitCode: r.exitCode };
+  }
+
+  /** The config's `lxc.mount.entry` lines. */
+  async configMounts(name: string): Promise<ConfigMount[]> {
+    return mountLines(await readFile(this.configFile(name), 'utf8'), this.rootfsDir(name));
+  }
+
+  /** Appends `lxc.mount.entry = <source> <target> none bind,create=dir[,ro] 0 0`. */
+  async addConfigMount(name: string, m: BindMount): Promise<void> {
+    const text = await readFile(this.configFile(name), 'utf8');
+    await this.writeConfig(name, withBindEntry(text, m.source, m.target, m.readOnly));
+  }
+
+  async removeConfigMounts(name: string, target: string): Promise<void> {
+    const text = await readFile(this.configFile(name), 'utf8');
+    const lines = mountLines(text, this.rootfsDir(name))
+      .filter((m) => m.target === target)
+      .map((m) => m.line);
+    if (lines.length) await this.writeConfig(name, withoutLines(text, lines));
+  }
+
+  liveMounts(c: ContainerInfo): Promise<Set<string> | undefined> {
+    return liveMountPoints(c.pid);
+  }
+
+  /** In the mount namespace of the container's init (see live-mount.ts). */
+  async liveBindMount(c: ContainerInfo, m: BindMount): Promise<void> {
+    await this.live(c, (pid) => liveBindMount(pid, m.source, m.target, m.readOnly, this.perl));
+  }
+
+  async liveUnmount(c: ContainerInfo, target: string): Promise<void> {
+    await this.live(c, (pid) => liveUnmount(pid, target, this.perl));
+  }
+
+  /** Runs a live (un)mount; an environment without the means to do it is said so plainly. */
+  private async live(c: ContainerInfo, fn: (pid: number) => Promise<void>): Promise<void> {
+    const why = liveMountUnsupported();
+    if (why) throw new FerryError('LIVE_MOUNT_UNSUPPORTED', `${why}; stop the container, change the mount, start it again`);
+    if (c.pid === undefined) throw new PreconditionError('CONTAINER_NOT_RUNNING', `container ${c.name} is ${c.state}, not running`);
+    await fn(c.pid);
   }
 }

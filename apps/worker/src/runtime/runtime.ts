@@ -16,9 +16,49 @@ export interface NetworkIdentity {
   link?: string;
 }
 
+/** How `Runtime.exec` runs a command (a subset of run()'s options). */
+export interface ContainerExecOptions {
+  /** Called once started, with the PID of the new process group's leader (the runtime's helper). */
+  onSpawn?: (pid: number) => void;
+  onStdoutBytes?: (chunk: Buffer) => void;
+  onStderrBytes?: (chunk: Buffer) => void;
+  /** Characters of output kept in memory (the output itself goes to the callbacks). */
+  keep?: number;
+  /** Aborted: the group is terminated (SIGTERM, SIGKILL 2 s later). */
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** A bind mount of a host directory into a container. */
+export interface BindMount {
+  /** Host directory. */
+  source: string;
+  /** Absolute, normalized path in the container. */
+  target: string;
+  readOnly: boolean;
+}
+
+/** One mount a container's config makes at start, as the config writes it. */
+export interface ConfigMount {
+  entry: { source: string; target: string; fstype: string; options: string[] };
+  /** Absolute normalized path in the container (undefined: the config names a place outside its rootfs). */
+  target: string | undefined;
+  bind: boolean;
+}
+
+/** What a container config read from another host says (see `Runtime.describeConfig`). */
+export interface ConfigSummary {
+  /** The rootfs is where a copy of the container dir puts it (or the config does not say otherwise). */
+  defaultRootfs: boolean;
+  /** What the container was created from, if the config says. */
+  template?: string;
+}
+
 /**
  * One interface for every container runtime (lxc today; openvz, vserver, podman, plain criu
- * elsewhere). Callers decide from `capabilities()`, never from `name`.
+ * elsewhere). Callers decide from `capabilities()`, never from the class or `name`. Methods marked
+ * "only where capabilities().X" are there on every runtime; one that lacks X refuses them with
+ * `capabilityMissing` (core), the error callers give themselves when they check the flag first.
  */
 export interface Runtime {
   readonly name: string;
@@ -36,6 +76,14 @@ export interface Runtime {
   bindMounts(name: string): Promise<string[]>;
   /** Rewrites host-specific paths in a config that came from another host's container dir. */
   adoptConfig(name: string, from: { containerDir: string; rootfsDir: string }): Promise<void>;
+  /**
+   * The config file of a container whose directory is `containerDir`, on this host or another one
+   * (read there, e.g. over ssh, and handed to `describeConfig`). Runtimes without a config file
+   * leave both out.
+   */
+  configPath?(containerDir: string): string;
+  /** Parses a config read from `configPath(containerDir)` (on any host). */
+  describeConfig?(text: string, containerDir: string): ConfigSummary;
   start(name: string): Promise<void>;
   /** Stops at once (kill): used after the final sync, when the state is already copied. */
   stop(name: string): Promise<void>;
@@ -59,7 +107,34 @@ export interface Runtime {
   template?(name: string): Promise<string | undefined>;
   /**
    * Gives a (stopped) copy its own identity in its config: hostname, MAC and IPv4 address of its
-   * first interface (none → static addresses removed). Runtimes that cannot do it leave it out.
+   * first interface (none → static addresses removed). Only where capabilities().setIdentity.
    */
-  setIdentity?(name: string, id: { hostname: string; mac: string; ip?: string }): Promise<{ ipv4?: string; notes: string[] }>;
+  setIdentity(name: string, id: { hostname: string; mac: string; ip?: string }): Promise<{ ipv4?: string; notes: string[] }>;
+
+  /**
+   * Runs `argv` inside the running container: all its namespaces, a clean environment (PATH and
+   * HOME only), cwd /, stdin /dev/null. It starts as a new process group whose leader is the
+   * runtime's helper, which stays to report how the command ended: signals meant for the command
+   * go to the group but its leader (exec/process-group.ts). Resolves with the command's exit code,
+   * whatever it is; rejects with run()'s CommandError when it timed out, was killed by a signal,
+   * or the helper could not be started (exit code null). Only where capabilities().exec.
+   */
+  exec(name: string, argv: readonly string[], opts?: ContainerExecOptions): Promise<{ exitCode: number }>;
+
+  /** Mounts the container's config makes at every start (works while stopped). Only where capabilities().mounts. */
+  configMounts(name: string): Promise<ConfigMount[]>;
+  /** Adds a bind mount to the container's config (applied at its next start). Only where capabilities().mounts. */
+  addConfigMount(name: string, m: BindMount): Promise<void>;
+  /** Removes every mount of the config at `target` (absolute path in the container). Only where capabilities().mounts. */
+  removeConfigMounts(name: string, target: string): Promise<void>;
+  /** Mount points as the running container's processes see them; undefined when it does not run (or cannot be read). */
+  liveMounts(c: ContainerInfo): Promise<Set<string> | undefined>;
+  /**
+   * Bind-mounts a host directory into the running container at once, creating missing directories
+   * of the target there. Only where capabilities().mounts; a runtime that cannot do it live (here)
+   * throws LIVE_MOUNT_UNSUPPORTED (the config can still be changed while it is stopped).
+   */
+  liveBindMount(c: ContainerInfo, m: BindMount): Promise<void>;
+  /** Detaches the mount at `target` in the running container. As `liveBindMount`. */
+  liveUnmount(c: ContainerInfo, target: string): Promise<void>;
 }

@@ -13,6 +13,10 @@ export const arpRefresh: Step<ArpRefreshInput, ArpRefreshOutput> = async (ctx, i
   if (!i || i.state !== 'RUNNING' || i.pid === undefined) {
     throw new PreconditionError('CONTAINER_NOT_RUNNING', `container ${input.container} is not running on ${ctx.host.name}`);
   }
+  if (input.ip === undefined) {
+    ctx.log.info('no IPv4 address known for the container: nothing to announce');
+    return { sent: 0, device: '', skipped: 'no IPv4 address known for the container' };
+  }
   const { sent, device } = await announce(i.pid, input.ip, input.count, input.intervalMs, ctx.signal);
   ctx.log.info({ sent, device, ip: input.ip }, 'gratuitous ARP sent');
   return { sent, device };

@@ -1,6 +1,6 @@
 import { PreconditionError, type CleanupInput, type CleanupOutput } from '@ferry/core';
 import type { Step } from '../context.js';
-import { removeScratch } from './common.js';
+import { removeScratch } from '../ownership/scratch.js';
 
 /**
  * Source, after a successful migration: removes (or keeps, stopped) the old copy.

@@ -2,10 +2,14 @@ import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FerryError, PreconditionError, type CloneCopyInput, type CloneCopyOutput, type Peer, type TransferStats } from '@ferry/core';
 import type { Step, StepContext } from '../context.js';
-import { configValue, isUnder, parseConfig, rootfsPathOf, templateOf } from '../runtime/lxc-config.js';
+import { isUnder } from '../runtime/paths.js';
 import { rsyncLocal, rsyncPush } from '../transfer/rsync.js';
 import { sshRun, sshTargetFor, type SshTarget } from '../transfer/ssh.js';
-import { FERRY_EXCLUDES, MARKER, checkAborted, isActive, peerContainerDir, readMarker, scratchDir } from './common.js';
+import { isActive } from '../runtime/state.js';
+import { MARKER, readMarker } from '../ownership/target-ownership.js';
+import { scratchDir } from '../ownership/scratch.js';
+import { checkAborted } from '../transfer/abort.js';
+import { FERRY_EXCLUDES, peerContainerDir } from '../transfer/target-dir.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
 import { receiverLockPath, receiverPartialDir } from '../transfer/receiver-lock.js';
 import { pushMarker } from '../transfer/container-push.js';
@@ -76,7 +80,8 @@ export function splitHeadOutput(text: string): Map<string, string> {
  * A container on the target whose files can serve as rsync's basis (`--copy-dest`): one of the
  * containers the peer publishes in the registry, never the source's name nor the clone's, with
  * its rootfs in its own dir; one created from the same template as the source is preferred.
- * Configs are read in one ssh round trip; anything unreadable just means no basis.
+ * Configs are read in one ssh round trip and parsed by the runtime (one without configs: no basis);
+ * anything unreadable just means no basis.
  */
 export async function chooseBasis(ctx: StepContext, input: CloneCopyInput, t: SshTarget): Promise<string | undefined> {
   const info = await ctx.peerInfo(input.peer.name).catch(() => null);
@@ -84,9 +89,10 @@ export async function chooseBasis(ctx: StepContext, input: CloneCopyInput, t: Ss
     .map((c) => c.name)
     .filter((n) => n !== input.container && n !== input.name)
     .slice(0, MAX_BASIS_CANDIDATES);
-  if (!names.length) return undefined;
-  const mine = await (ctx.runtime.template?.(input.container) ?? Promise.resolve(undefined)).catch(() => undefined);
-  const files = names.map((n) => `${peerContainerDir(input.peer, n)}/config`);
+  const { runtime } = ctx;
+  if (!names.length || !runtime.configPath || !runtime.describeConfig) return undefined;
+  const mine = await (runtime.template?.(input.container) ?? Promise.resolve(undefined)).catch(() => undefined);
+  const files = names.map((n) => runtime.configPath!(peerContainerDir(input.peer, n)));
   let text: string;
   try {
     text = (await sshRun(t, 'head', ['-v', '-n', '500', ...files], { okExitCodes: [0, 1], signal: ctx.signal, timeoutMs: 30_000 })).stdout;
@@ -99,11 +105,11 @@ export async function chooseBasis(ctx: StepContext, input: CloneCopyInput, t: Ss
   let fallback: string | undefined;
   for (const n of names) {
     const dir = peerContainerDir(input.peer, n);
-    const cfg = configs.get(`${dir}/config`);
+    const cfg = configs.get(runtime.configPath(dir));
     if (cfg === undefined) continue;
-    const root = rootfsPathOf(configValue(parseConfig(cfg), 'lxc.rootfs.path'));
-    if (root !== undefined && root.replace(/\/+$/, '') !== `${dir}/rootfs`) continue;
-    if (mine && templateOf(cfg) === mine) return n;
+    const c = runtime.describeConfig(cfg, dir);
+    if (!c.defaultRootfs) continue;
+    if (mine && c.template === mine) return n;
     fallback ??= n;
   }
   return fallback;

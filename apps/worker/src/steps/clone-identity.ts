@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FerryError, PreconditionError, type CloneIdentityInput, type CloneIdentityOutput } from '@ferry/core';
+import { capabilityMissing, FerryError, PreconditionError, type CloneIdentityInput, type CloneIdentityOutput } from '@ferry/core';
 import type { Step, StepContext } from '../context.js';
-import { isUnder } from '../runtime/lxc-config.js';
+import { isUnder } from '../runtime/paths.js';
 import { readRootfsFile, removeRootfsEntries, rootfsEntry, writeRootfsFile } from '../runtime/rootfs.js';
-import { MARKER, peerContainerDir, scratchDir } from './common.js';
+import { scratchDir } from '../ownership/scratch.js';
+import { peerContainerDir } from '../transfer/target-dir.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
-import { ownedByMigration, ownershipFile } from '../ownership/target-ownership.js';
+import { MARKER, ownedByMigration, ownershipFile } from '../ownership/target-ownership.js';
 import { removePartialDir } from '../transfer/receiver-lock.js';
 
 function escapeRegExp(s: string): string {
@@ -88,9 +89,8 @@ export const cloneIdentity: Step<CloneIdentityInput, CloneIdentityOutput> = asyn
     return out;
   }
   if (i.state !== 'STOPPED') throw new PreconditionError('CONTAINER_STATE', `container ${name} is ${i.state} on ${ctx.host.name}`, { container: name });
-  if (!runtime.setIdentity) {
-    throw new PreconditionError('CLONE_UNSUPPORTED', `the ${runtime.name} runtime cannot give a copy its own identity`);
-  }
+  const caps = await runtime.capabilities();
+  if (!caps.setIdentity) throw capabilityMissing(caps, 'setIdentity', `clone ${input.migrationId}`, ctx.host.name);
   await writeJsonAtomic(ownershipFile(ctx, input.migrationId), { container: name, at: Date.now() });
 
   // Config: the source's paths become this container's; then its own name, MAC and address.

@@ -1,8 +1,9 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { FerryError, type DiscardTargetInput, type DiscardTargetOutput } from '@ferry/core';
 import type { Step } from '../context.js';
-import { isUnder } from '../runtime/lxc-config.js';
-import { isActive, removeScratch } from './common.js';
+import { isUnder } from '../runtime/paths.js';
+import { isActive } from '../runtime/state.js';
+import { removeScratch } from '../ownership/scratch.js';
 import { ownedByMigration } from '../ownership/target-ownership.js';
 import { removePartialDir } from '../transfer/receiver-lock.js';
 import { receiverLockPath, waitForReceivers } from '../transfer/receiver-lock.js';

@@ -1,6 +1,6 @@
 import type { StepInput, StepName, StepOutput } from '@ferry/core';
 import type { Step } from '../context.js';
-import { abortable } from './common.js';
+import { abortable } from '../transfer/abort.js';
 import { arpRefresh } from './arp-refresh.js';
 import { checkpoint } from './checkpoint.js';
 import { cleanup } from './cleanup.js';

@@ -1,9 +1,12 @@
 import { stat, statfs } from 'node:fs/promises';
 import { FerryError, PreconditionError, type PreflightInput, type PreflightOutput } from '@ferry/core';
 import type { Step, StepContext } from '../context.js';
-import { isUnder } from '../runtime/lxc-config.js';
+import { runtimeMissing } from '../runtime/errors.js';
+import { isUnder } from '../runtime/paths.js';
+import { isActive } from '../runtime/state.js';
+import { readMarker } from '../ownership/target-ownership.js';
 import { sshCheck, sshTargetFor } from '../transfer/ssh.js';
-import { diskUsage, isActive, readMarker, runtimeMissing } from './common.js';
+import { diskUsage } from '../transfer/disk-usage.js';
 
 /** Free space the target must have beyond the container's size: 5 % plus 64 MiB. */
 export function requiredFreeBytes(sizeBytes: number, alreadyThere = 0): number {

@@ -5,8 +5,9 @@ import { announce } from '../net/gratuitous-arp.js';
 import type { Step, StepContext } from '../context.js';
 import { manifestDigest } from '../manifest/manifest.js';
 import { receiverLockPath, removePartialDir, waitForReceivers } from '../transfer/receiver-lock.js';
-import { ownedByMigration, ownershipFile } from '../ownership/target-ownership.js';
-import { DUMP_DIR, MARKER, peerContainerDir, scratchDir, VERIFY_LIST } from './common.js';
+import { MARKER, ownedByMigration, ownershipFile } from '../ownership/target-ownership.js';
+import { scratchDir } from '../ownership/scratch.js';
+import { DUMP_DIR, peerContainerDir, VERIFY_LIST } from '../transfer/target-dir.js';
 import { changedUnder, readList, treeDigest } from '../verify/tree-digest.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
 

@@ -1,6 +1,6 @@
 import { FerryError, PreconditionError, type ResumeSourceInput, type ResumeSourceOutput } from '@ferry/core';
 import type { Step } from '../context.js';
-import { removeScratch } from './common.js';
+import { removeScratch } from '../ownership/scratch.js';
 
 /**
  * Source, rollback: lets the container run here again as before the migration.

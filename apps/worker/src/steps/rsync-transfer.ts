@@ -1,7 +1,8 @@
 import { PreconditionError, precopyDecision, type RsyncTransferInput, type RsyncTransferOutput, type TransferStats } from '@ferry/core';
 import type { Step } from '../context.js';
 import { openAtRestLink, pushContainer, pushMarker } from '../transfer/container-push.js';
-import { checkAborted, peerContainerDir } from './common.js';
+import { checkAborted } from '../transfer/abort.js';
+import { peerContainerDir } from '../transfer/target-dir.js';
 import { guardRemote } from '../transfer/target-guard.js';
 import { sshTargetFor } from '../transfer/ssh.js';
 

@@ -2,7 +2,9 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Peer } from '@ferry/core';
 import type { StepContext } from '../context.js';
-import { FERRY_EXCLUDES, MARKER, peerContainerDir, scratchDir, VERIFY_LIST } from '../steps/common.js';
+import { MARKER } from '../ownership/target-ownership.js';
+import { scratchDir } from '../ownership/scratch.js';
+import { FERRY_EXCLUDES, peerContainerDir, VERIFY_LIST } from './target-dir.js';
 import { receiverLockPath, receiverPartialDir } from './receiver-lock.js';
 import { rsyncPush } from './rsync.js';
 import { sshRun, sshTargetFor, type SshTarget } from './ssh.js';
@@ -12,7 +14,7 @@ import { PassTracker, type TrackedStats } from './tracked-pass.js';
  * While the container is frozen a dead peer must show within seconds: ssh connects within 2 s,
  * answers a keepalive within 1 s; rsync's I/O gives up after 5 s of silence.
  */
-const atRest = (ctx: StepContext, peer: Peer): SshTarget => ({ ...sshTargetFor(ctx.host, peer, 'rest'), connectTimeoutSec: 2, keepAlive: { intervalSec: 1, countMax: 1 } });
+const atRest = (ctx: StepContext, peer: Peer): SshTarget => ({ ...sshTargetFor(ctx.host, peer, 'rest'), connectTimeoutSec: 1, keepAlive: { intervalSec: 1, countMax: 1 } });
 
 /**
  * Opens the at-rest connection to the peer before the container is frozen, so the final pass and

@@ -1,6 +1,6 @@
 import { FerryError, PreconditionError } from '@ferry/core';
 import type { StepContext } from '../context.js';
-import { MARKER } from '../steps/common.js';
+import { MARKER } from '../ownership/target-ownership.js';
 import { sshRun, type SshTarget } from './ssh.js';
 
 /** The target dir exists and is not this operation's: nothing may be mirrored into it. */

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { HostInfo, keys, type Keys } from '@ferry/core';
+import { fields, HostInfo, keys, type Keys } from '@ferry/core';
 
 /** Hosts as their workers publish them: address, LXC path, capabilities, containers, free space. */
 export class HostRegistry {
@@ -12,22 +12,22 @@ export class HostRegistry {
   }
 
   async publish(info: HostInfo): Promise<void> {
-    await this.redis.hset(this.k.hosts, info.name, JSON.stringify(info));
+    await this.redis.hset(this.k.hosts, fields.host(info.name), JSON.stringify(info));
   }
 
   /** The worker's liveness beat: one HSET, so it keeps its pace even when describing the host is slow. */
   async markAlive(name: string, at = Date.now()): Promise<void> {
-    await this.redis.hset(this.k.hostsAlive, name, String(at));
+    await this.redis.hset(this.k.hostsAlive, fields.host(name), String(at));
   }
 
   /** When the host's worker last marked itself alive, or null if it never did. */
   async lastAlive(name: string): Promise<number | null> {
-    const raw = await this.redis.hget(this.k.hostsAlive, name);
+    const raw = await this.redis.hget(this.k.hostsAlive, fields.host(name));
     return raw === null ? null : Number(raw);
   }
 
   async get(name: string): Promise<HostInfo | null> {
-    const raw = await this.redis.hget(this.k.hosts, name);
+    const raw = await this.redis.hget(this.k.hosts, fields.host(name));
     if (!raw) return null;
     const parsed = HostInfo.safeParse(JSON.parse(raw));
     return parsed.success ? parsed.data : null;
@@ -43,6 +43,6 @@ export class HostRegistry {
   }
 
   async remove(name: string): Promise<void> {
-    await this.redis.multi().hdel(this.k.hosts, name).hdel(this.k.hostsAlive, name).exec();
+    await this.redis.multi().hdel(this.k.hosts, fields.host(name)).hdel(this.k.hostsAlive, fields.host(name)).exec();
   }
 }

@@ -1,0 +1,378 @@
+import { existsSync } from 'node:fs';
+import { open, readFile, rm, statfs } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fields, type StoredRecord } from '@ferry/core';
+import { run, succeeds } from '@ferry/infra';
+import { linkDown, linkUp, startScheduler, startWorker, stopScheduler, stopWorker, schedulerPid, workerPid, type LabContainer, type LabInfo } from '../lab/index.js';
+import { killSshd, mountSmallLxcFs, sshdPid, startHostSshd, unmountSmallLxcFs } from '../lab/faults.js';
+import { descendants, stillAlive, type ProcInfo } from './procs.js';
+import type { Rng } from './rng.js';
+import { ended, stepNow, type RecordWatcher } from './watch.js';
+
+/** The seven faults: when each lands, what the supervisor does after it, and how it is undone. */
+
+export type Outcome = 'done' | 'rolled-back';
+
+export interface FaultCtx {
+  lab: LabInfo;
+  ct: LabContainer;
+  rng: Rng;
+  watcher: RecordWatcher;
+  /** When the migration was submitted. */
+  t0: number;
+  /** How long the migration takes without a fault (for faults at a random moment). */
+  expectedMs: number;
+  /** Aborted when the migration ended (or the trial timed out, or the run was stopped). */
+  signal: AbortSignal;
+  /** Records an event, with its time and where the migration was then. */
+  note(what: string): void;
+  /** Fault-specific state kept until reset (e.g. the mounted file system). */
+  state: Record<string, unknown>;
+  /** Fault 5's outage range, ms (default 5-20 s). */
+  linkDownMs?: readonly [number, number];
+}
+
+export interface Fault {
+  id: number;
+  name: string;
+  expect: Outcome;
+  /** After the container exists, before the migration (fault 7 mounts its small disk here). */
+  prepare?(ctx: Omit<FaultCtx, 'watcher' | 't0' | 'signal'>): Promise<void>;
+  /** Injects the fault at its moment and plays the supervisor; resolves once that is over. */
+  inject(ctx: FaultCtx): Promise<void>;
+  /** Undoes the fault; the container has been removed (or the migration is stuck). */
+  reset(ctx: Pick<FaultCtx, 'lab' | 'state' | 'note'>): Promise<void>;
+  /** After the migration ended: undo the fault at once and keep watching this long (no late duplicate). */
+  observeAfterResetMs?: number;
+  /** Extra checks of the outcome; returns a problem, or null. */
+  check?(rec: StoredRecord | null): string | null;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+/** Waits until pass 1 of the pre-copy reached `pct` %; false if the transfer ended first. */
+async function atTransferPercent(ctx: FaultCtx, pct: number): Promise<boolean> {
+  const w = ctx.watcher;
+  const ok = await w.until(
+    (v) => {
+      const rec = v.rec;
+      if (!rec || rec.state === 'rejected') return false;
+      const i = rec.steps.findIndex((s) => s.name === 'rsync-transfer');
+      const step = rec.steps[i];
+      if (!step || step.state !== 'running') return false;
+      const p = v.progress[fields.progress('forward', i)];
+      return p?.stage === 'precopy' && (p.pass === undefined || p.pass === 1) && typeof p.percent === 'number' && p.percent >= pct;
+    },
+    120_000,
+    ctx.signal,
+  );
+  if (!ok) ctx.note(`window missed: wanted pre-copy pass 1 at ${pct.toFixed(0)} %, migration is at ${stepNow(w.view.rec)}`);
+  return ok;
+}
+
+/** Waits until the forward step `name` is the current, running step (enqueued counts). */
+async function atStep(ctx: FaultCtx, name: string, phase: 'forward' | 'rollback' = 'forward'): Promise<boolean> {
+  const ok = await ctx.watcher.until(
+    (v) => {
+      const rec = v.rec;
+      if (!rec || rec.state === 'rejected' || rec.phase !== phase) return false;
+      const s = (phase === 'forward' ? rec.steps : rec.rollback)[rec.cursor];
+      return s?.name === name && s.state === 'running';
+    },
+    120_000,
+    ctx.signal,
+  );
+  if (!ok) ctx.note(`window missed: wanted ${phase}/${name} running, migration is at ${stepNow(ctx.watcher.view.rec)}`);
+  return ok;
+}
+
+/** The migration ended (or the trial is over): too late for the fault. */
+function over(ctx: FaultCtx): boolean {
+  return ctx.signal.aborted || ended(ctx.watcher.view.rec);
+}
+
+async function waitSince(ctx: FaultCtx, ms: number): Promise<void> {
+  await sleep(Math.max(0, ctx.t0 + ms - Date.now()), ctx.signal);
+}
+
+function fmtProcs(ps: readonly ProcInfo[]): string {
+  return ps.map((p) => `${p.pid}:${p.cmd.split(' ')[0]?.split('/').pop()}`).join(', ') || 'none';
+}
+
+/** kill -9 of a host's worker through the lab API, noting the children it leaves behind. */
+async function killWorker(ctx: FaultCtx, host: string): Promise<ProcInfo[]> {
+  const pid = await workerPid(host);
+  const kids = pid ? await descendants(pid) : [];
+  await stopWorker(host, 'SIGKILL');
+  ctx.note(`kill -9 worker-${host} (pid ${pid ?? 'none'}; its children then: ${fmtProcs(kids)})`);
+  return kids;
+}
+
+async function superviseRestart(ctx: FaultCtx, what: string, restart: () => Promise<number>, kids: ProcInfo[] = []): Promise<void> {
+  // Not cut short by the end of the migration: a killed service is always started again.
+  await sleep(ctx.rng.between(500, 1000));
+  const orphans = await stillAlive(kids);
+  const pid = await restart();
+  ctx.note(`supervisor: ${what} started again (pid ${pid})${kids.length ? `; orphans of the killed one still running: ${fmtProcs(orphans)}` : ''}`);
+}
+
+// ---- Redis (fault 4) ------------------------------------------------------------------------
+
+export function redisPaths(lab: LabInfo): { dir: string; sock: string; conf: string; pidFile: string } {
+  if (!lab.redisUrl.startsWith('unix://')) throw new Error(`the lab's Redis is not ferry's embedded one on a unix socket (${lab.redisUrl})`);
+  const sock = lab.redisUrl.slice('unix://'.length);
+  const dir = dirname(sock);
+  return { dir, sock, conf: join(dir, 'redis.conf'), pidFile: join(dir, 'redis.pid') };
+}
+
+export async function redisAlive(lab: LabInfo): Promise<boolean> {
+  return succeeds('redis-cli', ['-s', redisPaths(lab).sock, 'ping'], { timeoutMs: 2000 });
+}
+
+async function redisPid(lab: LabInfo): Promise<number | null> {
+  const pid = Number((await readFile(redisPaths(lab).pidFile, 'utf8').catch(() => '')).trim());
+  if (!pid) return null;
+  const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmd.startsWith('redis-server') ? pid : null;
+}
+
+async function killRedis(lab: LabInfo): Promise<number | null> {
+  const pid = await redisPid(lab);
+  if (!pid) return null;
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) {
+    const st = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (!st || / [ZX] /.test(st.slice(st.lastIndexOf(')')))) break;
+    await sleep(20);
+  }
+  return pid;
+}
+
+export async function startRedis(lab: LabInfo): Promise<number> {
+  if (!(await redisAlive(lab))) {
+    await run('redis-server', [redisPaths(lab).conf], { timeoutMs: 10_000 });
+    for (let i = 0; i < 200 && !(await redisAlive(lab)); i++) await sleep(50);
+    if (!(await redisAlive(lab))) throw new Error(`redis-server did not come back; see ${join(redisPaths(lab).dir, 'redis.log')}`);
+  }
+  return (await redisPid(lab)) ?? -1;
+}
+
+// ---- the disk of fault 7 --------------------------------------------------------------------
+
+const FILLER = '.chaos-filler';
+
+/** Writes zeros to a file in `dir` until the file system is full; returns the bytes written. */
+async function fill(dir: string, maxBytes: number): Promise<{ bytes: number; error: string }> {
+  const fh = await open(join(dir, FILLER), 'w');
+  const buf = Buffer.alloc(1 << 20, 0xa5);
+  let bytes = 0;
+  let error = 'cap reached';
+  try {
+    while (bytes < maxBytes) {
+      try {
+        bytes += (await fh.write(buf, 0, buf.length)).bytesWritten;
+      } catch (e) {
+        error = (e as NodeJS.ErrnoException).code ?? String(e);
+        break;
+      }
+    }
+    // Small writes for the last partial megabyte.
+    const small = Buffer.alloc(4096, 0xa5);
+    for (let i = 0; i < 256 && error === 'ENOSPC'; i++) {
+      try {
+        bytes += (await fh.write(small, 0, small.length)).bytesWritten;
+      } catch {
+        break;
+      }
+    }
+    await fh.sync().catch(() => undefined);
+  } finally {
+    await fh.close();
+  }
+  return { bytes, error };
+}
+
+/** du -s in bytes (apparent sizes would under-count: use allocated blocks, like preflight's). */
+async function duBytes(dir: string): Promise<number> {
+  const r = await run('du', ['-s', '-B1', dir], { timeoutMs: 30_000 });
+  return Number(r.stdout.split(/\s/)[0]);
+}
+
+// ---- the faults -----------------------------------------------------------------------------
+
+export const FAULTS: Fault[] = [
+  {
+    id: 1,
+    name: 'kill -9 source worker (h1) in transfer/checkpoint',
+    expect: 'done',
+    async inject(ctx) {
+      const where = ctx.rng.pick([['transfer', 0.7], ['checkpoint', 0.3]] as const);
+      const landed = where === 'transfer' ? await atTransferPercent(ctx, ctx.rng.between(5, 85)) : await atStep(ctx, 'checkpoint');
+      if (where === 'checkpoint' && landed) await sleep(ctx.rng.between(0, 300));
+      if (over(ctx)) return ctx.note('migration ended before the fault: not injected');
+      const kids = await killWorker(ctx, 'h1');
+      await superviseRestart(ctx, 'worker-h1', () => startWorker('h1'), kids);
+    },
+    async reset() {},
+  },
+  {
+    id: 2,
+    name: 'kill -9 target worker (h2) in transfer..restore',
+    expect: 'done',
+    async inject(ctx) {
+      const where = ctx.rng.pick([['transfer', 0.3], ['checkpoint', 0.2], ['restore', 0.5]] as const);
+      if (where === 'transfer') await atTransferPercent(ctx, ctx.rng.between(5, 85));
+      else if (await atStep(ctx, where)) await sleep(ctx.rng.between(0, where === 'restore' ? 400 : 300));
+      if (over(ctx)) return ctx.note('migration ended before the fault: not injected');
+      const kids = await killWorker(ctx, 'h2');
+      await superviseRestart(ctx, 'worker-h2', () => startWorker('h2'), kids);
+    },
+    async reset() {},
+  },
+  {
+    id: 3,
+    name: 'kill -9 scheduler at a random moment',
+    expect: 'done',
+    async inject(ctx) {
+      await waitSince(ctx, ctx.rng.between(0, ctx.expectedMs));
+      if (over(ctx)) return ctx.note('migration ended before the fault: not injected');
+      const pid = await schedulerPid();
+      await stopScheduler('SIGKILL');
+      ctx.note(`kill -9 scheduler (pid ${pid ?? 'none'})`);
+      await superviseRestart(ctx, 'scheduler', () => startScheduler());
+    },
+    async reset() {},
+  },
+  {
+    id: 4,
+    name: 'Redis restart (kill -9) at a random moment',
+    expect: 'done',
+    async inject(ctx) {
+      await waitSince(ctx, ctx.rng.between(0, ctx.expectedMs));
+      if (over(ctx)) return ctx.note('migration ended before the fault: not injected');
+      const pid = await killRedis(ctx.lab);
+      ctx.note(`kill -9 redis-server (pid ${pid ?? 'not found'})`);
+      await superviseRestart(ctx, 'redis-server', () => startRedis(ctx.lab));
+    },
+    async reset() {},
+  },
+  {
+    id: 5,
+    name: 'link h1<->h2 cut for 5-20 s in the transfer',
+    expect: 'done',
+    async inject(ctx) {
+      await atTransferPercent(ctx, ctx.rng.between(5, 60));
+      if (over(ctx)) return ctx.note('migration ended before the fault: not injected');
+      const [lo, hi] = ctx.linkDownMs ?? [5000, 20_000];
+      const ms = ctx.rng.between(lo, hi);
+      await linkDown('h2');
+      ctx.state.linkDown = true;
+      ctx.note(`link of h2 down for ${(ms / 1000).toFixed(1)} s`);
+      await sleep(ms); // the outage lasts its time even if the migration ends meanwhile
+      await linkUp('h2');
+      ctx.state.linkDown = false;
+      ctx.note('link of h2 up');
+    },
+    async reset() {
+      await linkUp('h2');
+    },
+  },
+  {
+    id: 6,
+    name: 'target lost after the freeze (worker, sshd, link of h2)',
+    expect: 'rolled-back',
+    observeAfterResetMs: 20_000,
+    async inject(ctx) {
+      if (await atStep(ctx, 'checkpoint')) await sleep(ctx.rng.between(0, 200));
+      if (over(ctx)) return ctx.note('migration ended before the fault: not injected');
+      ctx.state.lost = true;
+      const wpid = await workerPid('h2');
+      await stopWorker('h2', 'SIGKILL');
+      const spid = await killSshd('h2');
+      await linkDown('h2');
+      ctx.note(`h2 lost: worker kill -9 (pid ${wpid ?? 'none'}), sshd kill -9 (pid ${spid ?? 'none'}), link down; kept so until the migration ends`);
+    },
+    async reset(ctx) {
+      if (!ctx.state.lost) return;
+      await linkUp('h2');
+      const s = await startHostSshd('h2');
+      const w = await startWorker('h2');
+      ctx.note(`h2 restored: link up, sshd pid ${s}, worker pid ${w}`);
+    },
+  },
+  {
+    id: 7,
+    name: "target's disk full in the transfer",
+    expect: 'rolled-back',
+    async prepare(ctx) {
+      // Room for preflight's check (container + 5 % + 64 MiB), plus some, on a disk of its own.
+      const size = await duBytes(join(ctx.ct.lxcPath, ctx.ct.name));
+      const need = Math.ceil(size * 1.05) + 64 * 1024 * 1024;
+      const mb = Math.ceil((need * 1.12) / (1 << 20)) + 24;
+      const fs = await mountSmallLxcFs('h2', mb);
+      ctx.state.fs = fs;
+      const st = await statfs(fs.mountPoint);
+      ctx.note(`h2's LXC path on its own ext4 of ${mb} MiB: ${Math.round((Number(st.bavail) * Number(st.bsize)) / 2 ** 20)} MiB free, preflight needs ${Math.round(need / 2 ** 20)} MiB`);
+    },
+    async inject(ctx) {
+      const fs = ctx.state.fs as { mountPoint: string; sizeBytes: number } | undefined;
+      if (!fs) return ctx.note('no small file system: not injected');
+      await atTransferPercent(ctx, ctx.rng.between(10, 60));
+      if (over(ctx)) return ctx.note('migration ended before the fault: not injected');
+      const r = await fill(fs.mountPoint, fs.sizeBytes);
+      const st = await statfs(fs.mountPoint);
+      ctx.note(`filler wrote ${(r.bytes / 2 ** 20).toFixed(1)} MiB (${r.error}); ${Number(st.bavail) * Number(st.bsize)} B left free`);
+    },
+    async reset(ctx) {
+      const fs = ctx.state.fs as { mountPoint: string } | undefined;
+      if (!fs) return;
+      await rm(join(fs.mountPoint, FILLER), { force: true });
+      await unmountSmallLxcFs('h2');
+      ctx.note('filler removed, small file system unmounted');
+    },
+    check(rec) {
+      const e = rec?.error;
+      if (!e) return 'no error recorded for the rollback';
+      if (e.code === 'TARGET_DISK_FULL' || e.code === 'TARGET_SPACE') return null;
+      // A write of the target's own worker (restore, say) that met the full disk.
+      if (e.code === 'DISK_FULL' && e.message.startsWith('h2: ')) return null;
+      return `error ${e.code} does not name the full disk: ${e.message.slice(0, 200)}`;
+    },
+  },
+];
+
+/** Fault 0, the control: the same trial without a fault (checks the harness itself). */
+export const CONTROL: Fault = {
+  id: 0,
+  name: 'no fault (control)',
+  expect: 'done',
+  async inject() {},
+  async reset() {},
+};
+
+export function faultById(id: number): Fault | undefined {
+  return id === 0 ? CONTROL : FAULTS.find((f) => f.id === id);
+}
+
+/** Services, link and sshd all as the lab made them (each start is a no-op when it runs). */
+export async function ensureHealthy(lab: LabInfo): Promise<string[]> {
+  const notes: string[] = [];
+  if (!(await redisAlive(lab))) notes.push(`redis restarted (pid ${await startRedis(lab)})`);
+  for (const h of lab.hosts) {
+    await linkUp(h.name);
+    if (!(await sshdPid(h.name))) notes.push(`sshd of ${h.name} restarted (pid ${await startHostSshd(h.name)})`);
+    if (!(await workerPid(h.name))) notes.push(`worker-${h.name} restarted (pid ${await startWorker(h.name)})`);
+  }
+  if (!(await schedulerPid())) notes.push(`scheduler restarted (pid ${await startScheduler()})`);
+  return notes;
+}

@@ -1,0 +1,92 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FerryError } from '@ferry/core';
+import { ensureRedis, type ProcId } from '@ferry/infra';
+import { LAB_ENV, readPidFile, startDaemon, stopDaemon } from './daemon.js';
+import { hostArgv } from './hostenv.js';
+import { layout, type Layout } from './paths.js';
+import type { LabHost, LabInfo } from './types.js';
+
+/** The lab's ferry daemons: one worker per host (inside its namespace) and the scheduler. */
+
+/**
+ * The compiled `ferry` CLI, `apps/cli/dist/main.js`: the lab runs the real binary for its workers and
+ * scheduler (and the chaos suite for its commands). Found from this module whether it runs compiled
+ * (apps/lab/dist/lab/) or from source under vitest (apps/lab/src/lab/): both are two levels below
+ * apps/lab, beside apps/cli.
+ */
+export function cliMain(): string {
+  return fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));
+}
+
+const pidFile = (lab: Layout, name: string) => join(lab.run, `${name}.pid`);
+const logFile = (lab: Layout, name: string) => join(lab.logs, `${name}.log`);
+
+/**
+ * Redis for the lab: the namespaces only reach 198.18.0.0/15 and the shared file system, so the URL
+ * must be a unix socket or an address on the lab network.
+ */
+export async function labRedisUrl(): Promise<{ url: string; started: boolean }> {
+  const { url, started } = await ensureRedis();
+  let reachable = false;
+  try {
+    const u = new URL(url);
+    reachable = u.protocol === 'unix:' || /^198\.1[89]\./.test(u.hostname);
+  } catch {
+    /* not a URL */
+  }
+  if (!reachable) {
+    throw new FerryError(
+      'LAB_REDIS_UNREACHABLE',
+      `REDIS_URL ${url} is not reachable from the lab's namespaces; unset REDIS_URL (ferry then runs its own redis on a unix socket) or bind redis to ${'198.18.0.1'}`,
+    );
+  }
+  return { url, started };
+}
+
+function daemonEnv(info: LabInfo): NodeJS.ProcessEnv {
+  return { ...process.env, REDIS_URL: info.redisUrl, FERRY_PREFIX: info.prefix, [LAB_ENV]: info.stateDir };
+}
+
+function requireBuilt(): string {
+  const main = cliMain();
+  if (!existsSync(main)) throw new FerryError('LAB_CLI_NOT_BUILT', `${main} does not exist; run \`npm run build\``);
+  return main;
+}
+
+export async function startWorkerDaemon(info: LabInfo, host: LabHost): Promise<ProcId> {
+  const lab = layout(info.stateDir);
+  const name = `worker-${host.name}`;
+  const running = await readPidFile(pidFile(lab, name));
+  if (running) return running;
+  // In the host's network and mount namespaces (see hostenv.ts); the PID we record is the worker's own.
+  const argv = hostArgv(host, process.execPath, [requireBuilt(), 'worker',
+    '--host', host.name,
+    '--address', host.address,
+    '--ssh-port', String(host.sshPort),
+    '--ssh-user', 'root',
+    '--lxc-path', host.lxcPath,
+    '--ssh-key', info.sshKey,
+    '--known-hosts', info.knownHosts,
+    '--state-dir', host.stateDir,
+  ]);
+  return startDaemon({ argv, env: daemonEnv(info), logFile: logFile(lab, name), pidFile: pidFile(lab, name) });
+}
+
+export async function startSchedulerDaemon(info: LabInfo): Promise<ProcId> {
+  const lab = layout(info.stateDir);
+  const running = await readPidFile(pidFile(lab, 'scheduler'));
+  if (running) return running;
+  const argv = [process.execPath, requireBuilt(), 'scheduler'];
+  return startDaemon({ argv, env: daemonEnv(info), logFile: logFile(lab, 'scheduler'), pidFile: pidFile(lab, 'scheduler') });
+}
+
+export async function daemonPid(info: LabInfo, name: string): Promise<number | null> {
+  return (await readPidFile(pidFile(layout(info.stateDir), name)))?.pid ?? null;
+}
+
+export async function stopNamedDaemon(info: LabInfo, name: string, sig: NodeJS.Signals): Promise<void> {
+  const file = pidFile(layout(info.stateDir), name);
+  if (!(await stopDaemon(file, sig))) throw new FerryError('LAB_DAEMON_STUCK', `${name} did not exit after SIGKILL`);
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+/**
+ * The lab's commands: `ferry lab up | down | container create`. The `ferry` CLI's `lab` command runs
+ * this file with the arguments after `lab` (the CLI carries none of the lab); `ferry-lab` is the
+ * same without it.
+ */
+import { Command, CommanderError } from 'commander';
+import { FerryError } from '@ferry/core';
+import { EXIT, ExitError } from '@ferry/cli';
+import { labContainerCreate, labDown, labUp } from './lab/index.js';
+
+const print = (s: string) => process.stdout.write(`${s}\n`);
+const json = (v: unknown) => print(JSON.stringify(v));
+const num = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new ExitError(EXIT.badInput, `${what}: '${v}' is not a number`);
+  return n;
+};
+
+function buildProgram(): Command {
+  const lab = new Command('ferry lab')
+    .description('a lab of hosts on this machine: network namespaces with sshd, LXC and a worker each')
+    .showHelpAfterError()
+    .exitOverride();
+  lab
+    .command('up')
+    .description('bring up the lab (hosts, a client namespace, redis, scheduler, workers)')
+    .option('--hosts <n>', 'number of hosts', num('--hosts'), 2)
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const info = await labUp({ hosts: o.hosts });
+      if (o.json) json(info);
+      else for (const h of info.hosts) print(`${h.name}  ${h.address}  netns ${h.netns}  lxc ${h.lxcPath}`);
+    });
+  lab
+    .command('down')
+    .description('remove everything the lab made')
+    .action(async () => {
+      await labDown();
+    });
+  lab
+    .command('container')
+    .description('lab containers')
+    .command('create')
+    .description('create and start a busybox container with a static IP and an HTTP server')
+    .argument('<name>', 'container name')
+    .requiredOption('--host <host>', 'lab host')
+    .option('--size-mb <n>', 'MiB of data under /data/bulk', num('--size-mb'), 0)
+    .option('--writer', 'run a writer that keeps changing a few files')
+    .option('--json', 'print JSON')
+    .action(async (name: string, o) => {
+      const ct = await labContainerCreate({ name, host: o.host, sizeMb: o.sizeMb, writer: Boolean(o.writer) });
+      if (o.json) json(ct);
+      else print(`${ct.name} on ${ct.host}: ${ct.ip} ${ct.mac} rootfs ${ct.rootfs}`);
+    });
+  return lab;
+}
+
+/** Exit codes as the `ferry` CLI's: 0 done, 1 failed, 2 bad input. */
+async function main(args: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(args, { from: 'user' });
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === 'commander.helpDisplayed' || e.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+    }
+    if (e instanceof ExitError) {
+      process.stderr.write(`ferry lab: ${e.message}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof FerryError) {
+      process.stderr.write(`ferry lab: ${e.code}: ${e.message}\n`);
+      return e.code === 'INVALID_INPUT' ? EXIT.badInput : EXIT.failed;
+    }
+    process.stderr.write(`ferry lab: ${(e as Error).stack ?? String(e)}\n`);
+    return EXIT.failed;
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,125 @@
+import type { Redis } from 'ioredis';
+import { FerryError, fields, keys, type Keys, type StoredRecord } from '@ferry/core';
+import { scripts, type Scripts } from '../redis/scripts.js';
+
+export interface ProgressEntry {
+  phase: string;
+  index: number;
+  stage: string;
+  at: number;
+  [k: string]: unknown;
+}
+
+/** Migration records, progress, container locks and ownership epochs in Redis. */
+export class OperationStore {
+  readonly k: Keys;
+  constructor(
+    readonly redis: Redis,
+    readonly prefix: string,
+  ) {
+    this.k = keys(prefix);
+  }
+
+  /** The Lua scripts, registered on this connection at first use. */
+  private get lua(): Scripts {
+    return scripts(this.redis);
+  }
+
+  async get(id: string): Promise<StoredRecord | null> {
+    const raw = await this.redis.hget(this.k.migration(id), fields.record);
+    return raw ? (JSON.parse(raw) as StoredRecord) : null;
+  }
+
+  async mustGet(id: string): Promise<StoredRecord> {
+    const r = await this.get(id);
+    if (!r) throw new FerryError('MIGRATION_NOT_FOUND', `no migration with id ${id}`);
+    return r;
+  }
+
+  /**
+   * Saves `next` only if the stored version is still `next.version`; bumps it. Compare-and-set, so
+   * two schedulers (or a stale one) never overwrite each other: the loser re-reads and re-applies
+   * its event.
+   */
+  async save(next: StoredRecord, isNew = false): Promise<boolean> {
+    const expected = isNew ? '-1' : String(next.version);
+    const stored = { ...next, version: isNew ? 0 : next.version + 1 };
+    const ok = await this.lua.saveIfVersion(this.k.migration(next.id), expected, stored.version, JSON.stringify(stored));
+    if (ok && isNew) await this.redis.zadd(this.k.migrations, next.createdAt, next.id);
+    return ok;
+  }
+
+  /** Newest first. */
+  async list(limit = 50): Promise<StoredRecord[]> {
+    const ids = await this.redis.zrevrange(this.k.migrations, 0, limit - 1);
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hget(this.k.migration(id), fields.record);
+    const raws = ((await pipe.exec()) ?? []).map(([err, raw]) => (err || typeof raw !== 'string' ? null : raw));
+    return raws.filter((x): x is string => x !== null).map((x) => JSON.parse(x) as StoredRecord);
+  }
+
+  async setProgress(id: string, p: ProgressEntry): Promise<void> {
+    await this.redis.hset(this.k.progress(id), fields.progress(p.phase, p.index), JSON.stringify(p));
+  }
+
+  async progress(id: string): Promise<Record<string, ProgressEntry>> {
+    const h = await this.redis.hgetall(this.k.progress(id));
+    return Object.fromEntries(Object.entries(h).map(([f, v]) => [f, JSON.parse(v) as ProgressEntry]));
+  }
+
+  /**
+   * Marks that a worker began run `run` of step `phase.index` (it may act from now on) and returns
+   * when the first such mark was made: a re-delivered job keeps the first start.
+   */
+  async markStarted(id: string, phase: string, index: number, run: number, at: number): Promise<number> {
+    const field = fields.start(phase, index, run);
+    await this.redis.hsetnx(this.k.starts(id), field, String(at));
+    return Number(await this.redis.hget(this.k.starts(id), field));
+  }
+
+  /** `phase.index` of every step some worker began (in any run). */
+  async startedSteps(id: string): Promise<Set<string>> {
+    const runs = await this.redis.hkeys(this.k.starts(id));
+    return new Set(runs.map(fields.stepOfRun));
+  }
+
+  /** Counts one more re-enqueue of a lost step job; returns the count. */
+  async countReplay(id: string, phase: string, index: number, run: number): Promise<number> {
+    return this.redis.hincrby(this.k.replays(id), fields.replay(phase, index, run), 1);
+  }
+
+  /** The container's ownership: epoch and owning host (fencing). */
+  async owner(container: string): Promise<{ epoch: number; host: string | null }> {
+    const [epoch, host] = await this.redis.hmget(this.k.owner(container), fields.owner.epoch, fields.owner.host);
+    return { epoch: Number(epoch ?? 0), host: host ?? null };
+  }
+
+  /** A new operation's epoch: one above every epoch the container has had. */
+  async nextEpoch(container: string): Promise<number> {
+    // An owner kept as a bare counter (the first layout) becomes a hash, keeping its epoch.
+    return this.lua.nextEpoch(this.k.owner(container));
+  }
+
+  /** Moves ownership forward to `epoch`/`host`; never back. Returns the epoch in force. */
+  async fence(container: string, epoch: number, host: string): Promise<number> {
+    return this.lua.fence(this.k.owner(container), epoch, host);
+  }
+
+  /** Takes the container's lock for a migration; returns the holder (this id when taken). */
+  async lock(container: string, migrationId: string): Promise<string> {
+    const key = this.k.lock(container);
+    const set = await this.redis.set(key, migrationId, 'NX');
+    if (set === 'OK') return migrationId;
+    return (await this.redis.get(key)) ?? (await this.lock(container, migrationId));
+  }
+
+  async lockHolder(container: string): Promise<string | null> {
+    return this.redis.get(this.k.lock(container));
+  }
+
+  /** Releases the lock only if this migration holds it. */
+  async unlock(container: string, migrationId: string): Promise<void> {
+    await this.lua.releaseLock(this.k.lock(container), migrationId);
+  }
+}

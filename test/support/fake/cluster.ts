@@ -1,0 +1,229 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import {
+  isTerminal,
+  newMigrationId,
+  type CloneRequestInput,
+  type MigrationRequestInput,
+  type OperationKind,
+  type OperationRecord,
+  type RecordState,
+  type StoredRecord,
+} from '@ferry/core';
+import { connect, OperationStore, Queues } from '@ferry/infra';
+import { Scheduler } from '../../../apps/scheduler/src/scheduler.js';
+import { HostWorker } from '../../../apps/worker/src/host-worker.js';
+import type { HostConfig } from '../../../apps/worker/src/config.js';
+import { readJson, writeJsonAtomic } from '../../../apps/worker/src/json-files.js';
+import { releaseHost, type WorkerMark } from '../../../apps/worker/src/predecessor.js';
+import { freshPrefix } from '../redis.js';
+import { FakeRuntime } from './runtime.js';
+import { fakeSteps } from './steps.js';
+import { FakeWorld } from './world.js';
+
+/**
+ * FAKE hosts, REAL control plane: the real Scheduler (with its reconciler) and one real HostWorker
+ * per fake host, against a real redis-server under a fresh prefix, all in this process. Each
+ * worker runs the fake steps on a FakeRuntime over the shared FakeWorld; its LXC path and state
+ * dir are temp dirs (the runtime never writes there; the worker keeps its host mark there). No
+ * root, no LXC, no sshd. This is the fast tier of the workflow tests; the lab tier tests the same
+ * behaviour on real hosts.
+ */
+export interface FakeClusterOptions {
+  /** redis-server to use (test/support/redis.ts). */
+  url: string;
+  /** Fake hosts, each with a worker (default h1, h2). */
+  hosts?: string[];
+  world?: FakeWorld;
+  /** The reconciler's period (default 60 s: tests call `scheduler.reconcileNow()`). */
+  reconcileEveryMs?: number;
+  log?: Logger;
+}
+
+type UnifyRequestInput = { containers: string[]; container?: string; host: string; mode?: 'dedupe' | 'hardlink'; dryRun?: boolean; revert?: boolean; excludes?: string[] };
+
+/** The pid of a process that has exited and been reaped (what a killed worker's mark names). */
+function deadPid(): number {
+  return Number(spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim());
+}
+
+export class FakeCluster {
+  readonly world: FakeWorld;
+  readonly prefix = freshPrefix();
+  readonly scheduler: Scheduler;
+  readonly store: OperationStore;
+  private readonly queues: Queues;
+  private readonly redis: Redis;
+  private readonly schedulerRedis: Redis;
+  private readonly log: Logger;
+  private readonly workers = new Map<string, { worker: HostWorker; redis: Redis }>();
+  private readonly dirs = new Map<string, { root: string; host: HostConfig }>();
+  private readonly crashes = new Map<string, Promise<void>>();
+
+  private constructor(private readonly opts: FakeClusterOptions) {
+    this.world = opts.world ?? new FakeWorld();
+    this.log = opts.log ?? pino({ level: process.env.FERRY_LOG_LEVEL ?? 'silent' });
+    this.redis = connect(opts.url);
+    this.schedulerRedis = connect(opts.url);
+    this.store = new OperationStore(this.redis, this.prefix);
+    this.queues = new Queues(this.redis, this.prefix);
+    this.scheduler = new Scheduler({ redis: this.schedulerRedis, prefix: this.prefix, log: this.log.child({ component: 'scheduler' }), reconcileEveryMs: opts.reconcileEveryMs ?? 60_000 });
+    this.world.faults.onCrash = (host) => {
+      this.crashes.set(host, this.crash(host));
+    };
+  }
+
+  /** Hosts in the world (created when missing), their workers, then the scheduler. */
+  static async start(opts: FakeClusterOptions): Promise<FakeCluster> {
+    const c = new FakeCluster(opts);
+    for (const h of opts.hosts ?? ['h1', 'h2']) {
+      if (!c.world.hosts.has(h)) c.world.addHost(h);
+      await c.startWorker(h);
+    }
+    await c.scheduler.start();
+    return c;
+  }
+
+  hostConfig(name: string): HostConfig {
+    let d = this.dirs.get(name);
+    if (!d) {
+      const root = mkdtempSync(join(tmpdir(), `ferry-fake-${name}-`));
+      d = {
+        root,
+        host: {
+          name,
+          address: '127.0.0.1',
+          sshPort: 22,
+          sshUser: 'root',
+          lxcPath: root, // the heartbeat reads its free space; the fake runtime writes nothing there
+          sshKey: join(root, 'no-ssh-key'),
+          knownHosts: join(root, 'no-known-hosts'),
+          stateDir: join(root, '.state'),
+        },
+      };
+      this.dirs.set(name, d);
+    }
+    return d.host;
+  }
+
+  /** Starts (or, after a crash, restarts) the host's worker: it takes back what its dead predecessor held. */
+  async startWorker(name: string): Promise<HostWorker> {
+    if (this.workers.has(name)) throw new Error(`a worker already runs for ${name}`);
+    await this.crashes.get(name);
+    const host = this.hostConfig(name);
+    const redis = connect(this.opts.url);
+    const worker = new HostWorker({
+      redis,
+      prefix: this.prefix,
+      host,
+      runtime: new FakeRuntime(this.world, name, host.lxcPath),
+      steps: fakeSteps(this.world),
+      log: this.log.child({ component: 'worker' }),
+    });
+    await worker.start();
+    this.workers.set(name, { worker, redis });
+    return worker;
+  }
+
+  /**
+   * The host's worker dies as under SIGKILL (a crash fault does this by itself): its steps in hand
+   * stop where they are and stay active in BullMQ under its locks. Then what the kernel does for a
+   * dead process: the host's lock is free, and its mark names a process that is gone.
+   */
+  async crash(name: string): Promise<void> {
+    const w = this.workers.get(name);
+    if (!w) return;
+    this.workers.delete(name);
+    await w.worker.kill();
+    w.redis.disconnect();
+    const { stateDir } = this.hostConfig(name);
+    const markFile = join(stateDir, 'worker.json');
+    const mark = await readJson<WorkerMark>(markFile);
+    if (!mark) throw new Error(`no worker mark in ${stateDir}`);
+    await releaseHost(stateDir, mark.workerId);
+    await writeJsonAtomic(markFile, { ...mark, pid: deadPid() });
+  }
+
+  /** Resolves once the crash a fault caused on `name` is complete. */
+  async crashed(name: string): Promise<void> {
+    const end = Date.now() + 10_000;
+    while (!this.crashes.has(name)) {
+      if (Date.now() > end) throw new Error(`${name}'s worker did not crash`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.crashes.get(name);
+  }
+
+  async submit(op: OperationKind, request: object): Promise<string> {
+    const id = newMigrationId(Date.now());
+    await this.queues.scheduler.add('submit', { kind: 'submit', op, migrationId: id, request }, { jobId: `submit.${id}` });
+    return id;
+  }
+
+  migrate(request: MigrationRequestInput): Promise<string> {
+    return this.submit('migrate', request);
+  }
+
+  clone(request: CloneRequestInput): Promise<string> {
+    return this.submit('clone', request);
+  }
+
+  unify(request: UnifyRequestInput): Promise<string> {
+    return this.submit('unify', { container: request.containers[0], ...request });
+  }
+
+  /** `ferry retry` / `ferry cancel`: onto the scheduler's queue, as the CLI puts them. */
+  async control(id: string, kind: 'retry' | 'cancel'): Promise<void> {
+    const r = await this.store.mustGet(id);
+    await this.queues.scheduler.add(kind, { kind, migrationId: id }, { jobId: `${kind}.${id}.${r.version}` });
+  }
+
+  async record(id: string): Promise<OperationRecord> {
+    const r = await this.store.mustGet(id);
+    if (r.state === 'rejected') throw new Error(`${id} was rejected: ${r.error.code}: ${r.error.message}`);
+    return r;
+  }
+
+  /** Waits until the operation's record satisfies `until` (a state, or a predicate). */
+  async waitFor(id: string, until: RecordState | ((r: StoredRecord) => boolean), ms = 15_000): Promise<OperationRecord> {
+    const ok = typeof until === 'string' ? (r: StoredRecord) => r.state === until : until;
+    const end = Date.now() + ms;
+    let last: StoredRecord | null = null;
+    for (;;) {
+      last = await this.store.get(id);
+      if (last && ok(last)) return this.record(id);
+      if (last && typeof until === 'string' && (last.state === 'rejected' || (isTerminal(last.state) && last.state !== until))) break;
+      if (Date.now() > end) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`operation ${id}: wanted ${typeof until === 'string' ? until : 'a condition'}, have ${describe(last)}`);
+  }
+
+  async stop(): Promise<void> {
+    this.world.faults.clear();
+    await Promise.all([...this.crashes.values()]);
+    await Promise.all(
+      [...this.workers.values()].map(async ({ worker, redis }) => {
+        await worker.stop(1000);
+        await redis.quit().catch(() => redis.disconnect());
+      }),
+    );
+    this.workers.clear();
+    await this.scheduler.stop();
+    await this.queues.close();
+    for (const r of [this.redis, this.schedulerRedis]) await r.quit().catch(() => r.disconnect());
+    for (const { root } of this.dirs.values()) await rm(root, { recursive: true, force: true });
+  }
+}
+
+function describe(r: StoredRecord | null): string {
+  if (!r) return 'no record';
+  if (r.state === 'rejected') return `rejected (${r.error.code}: ${r.error.message})`;
+  const steps = (list: OperationRecord['steps']) => list.map((s) => `${s.name}@${s.host}:${s.state}${s.error ? `(${s.error.code})` : ''}`).join(' ');
+  return `${r.state} [${steps(r.steps)}]${r.rollback.length ? ` rollback [${steps(r.rollback)}]` : ''}${r.error ? ` error ${r.error.code}: ${r.error.message}` : ''}`;
+}
