@@ -6,3 +6,4 @@ export { openClient, type Client } from './client.js';
 export { submitMigration, waitFor } from './commands/migrate.js';
 export { EXIT, ExitError } from './exit-error.js';
 export { fmtBytes, fmtMs, renderStatus } from './render.js';
+export { exitCodeOfRun, json, num, print } from './entry.js';

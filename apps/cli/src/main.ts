@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { Command, CommanderError, Option } from 'commander';
-import { FerryError, summarize, type StoredRecord } from '@ferry/core';
+import { Command, Option } from 'commander';
+import { summarize, type StoredRecord } from '@ferry/core';
 import { EXIT, ExitError } from './exit-error.js';
 import { withClient, type Client } from './client.js';
 import { exitCodeOf, submitMigration, waitFor } from './commands/migrate.js';
@@ -10,13 +10,7 @@ import { submitClone } from './commands/clone.js';
 import { submitUnify } from './commands/unify.js';
 import { renderList, renderStatus } from './render.js';
 
-const print = (s: string) => process.stdout.write(`${s}\n`);
-const json = (v: unknown) => print(JSON.stringify(v));
-const num = (what: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new ExitError(EXIT.badInput, `${what}: '${v}' is not a number`);
-  return n;
-};
+import { exitCodeOfRun, json, num, print } from './entry.js';
 
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('ferry')
@@ -326,24 +320,10 @@ async function main(argv: string[]): Promise<number> {
   const program = buildProgram((c) => {
     code = c;
   });
-  try {
+  return exitCodeOfRun('ferry', async () => {
     await program.parseAsync(argv);
     return code;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0 ? 0 : EXIT.badInput;
-    }
-    if (e instanceof ExitError) {
-      process.stderr.write(`ferry: ${e.message}\n`);
-      return e.exitCode;
-    }
-    if (e instanceof FerryError) {
-      process.stderr.write(`ferry: ${e.code}: ${e.message}\n`);
-      return e.code === 'INVALID_INPUT' ? EXIT.badInput : EXIT.failed;
-    }
-    process.stderr.write(`ferry: ${(e as Error).stack ?? String(e)}\n`);
-    return EXIT.failed;
-  }
+  });
 }
 
 process.exit(await main(process.argv));

@@ -4,18 +4,10 @@
  * this file with the arguments after `lab` (the CLI carries none of the lab); `ferry-lab` is the
  * same without it.
  */
-import { Command, CommanderError } from 'commander';
-import { FerryError } from '@ferry/core';
-import { EXIT, ExitError } from '@ferry/cli';
+import { Command } from 'commander';
+import { EXIT, exitCodeOfRun, json, num, print } from '@ferry/cli';
 import { labContainerCreate, labDown, labUp } from './lab/index.js';
 
-const print = (s: string) => process.stdout.write(`${s}\n`);
-const json = (v: unknown) => print(JSON.stringify(v));
-const num = (what: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new ExitError(EXIT.badInput, `${what}: '${v}' is not a number`);
-  return n;
-};
 
 function buildProgram(): Command {
   const lab = new Command('ferry lab')
@@ -57,25 +49,11 @@ function buildProgram(): Command {
 }
 
 /** Exit codes as the `ferry` CLI's: 0 done, 1 failed, 2 bad input. */
-async function main(args: string[]): Promise<number> {
-  try {
+function main(args: string[]): Promise<number> {
+  return exitCodeOfRun('ferry lab', async () => {
     await buildProgram().parseAsync(args, { from: 'user' });
     return EXIT.ok;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.code === 'commander.helpDisplayed' || e.exitCode === 0 ? EXIT.ok : EXIT.badInput;
-    }
-    if (e instanceof ExitError) {
-      process.stderr.write(`ferry lab: ${e.message}\n`);
-      return e.exitCode;
-    }
-    if (e instanceof FerryError) {
-      process.stderr.write(`ferry lab: ${e.code}: ${e.message}\n`);
-      return e.code === 'INVALID_INPUT' ? EXIT.badInput : EXIT.failed;
-    }
-    process.stderr.write(`ferry lab: ${(e as Error).stack ?? String(e)}\n`);
-    return EXIT.failed;
-  }
+  });
 }
 
 process.exit(await main(process.argv.slice(2)));
