@@ -16,3 +16,4 @@ export * from './jobs.js';
 export * from './summary.js';
 export * from './toolbox.js';
 export * from './exec-codec.js';
+export * from './rebalance/index.js';

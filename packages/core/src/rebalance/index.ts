@@ -1,0 +1,3 @@
+export * from './snapshot.js';
+export * from './policy.js';
+export * from './plan-rebalance.js';
