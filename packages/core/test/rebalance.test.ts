@@ -35,14 +35,14 @@ function skewed(): Snapshot {
 
 describe('planRebalance', () => {
   it('moves load off the hot host until it is within the threshold, each move explained', () => {
-    const p = planRebalance(skewed(), policy());
-    expect(p.imbalanceBefore).toBeGreaterThan(0.2);
+    const p = planRebalance(skewed(), policy({ maxMovesPerHost: 3 }));
+    expect(p.imbalanceBefore).toBeGreaterThan(0.1);
     expect(p.moves.length).toBeGreaterThan(0);
-    expect(p.imbalanceAfter).toBeLessThan(0.2);
+    expect(p.imbalanceAfter).toBeLessThan(0.1);
     for (const m of p.moves) {
       expect(m.from).toBe('h1');
       expect(m.mode).toBe('live');
-      expect(m.gain).toBeGreaterThanOrEqual(0.03);
+      expect(m.gain).toBeGreaterThanOrEqual(0.01);
       expect(m.reason).toContain('above the mean');
     }
     // No host over the high-water mark after the plan.

@@ -45,9 +45,9 @@ function imbalanceOf(hosts: HostState[], w: number): number {
 
 /**
  * Plans one rebalance round: pure. Acts only when the hottest host is `threshold` above the mean;
- * then moves, one at a time, the container whose move lowers the imbalance most per byte copied,
- * until the imbalance is below half the threshold, no move gains `minGain`, or the round's move
- * caps are reached. The gap between acting (threshold) and stopping (half of it), the minimum gain
+ * then moves, one at a time, the container whose move takes the most load above the mean off a hot
+ * host per byte copied (without pushing its target above the mean), until the imbalance is below
+ * half the threshold, no move gains `minGain`, or the round's move caps are reached. The gap between acting (threshold) and stopping (half of it), the minimum gain
  * and the cooldown keep small load noise from moving anything back and forth.
  */
 export function planRebalance(snap: Snapshot, policy: RebalancePolicy): RebalancePlan {
@@ -85,7 +85,7 @@ export function planRebalance(snap: Snapshot, policy: RebalancePolicy): Rebalanc
   while (moves.length < policy.maxMoves) {
     const imb = imbalanceOf(all, w);
     if (imb < policy.threshold / 2) return plan(`balanced: imbalance ${pct(imb)} below half the threshold`);
-    const best = bestMove(snap, all, hosts, moved, policy, imb);
+    const best = bestMove(snap, all, hosts, moved, policy);
     if (!best) return plan(`no move gains ${pct(policy.minGain)} within the constraints`);
     apply(best.c, best.from, best.to);
     moved.add(best.c.name);
@@ -127,35 +127,41 @@ export function fits(c: ContainerLoad, to: { h: HostLoad; cpu: number; mem: numb
   return cpu <= policy.highWater && mem <= policy.highWater;
 }
 
-function bestMove(snap: Snapshot, all: HostState[], hosts: Map<string, HostState>, moved: Set<string>, policy: RebalancePolicy, imb: number): Candidate | undefined {
+/** Most hot hosts a move is looked for on (the hottest first): keeps a round fast on large clusters. */
+const SOURCES = 10;
+
+/**
+ * The move that takes the most excess off the hot hosts per byte copied. Its gain is how much
+ * utilization above the mean it removes from the source, less what it adds above the mean on the
+ * target: unlike the hottest host's excess alone, it does not vanish when many hosts are hot.
+ */
+function bestMove(snap: Snapshot, all: HostState[], hosts: Map<string, HostState>, moved: Set<string>, policy: RebalancePolicy): Candidate | undefined {
   const w = policy.cpuWeight;
-  const n = all.length;
-  const utils = all.map((s) => util(s, w));
-  const sum = utils.reduce((a, b) => a + b, 0);
-  // The three highest utilizations: the maximum after changing two hosts is found among them.
-  const top = all.map((s, i) => ({ name: s.h.name, u: utils[i]! })).sort((a, b) => b.u - a.u).slice(0, 3);
-  // Sources: hosts above the mean, hottest first (at most a few: the gain is made there).
-  const mean = sum / n;
-  const sources = new Set(top.filter((t) => t.u > mean).map((t) => t.name));
+  const utils = new Map(all.map((s) => [s, util(s, w)]));
+  const mean = [...utils.values()].reduce((a, b) => a + b, 0) / all.length;
+  const sources = new Set(
+    all
+      .filter((s) => utils.get(s)! > mean + policy.threshold / 2 && s.moves < policy.maxMovesPerHost)
+      .sort((a, b) => utils.get(b)! - utils.get(a)!)
+      .slice(0, SOURCES),
+  );
+  const targets = all.filter((s) => utils.get(s)! < mean && s.moves < policy.maxMovesPerHost);
   let best: Candidate | undefined;
   let bestScore = -Infinity;
   for (const c of snap.containers) {
     if (!c.running || moved.has(c.name) || c.pinned !== undefined) continue;
     if (c.cooldownUntil !== undefined && c.cooldownUntil > snap.at) continue;
     const from = hosts.get(c.host);
-    if (!from || !sources.has(c.host) || from.moves >= policy.maxMovesPerHost) continue;
-    const uFrom = util(from, w);
-    const fromAfter = w * ((from.cpu - c.cpu) / from.h.cpus) + (1 - w) * ((from.mem - c.memBytes) / from.h.memBytes);
-    for (const to of all) {
-      if (to === from || to.moves >= policy.maxMovesPerHost || !fits(c, to, policy)) continue;
+    if (!from || !sources.has(from)) continue;
+    const uFrom = utils.get(from)!;
+    const shed = w * (c.cpu / from.h.cpus) + (1 - w) * (c.memBytes / from.h.memBytes);
+    for (const to of targets) {
+      if (!fits(c, to, policy)) continue;
       const live = from.h.live && to.h.live;
       if (!live && !policy.allowRestart) continue;
-      const uTo = util(to, w);
-      const toAfter = w * ((to.cpu + c.cpu) / to.h.cpus) + (1 - w) * ((to.mem + c.memBytes) / to.h.memBytes);
-      const others = top.find((t) => t.name !== from.h.name && t.name !== to.h.name)?.u ?? -Infinity;
-      const maxAfter = Math.max(others, fromAfter, toAfter);
-      const meanAfter = (sum - uFrom - uTo + fromAfter + toAfter) / n;
-      const gain = imb - (maxAfter - meanAfter);
+      const uTo = utils.get(to)!;
+      const add = w * (c.cpu / to.h.cpus) + (1 - w) * (c.memBytes / to.h.memBytes);
+      const gain = Math.min(shed, uFrom - mean) - Math.max(0, uTo + add - mean);
       if (gain < policy.minGain) continue;
       const costBytes = c.diskBytes + (live ? c.memBytes : 0);
       const score = gain / (1 + costBytes / 2 ** 30);
@@ -172,7 +178,7 @@ function bestMove(snap: Snapshot, all: HostState[], hosts: Map<string, HostState
             mode: live ? 'live' : 'restart',
             costBytes,
             gain: round(gain),
-            reason: `${from.h.name} at ${pct(uFrom)} is ${pct(uFrom - mean)} above the mean ${pct(mean)}; ${to.h.name} at ${pct(uTo)} takes ${c.name} (${pct(c.cpu / from.h.cpus)} CPU of ${from.h.name}, ${mib(c.memBytes)} MiB)`,
+            reason: `${from.h.name} at ${pct(uFrom)} is ${pct(uFrom - mean)} above the mean ${pct(mean)}; ${c.name} (${pct(shed)} of it) goes to ${to.h.name} at ${pct(uTo)}`,
           },
         };
       }
