@@ -198,6 +198,56 @@ function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command('pin')
+    .description('keep a container where it is (or on --host): rebalancing never moves it')
+    .argument('<container>')
+    .option('--host <host>', 'the host it must stay on')
+    .addHelpText('after', '\nExample: ferry pin db --host h2')
+    .action(async (container: string, o) => {
+      const { pin } = await import('./commands/placement.js');
+      await withClient(async (c) => print(await pin(c, container, o.host)));
+    });
+  program
+    .command('unpin')
+    .description('let rebalancing move a pinned container again')
+    .argument('<container>')
+    .action(async (container: string) => {
+      const { unpin } = await import('./commands/placement.js');
+      await withClient(async (c) => print(await unpin(c, container)));
+    });
+  program
+    .command('cordon')
+    .description('place no container on a host (its containers stay)')
+    .argument('<host>')
+    .action(async (host: string) => {
+      const { cordon } = await import('./commands/placement.js');
+      await withClient(async (c) => print(await cordon(c, host)));
+    });
+  program
+    .command('uncordon')
+    .description('let containers be placed on a host again')
+    .argument('<host>')
+    .action(async (host: string) => {
+      const { uncordon } = await import('./commands/placement.js');
+      await withClient(async (c) => print(await uncordon(c, host)));
+    });
+  const rebalance = program.command('rebalance').description('automatic rebalancing (its policy; rounds are not built yet)');
+  rebalance
+    .command('policy')
+    .description('show the rebalancing policy, or change settings with --set key=value')
+    .option('--set <key=value...>', 'settings to change (checked together; nothing is stored if one is wrong)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample: ferry rebalance policy --set threshold=0.15 maxMoves=3')
+    .action(async (o) => {
+      const { policy } = await import('./commands/placement.js');
+      await withClient(async (c) => {
+        const p = await policy(c, o.set ?? []);
+        if (o.json) return json(p);
+        for (const [k, v] of Object.entries(p)) print(`${k} = ${String(v)}`);
+      });
+    });
+
+  program
     .command('exec')
     .usage('[--host <host>] [--timeout <seconds>] <container> -- <command> [args...]')
     .description("run a command in a running container, from any machine that reaches ferry's Redis")

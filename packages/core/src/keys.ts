@@ -30,6 +30,14 @@ export function keys(prefix: string) {
     hosts: `${prefix}:hosts`,
     /** Host name → when its worker last said it is alive (ms); cheap, apart from the description. */
     hostsAlive: `${prefix}:hosts-alive`,
+    /** Placement: container → the host it is pinned to (`*`: wherever it is); never moved by a round. */
+    pins: `${prefix}:pins`,
+    /** Placement: hosts that take no container (a set). */
+    cordons: `${prefix}:cordons`,
+    /** Placement: container → until when (ms) rebalancing leaves it alone. */
+    cooldowns: `${prefix}:cooldowns`,
+    /** The rebalancing policy (JSON, read through RebalancePolicy). */
+    rebalancePolicy: `${prefix}:rebalance:policy`,
     /** Pattern (for KEYS/SCAN) matching every key under the prefix, BullMQ's included. */
     all: `${prefix}:*`,
   };
@@ -77,6 +85,8 @@ export const fields = {
   stepOfRun: (field: string): string => field.split('.').slice(0, 2).join('.'),
   /** Fields of `owner(container)`: the ownership epoch and the owning host. */
   owner: { epoch: 'epoch', host: 'host' },
+  /** Value of `pins` for a container pinned wherever it is. */
+  pinnedInPlace: '*',
   /** Field of `hosts` and `hostsAlive`: the host's name. */
   host: (name: string): string => name,
   /** Field of an `execCtl(id)` stream entry: the signal to deliver. */

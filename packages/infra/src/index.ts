@@ -7,3 +7,4 @@ export * from './redis/queues.js';
 export * from './store/operation-store.js';
 export * from './store/host-registry.js';
 export * from './proc.js';
+export * from './store/placement-store.js';
