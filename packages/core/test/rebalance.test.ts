@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planRebalance, RebalancePolicy, type ContainerLoad, type HostLoad, type Snapshot } from '../src/index.js';
+import { planDrain, placeOne, planRebalance, RebalancePolicy, type ContainerLoad, type HostLoad, type Snapshot } from '../src/index.js';
 
 const GiB = 2 ** 30;
 const host = (name: string, extra: Partial<HostLoad> = {}): HostLoad => ({ name, cpus: 4, memBytes: 16 * GiB, freeDiskBytes: 100 * GiB, cordoned: false, live: true, ...extra });
@@ -118,5 +118,35 @@ describe('planRebalance', () => {
     expect(p.note).toMatch(/cap of 1/);
     // Three hosts, one move per host at once: h1 can give only one container in this round.
     expect(planRebalance(snap, policy({ maxMovesPerHost: 1, maxMoves: 5 })).moves.length).toBe(1);
+  });
+});
+
+describe('placement', () => {
+  it('placeOne: the host that fits and is least utilized afterwards, live-capable first', () => {
+    const snap = skewed();
+    expect(placeOne(snap, ct('new', 'h1', 0.5, 1), policy())).toBe('h3');
+    snap.hosts = snap.hosts.map((h) => (h.name === 'h3' ? { ...h, live: false } : h));
+    expect(placeOne(snap, ct('new', 'h1', 0.5, 1), policy())).toBe('h2');
+    expect(placeOne(snap, ct('huge', 'h1', 100, 1), policy())).toBeUndefined();
+  });
+
+  it('planDrain: every container off the host, largest first, the host itself taking none', () => {
+    const p = planDrain(skewed(), 'h1', policy());
+    expect(p.unplaceable).toEqual([]);
+    expect(p.moves.map((m) => m.container).sort()).toEqual(['a', 'b', 'c']);
+    expect(p.moves.every((m) => m.to !== 'h1' && m.mode === 'live')).toBe(true);
+  });
+
+  it('planDrain is all or nothing: what fits nowhere is named and nothing moves', () => {
+    const snap = skewed();
+    snap.containers = snap.containers.map((c) => (c.name === 'b' ? { ...c, pinned: true } : c.name === 'c' ? { ...c, diskBytes: 10_000 * GiB } : c));
+    const p = planDrain(snap, 'h1', policy());
+    expect(p.moves).toEqual([]);
+    expect(p.unplaceable).toEqual([
+      { container: 'b', why: 'pinned to h1' },
+      { container: 'c', why: 'no host has 10240000 MiB free' },
+    ]);
+    const cordoned = planDrain({ ...skewed(), hosts: skewed().hosts.map((h) => ({ ...h, cordoned: h.name !== 'h1' })) }, 'h1', policy());
+    expect(cordoned.unplaceable[0]?.why).toBe('every other host is cordoned');
   });
 });
