@@ -6,14 +6,16 @@ const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 /**
  * Test tiers, each a vitest project (`vitest run --project <name>`):
  * - unit:  pure code and fixtures in temp dirs; seconds; no root, no services.
- * - redis: a real redis-server the tests start themselves (on PATH); no root.
+ * - redis: a real redis-server the tests start themselves (on PATH); no root. Includes the fast
+ *          workflow tier (test/fast): real scheduler and workers on fake hosts, named as such.
  * - host:  root: LXC containers, sshd, rsync, namespaces, fanotify on this machine.
  * - lab:   end to end in the lab (hosts as namespaces, workers, scheduler); root.
  * - chaos: the fault-injection suite in the lab; root.
  * `npm run test:fast` runs unit + redis; `npm test` runs every tier (what CI runs), one tier after
  * another (groupOrder) and one file at a time: the root tiers share one machine.
  */
-const REDIS = ['apps/scheduler/test/**/*.test.ts', 'apps/worker/test/container-lock.test.ts', 'apps/worker/test/peer-watch.test.ts', 'apps/worker/test/predecessor.test.ts'];
+// test/fast: whole workflows through the real scheduler and host workers on fake hosts (test/support/fake).
+const REDIS = ['apps/scheduler/test/**/*.test.ts', 'apps/worker/test/container-lock.test.ts', 'apps/worker/test/peer-watch.test.ts', 'apps/worker/test/predecessor.test.ts', 'test/fast/**/*.test.ts'];
 const UNIT = ['packages/**/test/**/*.test.ts', 'apps/worker/test/units.test.ts'];
 
 export default defineConfig({

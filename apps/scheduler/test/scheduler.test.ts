@@ -58,7 +58,7 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
 
   it('plans a submitted migration, takes the container lock and enqueues preflight on the source', async () => {
     await submit('m-aaaaaa01', { container: 'web', from: 'h1', to: 'h2' });
-    const r = await until(() => s.store.get('m-aaaaaa01'));
+    const r = await until(async () => ((await s.store.get('m-aaaaaa01'))?.state === 'running' ? s.store.get('m-aaaaaa01') : null));
     expect(r.state).toBe('running');
     if (r.state === 'rejected') return;
     expect(r.plan.steps.map((x) => x.name)).toContain('rsync-transfer');
@@ -91,7 +91,7 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
 
   it('advances on a step result and ignores the duplicate', async () => {
     await submit('m-aaaaaa05', { container: 'web', from: 'h1', to: 'h2' });
-    await until(() => s.store.get('m-aaaaaa05'));
+    await until(async () => (await s.store.get('m-aaaaaa05'))?.state === 'running');
     const result = { migrationId: 'm-aaaaaa05', phase: 'forward' as const, index: 0, run: 0, ok: true, output: { role: 'source', wasRunning: true, sizeBytes: 10 }, attempts: 1, endedAt: Date.now() };
     await s.apply('m-aaaaaa05', { type: 'step-result', ...result });
     const once = await s.store.mustGet('m-aaaaaa05');
@@ -120,7 +120,8 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
   /** A migration whose preflight on the source is done, so the target's preflight waits on h2. */
   async function waitingOnTarget(id: string) {
     await submit(id, { container: 'web', from: 'h1', to: 'h2' });
-    await until(() => s.store.get(id));
+    // Running, not just saved: a result applied to a record still pending is ignored.
+    await until(async () => (await s.store.get(id))?.state === 'running');
     await s.apply(id, { type: 'step-result', phase: 'forward', index: 0, run: 0, ok: true, output: { role: 'source', wasRunning: true, sizeBytes: 10 }, attempts: 1, endedAt: Date.now() });
     await new HostRegistry(redis, prefix).publish({ ...host('h2'), lastSeen: Date.now() - 120_000 });
   }

@@ -44,6 +44,13 @@ describe('run(): options for long-lived, streamed commands', () => {
     expect((e as CommandError).failure).toMatchObject({ signal: 'SIGTERM' });
   });
 
+  it('a killed command whose children keep its output open still ends the call (it does not wait for them)', async () => {
+    // `sleep 30 &` inherits the pipes and outlives the shell the timeout kills.
+    const e = await run('sh', ['-c', 'sleep 30 & sleep 30'], { timeoutMs: 200 }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(CommandError);
+    expect((e as CommandError).failure).toMatchObject({ timedOut: true });
+  }, 10_000);
+
   it('processGroup: the command leads its own group, and a kill reaches its children too', async () => {
     let pid = 0;
     const p = run('sh', ['-c', 'sleep 40 & sleep 41; wait'], { processGroup: true, timeoutMs: 800, onSpawn: (x) => (pid = x) });

@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import type { z } from 'zod';
 import { pino, type Logger } from 'pino';
 import {
   isTerminal,
@@ -14,6 +15,7 @@ import {
   type OperationRecord,
   type RecordState,
   type StoredRecord,
+  type UnifyRequest,
 } from '@ferry/core';
 import { connect, OperationStore, Queues } from '@ferry/infra';
 import { Scheduler } from '../../../apps/scheduler/src/scheduler.js';
@@ -45,7 +47,8 @@ export interface FakeClusterOptions {
   log?: Logger;
 }
 
-type UnifyRequestInput = { containers: string[]; container?: string; host: string; mode?: 'dedupe' | 'hardlink'; dryRun?: boolean; revert?: boolean; excludes?: string[] };
+/** A unify request as submitted; `container` (its fence) defaults to the first of `containers`. */
+type UnifyRequestInput = Omit<z.input<typeof UnifyRequest>, 'container'> & { container?: string };
 
 /** The pid of a process that has exited and been reaped (what a killed worker's mark names). */
 function deadPid(): number {
@@ -147,6 +150,20 @@ export class FakeCluster {
     if (!mark) throw new Error(`no worker mark in ${stateDir}`);
     await releaseHost(stateDir, mark.workerId);
     await writeJsonAtomic(markFile, { ...mark, pid: deadPid() });
+  }
+
+  /** Stops the host's worker as SIGTERM does (a clean stop: its successor has nothing to take back). */
+  async stopWorker(name: string): Promise<void> {
+    const w = this.workers.get(name);
+    if (!w) return;
+    this.workers.delete(name);
+    await w.worker.stop(1000);
+    await w.redis.quit().catch(() => w.redis.disconnect());
+  }
+
+  /** The host's step queue (to look at, or lose, its jobs). */
+  hostQueue(name: string) {
+    return this.queues.host(name);
   }
 
   /** Resolves once the crash a fault caused on `name` is complete. */

@@ -141,12 +141,9 @@ export class FakeWorld {
       ...(c.template ? { template: c.template } : {}),
     };
     const files = new Map(Object.entries(c.files ?? { 'etc/hostname': `${name}\n`, 'etc/hosts': `127.0.0.1 localhost\n127.0.1.1 ${name}\n` }));
-    const entry: FakeContainer = { name, state: 'STOPPED', config, files };
+    const state = c.state ?? 'STOPPED';
+    const entry: FakeContainer = { name, state, config, files, ...(state !== 'STOPPED' ? { pid: nextPid++ } : {}) };
     this.add(host, entry);
-    if (c.state && c.state !== 'STOPPED') {
-      this.setState(host, name, 'RUNNING');
-      if (c.state === 'FROZEN') this.setState(host, name, 'FROZEN');
-    }
     return entry;
   }
 
@@ -201,7 +198,7 @@ export class FakeWorld {
     return () => this.listeners.delete(f);
   }
 
-  /** The states a container went through on a host, in order (first: its state when first seen). */
+  /** The states a container went through on a host, in order, from `absent` (before it was there). */
   historyOf(host: string, name: string): (FakeState | 'absent')[] {
     const evs = this.events.filter((e) => e.host === host && e.container === name);
     return evs.length ? [evs[0]!.from, ...evs.map((e) => e.to)] : [];

@@ -2,6 +2,9 @@ import { spawn, type SpawnOptions } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { CommandError } from '@ferry/core';
 
+/** After a killed command exits, how long its output pipes may stay open before the call ends. */
+const PIPE_GRACE_MS = 500;
+
 export interface RunOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
@@ -77,7 +80,9 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
         }
       } else child.kill(sig);
     };
+    let killed = false;
     const kill = () => {
+      killed = true;
       signalChild(opts.killSignal ?? 'SIGTERM');
       killTimer = setTimeout(() => signalChild('SIGKILL'), 2000);
       killTimer.unref();
@@ -142,8 +147,25 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
         }),
       );
     };
-    child.on('error', (e) => finish(null, null, e));
-    child.on('close', (code, sig) => finish(code, sig));
+    let done = false;
+    const once = (code: number | null, sig: NodeJS.Signals | null, e?: Error) => {
+      if (done) return;
+      done = true;
+      finish(code, sig, e);
+    };
+    child.on('error', (e) => once(null, null, e));
+    child.on('close', (code, sig) => once(code, sig));
+    // A command killed on timeout or abort may leave children behind that hold its output pipes
+    // open ('close' would wait for them): once it has exited, its output is given a moment, then
+    // the call ends without them.
+    child.on('exit', (code, sig) => {
+      if (!killed) return;
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        once(code, sig);
+      }, PIPE_GRACE_MS).unref();
+    });
   });
 }
 
