@@ -1,15 +1,16 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { HostName, parseOrThrow } from '@ferry/core';
+import { AbsolutePath, Address, HostName, parseOrThrow, SshUser } from '@ferry/core';
 import { stateDir } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 
 const Raw = z.object({
   host: HostName,
-  address: z.string().min(1, 'address is required (how peers reach this host over SSH)'),
+  // The registry's own schemas (Peer): a worker that could not be described there refuses to start.
+  address: Address,
   sshPort: z.coerce.number().int().min(1).max(65535).default(22),
-  sshUser: z.string().min(1).default('root'),
-  lxcPath: z.string().startsWith('/', 'must be an absolute path').default('/var/lib/lxc'),
+  sshUser: SshUser.default('root'),
+  lxcPath: AbsolutePath.default('/var/lib/lxc'),
   sshKey: z.string().startsWith('/', 'must be an absolute path').optional(),
   knownHosts: z.string().startsWith('/', 'must be an absolute path').optional(),
   stateDir: z.string().startsWith('/', 'must be an absolute path').optional(),

@@ -168,7 +168,10 @@ async function peerGone(deps: ProcessorDeps, peer: string | undefined, error: Er
  * happened since) and must not start, stop, freeze or announce anything.
  */
 async function checkFence(store: OperationStore, d: StepJobData, ownerOnly: boolean): Promise<void> {
-  if (!d.fence) return;
+  // A job without a fence was not issued by a scheduler: nothing says it may act on anything.
+  if (!d.fence || typeof d.fence.container !== 'string' || !Number.isInteger(d.fence.epoch)) {
+    throw new FerryError('UNFENCED_STEP', `step ${d.step} of ${d.migrationId} carries no ownership fence; refused`);
+  }
   const owner = await store.owner(d.fence.container);
   if (owner.epoch > d.fence.epoch) {
     throw new FerryError('STALE_EPOCH', `step ${d.step} of ${d.migrationId} was issued under epoch ${d.fence.epoch}; ${d.fence.container} is at epoch ${owner.epoch} now`);

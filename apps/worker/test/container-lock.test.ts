@@ -66,7 +66,27 @@ describe('processor: steps on one container never overlap on one host (real Bull
       closing,
     });
   // Inputs the step schema refuses: each step ends as soon as it is past its start mark.
-  const job = (id: string, container: string): StepJobData => ({ migrationId: `m-${id}`, phase: 'forward', index: 0, run: 0, step: 'resume-source', host: 'h1', input: { container } });
+  const job = (id: string, container: string): StepJobData => ({ migrationId: `m-${id}`, phase: 'forward', index: 0, run: 0, step: 'cleanup', host: 'h1', input: { container }, fence: { container, epoch: 0 } });
+
+  it('a step job without an ownership fence is refused before it does anything (UNFENCED_STEP)', async () => {
+    const prefix = freshPrefix();
+    const queues = new Queues(queueRedis, prefix);
+    const processor = processorFor(prefix, queues, () => false);
+    const worker = new Worker<StepJobData, StepResultData>('host-h1', (j, token) => processor(j, token), { connection: queueRedis, prefix, autorun: false });
+    const q = new Queue<Omit<StepJobData, 'fence'>>('host-h1', { connection: queueRedis, prefix });
+    try {
+      const { fence: _none, ...forged } = job('forged', 'ct1');
+      await q.add('step', forged, { jobId: 'forged' });
+      void worker.run();
+      for (let i = 0; i < 150 && !(await q.getJob('forged'))?.returnvalue; i++) await sleep(20);
+      expect((await q.getJob('forged'))!.returnvalue).toMatchObject({ ok: false, error: { code: 'UNFENCED_STEP', retryable: false } });
+      expect(await storeRedis.keys(keys(prefix).starts('m-forged'))).toEqual([]); // no start mark: it never began
+    } finally {
+      await worker.close();
+      await q.close();
+      await queues.close();
+    }
+  });
 
   it("a second step on a busy container goes back to the queue without using an attempt, and runs after the first", async () => {
     const prefix = freshPrefix();

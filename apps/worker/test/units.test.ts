@@ -195,7 +195,7 @@ describe('rsync output', () => {
     for (const f of ['--checksum', '--no-r', '--dirs', '--files-from=/s/list', '--from0', '--delete-missing-args']) expect(tracked).toContain(f);
     const shell = rsyncRemoteShell({ address: 'h', port: 2222, user: 'root', key: '/k ey', knownHosts: '/kh' });
     expect(shell).toBe(
-      "ssh -i '/k ey' -p 2222 -o UserKnownHostsFile=/kh -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=5 -o ServerAliveInterval=5 -o ServerAliveCountMax=3",
+      "ssh -F /dev/null -l root -i '/k ey' -p 2222 -o UserKnownHostsFile=/kh -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=5 -o ServerAliveInterval=5 -o ServerAliveCountMax=3",
     );
   });
 });
@@ -254,5 +254,17 @@ describe('small helpers', () => {
     expect(requiredFreeBytes(0)).toBe(64 * 1024 * 1024);
     expect(requiredFreeBytes(1000, 2000)).toBe(64 * 1024 * 1024);
     expect(requiredFreeBytes(100 * 1024 * 1024)).toBe(Math.ceil(100 * 1024 * 1024 * 1.05) + 64 * 1024 * 1024);
+  });
+});
+
+describe('isUnder: paths from a peer or a config cannot walk out', () => {
+  it('normalizes before comparing', async () => {
+    const { isUnder } = await import('../src/runtime/paths.js');
+    expect(isUnder('/var/lib/lxc/web2/rootfs', '/var/lib/lxc/web2')).toBe(true);
+    expect(isUnder('/var/lib/lxc/web2', '/var/lib/lxc/web2/')).toBe(true);
+    expect(isUnder('/var/lib/lxc/web2/../../../../etc/..', '/var/lib/lxc/web2')).toBe(false);
+    expect(isUnder('/var/lib/lxc/web2/../web3/rootfs', '/var/lib/lxc/web2')).toBe(false);
+    expect(isUnder('/var/lib/lxc/web22', '/var/lib/lxc/web2')).toBe(false);
+    expect(isUnder('/var/lib/lxc//web2/./rootfs', '/var/lib/lxc/web2')).toBe(true);
   });
 });

@@ -2,13 +2,31 @@ import { z } from 'zod';
 import { HostName, ContainerName, Ipv4, Mac } from './names.js';
 import { Capabilities } from './capabilities.js';
 
+/**
+ * Where a host is reached: an IPv4 or IPv6 literal or a DNS name. Nothing else, and never
+ * anything an ssh or rsync argument parser could take for an option.
+ */
+export const Address = z.union([
+  z.ipv4(),
+  z.ipv6(),
+  z.string().regex(/^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/),
+], { error: 'not an IPv4 or IPv6 address or a DNS name' });
+
+/** A POSIX login name (what `useradd` accepts by default). */
+export const SshUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'not a login name (lowercase letters, digits, _ and -, at most 32)');
+
+/** An absolute path with no `.` or `..` segments and no repeated or trailing slashes. */
+export const AbsolutePath = z
+  .string()
+  .regex(/^(?:\/(?!\.{1,2}(?:\/|$))[^/\0]+)+$|^\/$/, 'not a normalized absolute path (no ., .., // or trailing /)');
+
 /** How peers reach a host over SSH (rsync's transport). The host key is pinned in known_hosts. */
 export const Peer = z.object({
   name: HostName,
-  address: z.string().min(1),
+  address: Address,
   sshPort: z.int().min(1).max(65535),
-  sshUser: z.string().min(1),
-  lxcPath: z.string().startsWith('/'),
+  sshUser: SshUser,
+  lxcPath: AbsolutePath,
 });
 export type Peer = z.infer<typeof Peer>;
 

@@ -12,8 +12,8 @@ export interface StepJobData {
   step: StepName;
   host: string;
   input: unknown;
-  /** Fencing: the container whose ownership epoch guards this step, and that epoch. */
-  fence?: { container: string; epoch: number };
+  /** Fencing: the container whose ownership epoch guards this step, and that epoch. Mandatory. */
+  fence: { container: string; epoch: number };
 }
 
 /** What a worker reports back to the scheduler when a step has finished (for good). */

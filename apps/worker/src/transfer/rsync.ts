@@ -110,9 +110,10 @@ export interface LocalCopyOptions {
   atRest?: boolean;
 }
 
+/** `host:path/`: the user travels in the remote shell's `-l` (sshOptions), not in the spec. */
 function remoteSpec(t: SshTarget, dest: string): string {
   const host = t.address.includes(':') ? `[${t.address}]` : t.address;
-  return `${t.user}@${host}:${dest.replace(/\/+$/, '')}/`;
+  return `${host}:${dest.replace(/\/+$/, '')}/`;
 }
 
 /**

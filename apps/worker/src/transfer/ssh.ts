@@ -51,6 +51,10 @@ export function sshTargetFor(self: { sshKey: string; knownHosts: string; stateDi
 /** ssh options (without the program name and the destination). Host keys are always checked. */
 export function sshOptions(t: SshTarget): string[] {
   return [
+    // No ssh_config (root's or the system's) changes what ferry asks for; the user is given with
+    // -l, never as part of a destination an option could hide in.
+    '-F', '/dev/null',
+    '-l', t.user,
     '-i', t.key,
     '-p', String(t.port),
     '-o', `UserKnownHostsFile=${t.knownHosts}`,
@@ -62,11 +66,6 @@ export function sshOptions(t: SshTarget): string[] {
     '-o', `ServerAliveCountMax=${t.keepAlive?.countMax ?? 3}`,
     ...(t.controlPath ? ['-o', 'ControlMaster=auto', '-o', `ControlPath=${t.controlPath}`, '-o', `ControlPersist=${CONTROL_PERSIST_S}`] : []),
   ];
-}
-
-/** `user@host` (IPv6 literals bracketed are not needed by ssh itself, only by rsync's `host:path`). */
-export function sshDestination(t: SshTarget): string {
-  return `${t.user}@${t.address}`;
 }
 
 /**
@@ -134,7 +133,7 @@ export async function sshRun(
     if (!SAFE_WORD.test(w)) throw new FerryError('INVALID_REMOTE_COMMAND', `refusing to send ${JSON.stringify(w)} to a remote shell`);
   }
   try {
-    return await run('ssh', [...sshOptions(t), sshDestination(t), '--', program, ...args], {
+    return await run('ssh', [...sshOptions(t), '--', t.address, program, ...args], {
       timeoutMs: opts.timeoutMs ?? 30_000,
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.okExitCodes ? { okExitCodes: opts.okExitCodes } : {}),
