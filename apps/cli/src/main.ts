@@ -8,7 +8,7 @@ import { watch } from './commands/watch.js';
 import { control } from './commands/control.js';
 import { submitClone } from './commands/clone.js';
 import { submitUnify } from './commands/unify.js';
-import { renderList, renderStatus } from './render.js';
+import { renderHosts, renderList, renderStatus } from './render.js';
 
 import { exitCodeOfRun, json, num, print } from './entry.js';
 
@@ -182,18 +182,13 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('hosts')
-    .description('hosts whose workers have registered, with their containers')
+    .description('hosts whose workers have registered: load (cpu, memory, free disk), containers and their load')
     .option('--json', 'print JSON')
     .action(async (o) => {
       await withClient(async (c) => {
         const hosts = await c.registry.list();
         if (o.json) return json(hosts);
-        for (const h of hosts) {
-          const age = Math.round((Date.now() - h.lastSeen) / 1000);
-          print(`${h.name}  ${h.address}  lxc ${h.lxcPath}  checkpoint ${h.capabilities.checkpoint ? 'yes' : 'no'}  seen ${age}s ago`);
-          for (const ct of h.containers) print(`  ${ct.name}  ${ct.state}  ${ct.ip ?? ''}  ${ct.mac ?? ''}`);
-        }
-        if (hosts.length === 0) print('no hosts registered: start a worker on each host (ferry worker --host NAME)');
+        print(renderHosts(hosts));
       });
     });
 

@@ -1,4 +1,4 @@
-import { fields, summarize, type StoredRecord, type OperationSummary, type StepSummary } from '@ferry/core';
+import { fields, summarize, type HostInfo, type StoredRecord, type OperationSummary, type StepSummary } from '@ferry/core';
 import type { ProgressEntry } from '@ferry/infra';
 
 const MARK: Record<string, string> = { done: '✓', failed: '✗', running: '…', pending: ' ' };
@@ -72,4 +72,35 @@ export function renderList(records: StoredRecord[]): string {
   const head = ['ID', 'STATE', 'CONTAINER', 'ROUTE', 'CREATED', 'TOOK'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+
+/**
+ * `ferry hosts`: each host with its load as its worker measured it (smoothed over about a minute):
+ * CPU and memory its containers use against what it has, free disk on its LXC path, containers;
+ * then each container with its state and load.
+ */
+export function renderHosts(hosts: HostInfo[], now = Date.now()): string {
+  if (hosts.length === 0) return 'no hosts registered: start a worker on each host (ferry worker --host NAME)';
+  const lines: string[] = [];
+  for (const h of hosts) {
+    const age = Math.round((now - h.lastSeen) / 1000);
+    const running = h.containers.filter((c) => c.state === 'RUNNING');
+    let load = 'load not reported';
+    if (h.capacity) {
+      const cpu = running.reduce((a, c) => a + (c.load?.cpu ?? 0), 0);
+      const mem = running.reduce((a, c) => a + (c.load?.memBytes ?? 0), 0);
+      load = `cpu ${pct(cpu / h.capacity.cpus)} of ${h.capacity.cpus}  mem ${pct(mem / h.capacity.memBytes)} (${fmtBytes(mem)} of ${fmtBytes(h.capacity.memBytes)})`;
+    }
+    lines.push(
+      `${h.name}  ${h.address}  ${load}  disk free ${fmtBytes(h.freeBytes)}  containers ${h.containers.length} (${running.length} running)  checkpoint ${h.capabilities.checkpoint ? 'yes' : 'no'}  seen ${age}s ago`,
+    );
+    for (const ct of h.containers) {
+      const l = ct.load;
+      const figures = l ? `  cpu ${l.cpu.toFixed(2)}  mem ${fmtBytes(l.memBytes)}  disk ${l.diskBytes === undefined ? '?' : fmtBytes(l.diskBytes)}` : '';
+      lines.push(`  ${ct.name}  ${ct.state}${figures}  ${ct.ip ?? ''}  ${ct.mac ?? ''}`.trimEnd());
+    }
+  }
+  return lines.join('\n');
 }

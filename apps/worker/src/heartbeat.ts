@@ -5,16 +5,25 @@ import type { ContainerSummary, HostInfo } from '@ferry/core';
 import type { HostRegistry } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 import type { Runtime } from './runtime/runtime.js';
+import type { LoadMeter } from './load/load-meter.js';
 
-/** What this host looks like now, for the registry (and the CLI's checks before it submits). */
-export async function describeHost(host: HostConfig, runtime: Runtime): Promise<HostInfo> {
+/**
+ * What this host looks like now, for the registry (and the CLI's checks before it submits); with a
+ * meter, also its capacity and each container's load (what rebalancing plans from).
+ */
+export async function describeHost(host: HostConfig, runtime: Runtime, meter?: LoadMeter): Promise<HostInfo> {
   const [caps, list, fs] = await Promise.all([runtime.capabilities(), runtime.list(), statfs(host.lxcPath)]);
-  const containers: ContainerSummary[] = list.map((c) => ({
-    name: c.name,
-    state: c.state,
-    ...(c.ip ? { ip: c.ip } : {}),
-    ...(c.mac ? { mac: c.mac } : {}),
-  }));
+  const measured = meter ? await meter.measure(list) : undefined;
+  const containers: ContainerSummary[] = list.map((c) => {
+    const load = measured?.containers.get(c.name);
+    return {
+      name: c.name,
+      state: c.state,
+      ...(c.ip ? { ip: c.ip } : {}),
+      ...(c.mac ? { mac: c.mac } : {}),
+      ...(load ? { load } : {}),
+    };
+  });
   return {
     name: host.name,
     address: host.address,
@@ -24,6 +33,7 @@ export async function describeHost(host: HostConfig, runtime: Runtime): Promise<
     capabilities: caps,
     containers,
     freeBytes: fs.bavail * fs.bsize,
+    ...(measured ? { capacity: measured.capacity } : {}),
     lastSeen: Date.now(),
     workerPid: process.pid,
   };
@@ -43,6 +53,8 @@ export class Heartbeat {
     private readonly runtime: Runtime,
     private readonly registry: HostRegistry,
     private readonly log: Logger,
+    /** Measures load with every beat (none: the host publishes no load). */
+    private readonly meter?: LoadMeter,
     private readonly everyMs = Number(process.env.FERRY_HEARTBEAT_MS ?? 2000),
     // Liveness is cheap (one HSET) and peers of a frozen container judge by it within seconds.
     private readonly aliveEveryMs = Number(process.env.FERRY_ALIVE_MS ?? 400),
@@ -71,6 +83,7 @@ export class Heartbeat {
     if (this.aliveTimer) clearInterval(this.aliveTimer);
     clearTimeout(this.debounce);
     this.watcher?.close();
+    this.meter?.stop();
   }
 
   /** Liveness apart from the description: peers watching this host go by it (see peer-watch.ts). */
@@ -85,7 +98,7 @@ export class Heartbeat {
       this.again = true;
       return this.pending;
     }
-    this.pending = describeHost(this.host, this.runtime)
+    this.pending = describeHost(this.host, this.runtime, this.meter)
       .then((info) => this.registry.publish(info))
       .catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'))
       .finally(() => {

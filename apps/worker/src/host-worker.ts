@@ -12,6 +12,7 @@ import { Toolbox } from './exec/toolbox.js';
 import { sweepAbandonedCopies } from './sweep.js';
 import { claimHost, reclaimJobs, releaseHost, settleOrphans, WORKER_ENV } from './predecessor.js';
 import type { Runtime } from './runtime/runtime.js';
+import { CgroupLoadMeter, type LoadMeter } from './load/load-meter.js';
 
 export interface HostWorkerOptions {
   redis: Redis;
@@ -31,6 +32,11 @@ export interface HostWorkerOptions {
    * gives others: fakes that act on a fake runtime's in-memory world (test/support/fake).
    */
   steps?: StepTable;
+  /**
+   * Measures the host's capacity and its containers' load for the heartbeat (default: from their
+   * cgroups, CgroupLoadMeter). The fast tier's fake hosts give loads of their own.
+   */
+  meter?: LoadMeter;
 }
 
 /**
@@ -55,7 +61,7 @@ export class HostWorker {
     this.store = new OperationStore(o.redis, o.prefix);
     this.registry = new HostRegistry(o.redis, o.prefix);
     this.queues = new Queues(o.redis, o.prefix);
-    this.heartbeat = new Heartbeat(o.host, o.runtime, this.registry, o.log);
+    this.heartbeat = new Heartbeat(o.host, o.runtime, this.registry, o.log, o.meter ?? new CgroupLoadMeter(o.runtime, o.log));
   }
 
   async start(): Promise<void> {

@@ -33,11 +33,24 @@ export type Peer = z.infer<typeof Peer>;
 export const ContainerState = z.enum(['RUNNING', 'STOPPED', 'FROZEN', 'STARTING', 'STOPPING', 'ABORTING', 'FREEZING', 'THAWED']);
 export type ContainerState = z.infer<typeof ContainerState>;
 
+/** A container's load as its host's worker measured it (see load/): smoothed over about a minute. */
+export const ContainerLoadFigures = z.object({
+  /** CPUs in use (CPU seconds per second, from its cgroup's CPU time). */
+  cpu: z.number().nonnegative(),
+  /** Memory in use (its cgroup's usage less inactive file cache). */
+  memBytes: z.number().nonnegative(),
+  /** Bytes its root filesystem occupies (refreshed in the background; absent until first measured). */
+  diskBytes: z.number().nonnegative().optional(),
+});
+export type ContainerLoadFigures = z.infer<typeof ContainerLoadFigures>;
+
 export const ContainerSummary = z.object({
   name: ContainerName,
   state: ContainerState,
   ip: Ipv4.optional(),
   mac: Mac.optional(),
+  /** Absent from workers that do not measure load. */
+  load: ContainerLoadFigures.optional(),
 });
 export type ContainerSummary = z.infer<typeof ContainerSummary>;
 
@@ -45,7 +58,10 @@ export type ContainerSummary = z.infer<typeof ContainerSummary>;
 export const HostInfo = Peer.extend({
   capabilities: Capabilities,
   containers: z.array(ContainerSummary),
+  /** Free bytes on the LXC path. */
   freeBytes: z.number().nonnegative(),
+  /** What the host has to give: CPUs and memory bytes (absent from workers that do not measure load). */
+  capacity: z.object({ cpus: z.number().positive(), memBytes: z.number().positive() }).optional(),
   lastSeen: z.number(),
   workerPid: z.int(),
 });

@@ -17,3 +17,4 @@ export * from './summary.js';
 export * from './toolbox.js';
 export * from './exec-codec.js';
 export * from './rebalance/index.js';
+export * from './load/index.js';

@@ -2,3 +2,4 @@ export * from './snapshot.js';
 export * from './policy.js';
 export * from './plan-rebalance.js';
 export * from './placement.js';
+export * from './from-registry.js';

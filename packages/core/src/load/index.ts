@@ -1,0 +1,3 @@
+export * from './ewma.js';
+export * from './cgroup.js';
+export * from './tracker.js';
