@@ -8,10 +8,15 @@
  *  - no rule matches: the path inherits its directory's decision (the rootfs is included), so
  *    `-/var/lib` excludes everything below it unless a `+` rule names a descendant first;
  *  - `~` (skip): the path is not even considered: not counted, and a skipped directory is not
- *    entered at all, so nothing below it can be included again.
+ *    entered at all, so nothing below it can be included again;
+ *  - the default secret rules (SECRET_EXCLUDES) come before every other rule and also match every
+ *    path below what they name, so no `+` rule can include a secret (see loadExclusions).
+ * Patterns are matched by ./glob.ts, not by regular expressions: rules come from callers, and a
+ * hostile pattern must not stall the worker; RULE_LIMITS bounds what one list may ask for.
  */
 import { readFile } from 'node:fs/promises';
 import { FerryError } from '@ferry/core';
+import { compileGlob, GlobSyntaxError, type Matcher } from './glob.js';
 
 export type RuleKind = 'include' | 'exclude' | 'skip';
 
@@ -20,7 +25,8 @@ export interface Rule {
   pattern: string;
   /** Where the rule came from (`file:line`, `defaults:12`, `options:3`), for explanations. */
   source: string;
-  regex: RegExp;
+  /** Whether a path matches the pattern: at most (path length + 1) × (pattern length + 1) steps, whatever the pattern. */
+  matcher: Matcher;
 }
 
 export type Decision = 'include' | 'exclude' | 'skip';
@@ -29,7 +35,7 @@ export type Decision = 'include' | 'exclude' | 'skip';
  * Like vunify's list, for system containers: virtual and volatile trees are skipped; state that
  * programs rewrite in place, and the identity and secrets of each container, stay its own.
  */
-export const DEFAULT_EXCLUDES = `# Virtual and volatile trees: never looked at.
+export const GENERAL_EXCLUDES = `# Virtual and volatile trees: never looked at.
 ~/proc
 ~/sys
 ~/dev
@@ -50,7 +56,14 @@ export const DEFAULT_EXCLUDES = `# Virtual and volatile trees: never looked at.
 # State that programs rewrite in place.
 -/var/lib
 -/var/backups
-# Identity, accounts and secrets of the container: its own even when equal to another's.
+`;
+
+/**
+ * The identity, accounts and secrets of each container. These rules come before the container's
+ * and the caller's own, so no `+` rule can include a secret; only leaving the defaults out
+ * altogether (`noDefaults`, an explicit option) does.
+ */
+export const SECRET_EXCLUDES = `# Identity, accounts and secrets of the container: its own even when equal to another's.
 -/etc/ssh/*key*
 -/etc/ssl/private
 -/etc/passwd*
@@ -74,85 +87,56 @@ export const DEFAULT_EXCLUDES = `# Virtual and volatile trees: never looked at.
 -*.key
 `;
 
-/** Translates an fnmatch(3) pattern (flags 0) to an anchored RegExp. */
-export function fnmatchRegex(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '\\' && i + 1 < pattern.length) re += escapeRe(pattern[++i]!);
-    else if (c === '[') {
-      const cls = bracket(pattern, i);
-      if (cls) {
-        re += cls.re;
-        i = cls.end;
-      } else re += '\\[';
-    } else re += escapeRe(c);
-  }
-  return new RegExp(`^${re}$`, 's');
+/** Every default rule, as they apply: the secrets first, then (after the container's and the caller's rules) the rest. */
+export const DEFAULT_EXCLUDES = `${SECRET_EXCLUDES}${GENERAL_EXCLUDES}`;
+
+/**
+ * Limits on one list (a container's file, the caller's lines; the defaults are well within them):
+ * hostile lists must not stall a worker. A path is tested against each rule in at most
+ * (path length + 1) × (pattern length + 1) steps, so these bound the work per path.
+ */
+export const RULE_LIMITS = { patternLength: 256, rulesPerSource: 1000 };
+
+export interface ParseOptions {
+  /** Each rule also matches every path below what its pattern matches (the secrets: see SECRET_EXCLUDES). */
+  orBelow?: boolean;
+  /** The number of the text's first line, in rule sources (default 1). */
+  firstLine?: number;
 }
 
-function escapeRe(c: string): string {
-  return /[\\^$.*+?()[\]{}|/-]/.test(c) ? `\\${c}` : c;
-}
-
-const CLASSES: Record<string, string> = {
-  alnum: 'a-zA-Z0-9',
-  alpha: 'a-zA-Z',
-  blank: ' \\t',
-  cntrl: '\\x00-\\x1f\\x7f',
-  digit: '0-9',
-  graph: '\\x21-\\x7e',
-  lower: 'a-z',
-  print: '\\x20-\\x7e',
-  punct: '!-\\/:-@\\[-`{-~',
-  space: ' \\t\\n\\r\\f\\v',
-  upper: 'A-Z',
-  xdigit: '0-9A-Fa-f',
-};
-
-/** A bracket expression starting at `start` (`[`), or undefined when it is not closed. */
-function bracket(p: string, start: number): { re: string; end: number } | undefined {
-  let i = start + 1;
-  let negate = false;
-  if (p[i] === '!' || p[i] === '^') {
-    negate = true;
-    i++;
-  }
-  let body = '';
-  let first = true;
-  for (; i < p.length; i++) {
-    const c = p[i]!;
-    if (c === ']' && !first) return { re: `[${negate ? '^' : ''}${body}]`, end: i };
-    first = false;
-    if (c === '[' && p[i + 1] === ':') {
-      const close = p.indexOf(':]', i + 2);
-      const name = close > 0 ? p.slice(i + 2, close) : '';
-      if (CLASSES[name] !== undefined) {
-        body += CLASSES[name];
-        i = close + 1;
-        continue;
-      }
-    }
-    if (c === '\\' && i + 1 < p.length) body += `\\${p[++i]}`;
-    else if (c === '-' && body && p[i + 1] !== ']') body += '-';
-    else body += /[\\\]^[-]/.test(c) ? `\\${c}` : c;
-  }
-  return undefined;
-}
-
-/** Parses a list; `source` names it in rule sources and error messages. */
-export function parseRules(text: string, source: string): Rule[] {
+/**
+ * Parses a list; `source` names it in rule sources and error messages. Refuses (UNIFY_BAD_EXCLUDE,
+ * naming the rule by `source:line`) a prefix without a pattern, a range out of order, and a list
+ * over RULE_LIMITS.
+ */
+export function parseRules(text: string, source: string, opts: ParseOptions = {}): Rule[] {
   const rules: Rule[] = [];
-  text.split('\n').forEach((raw, n) => {
+  const lines = text.split('\n');
+  for (const [n, raw] of lines.entries()) {
     const line = raw.trim();
-    if (!line || line.startsWith('#')) return;
+    if (!line || line.startsWith('#')) continue;
+    const where = `${source}:${n + (opts.firstLine ?? 1)}`;
+    const bad = (why: string, details: Record<string, unknown> = {}) =>
+      new FerryError('UNIFY_BAD_EXCLUDE', `${where}: ${why}`, { details: { rule: where, ...details } });
     const kind: RuleKind = line[0] === '+' ? 'include' : line[0] === '~' ? 'skip' : 'exclude';
     const pattern = line[0] === '+' || line[0] === '~' || line[0] === '-' ? line.slice(1) : line;
-    if (!pattern) throw new FerryError('UNIFY_BAD_EXCLUDE', `${source}:${n + 1}: a rule needs a pattern after "${line[0]}"`);
-    rules.push({ kind, pattern, source: `${source}:${n + 1}`, regex: fnmatchRegex(pattern) });
-  });
+    if (!pattern) throw bad(`a rule needs a pattern after "${line[0]}"`);
+    if (rules.length >= RULE_LIMITS.rulesPerSource) throw bad(`more than ${RULE_LIMITS.rulesPerSource} rules in one list`, { limit: RULE_LIMITS.rulesPerSource });
+    if (pattern.length > RULE_LIMITS.patternLength) {
+      throw bad(`the pattern "${pattern.slice(0, 40)}…" is ${pattern.length} characters long, more than ${RULE_LIMITS.patternLength}`, {
+        limit: RULE_LIMITS.patternLength,
+        length: pattern.length,
+      });
+    }
+    let matcher: Matcher;
+    try {
+      matcher = compileGlob(pattern, opts.orBelow ? { orBelow: true } : {});
+    } catch (e) {
+      if (e instanceof GlobSyntaxError) throw bad(e.message);
+      throw e;
+    }
+    rules.push({ kind, pattern, source: where, matcher });
+  }
   return rules;
 }
 
@@ -161,7 +145,7 @@ export class Exclusions {
 
   /** The first matching rule, if any (for explanations and tests). */
   match(path: string): Rule | undefined {
-    return this.rules.find((r) => r.regex.test(path));
+    return this.rules.find((r) => r.matcher.test(path));
   }
 
   /** The decision for `path` (`/`-rooted) whose directory was decided `parent`. */
@@ -180,11 +164,15 @@ export interface ExclusionSources {
 }
 
 /**
- * The rules for one container, most specific first (first match wins): the container's own
- * `unify.exclude`, then the caller's lines, then the defaults.
+ * The rules for one container (first match wins): the secrets of SECRET_EXCLUDES, then the
+ * container's own `unify.exclude`, then the caller's lines, then GENERAL_EXCLUDES. The secrets come
+ * first and also match every path below them, so that no `+` rule of a container or a caller
+ * includes a secret or anything in a secret directory; `noDefaults` leaves out both default lists.
+ * Sources are `defaults:<line of DEFAULT_EXCLUDES>`, `<file>:<line>` and `options:<line>`.
  */
 export async function loadExclusions(src: ExclusionSources): Promise<Exclusions> {
   const rules: Rule[] = [];
+  if (!src.noDefaults) rules.push(...parseRules(SECRET_EXCLUDES, 'defaults', { orBelow: true }));
   if (src.containerDir) {
     const file = `${src.containerDir}/unify.exclude`;
     let text: string | undefined;
@@ -196,6 +184,6 @@ export async function loadExclusions(src: ExclusionSources): Promise<Exclusions>
     if (text !== undefined) rules.push(...parseRules(text, file));
   }
   if (src.lines?.length) rules.push(...parseRules(src.lines.join('\n'), 'options'));
-  if (!src.noDefaults) rules.push(...parseRules(DEFAULT_EXCLUDES, 'defaults'));
+  if (!src.noDefaults) rules.push(...parseRules(GENERAL_EXCLUDES, 'defaults', { firstLine: SECRET_EXCLUDES.split('\n').length }));
   return new Exclusions(rules);
 }
