@@ -15,6 +15,7 @@ import {
   withWorkflow,
   type Command,
   type HostInfo,
+  type MigrationRequestInput,
   type OperationEvent,
   type OperationKind,
   type OperationRecord,
@@ -26,12 +27,15 @@ import {
 import { HostRegistry, OperationStore, Queues } from '@ferry/infra';
 import { stepJob } from './step-jobs.js';
 import { Reconciler, type ReconcilerPort } from './reconciler.js';
+import { Rebalancer } from './rebalancer.js';
 
 export interface SchedulerOptions {
   redis: Redis;
   prefix: string;
   log: Logger;
   reconcileEveryMs?: number;
+  /** Rebalance rounds (queue `rebalance`): on by default; how often a round looks at its moves. */
+  rebalance?: false | { pollMs?: number; moveTimeoutMs?: number };
 }
 
 /**
@@ -44,6 +48,7 @@ export class Scheduler {
   readonly queues: Queues;
   private worker?: Worker<SchedulerJob>;
   private reconciler?: Reconciler;
+  rebalancer?: Rebalancer;
 
   constructor(readonly opts: SchedulerOptions) {
     this.store = new OperationStore(opts.redis, opts.prefix);
@@ -68,6 +73,10 @@ export class Scheduler {
     };
     this.reconciler = new Reconciler(port, this.opts.log, this.opts.reconcileEveryMs ?? 1000);
     await this.reconciler.start();
+    if (this.opts.rebalance !== false) {
+      this.rebalancer = new Rebalancer({ redis: this.opts.redis, prefix: this.opts.prefix, log: this.opts.log, submit: (id, request) => this.enqueueSubmit(id, request), ...this.opts.rebalance });
+      await this.rebalancer.start();
+    }
     this.opts.log.info({ prefix: this.opts.prefix }, 'scheduler started');
   }
 
@@ -80,9 +89,18 @@ export class Scheduler {
     await this.reconciler.tick();
   }
 
-  /** Finishes the job in hand, then stops (SIGTERM). */
+  /**
+   * A migration asked for by the scheduler itself (a rebalance move): the same `submit` job the CLI
+   * puts on the queue, with the same deterministic job id, so asking twice submits once.
+   */
+  async enqueueSubmit(migrationId: string, request: MigrationRequestInput): Promise<void> {
+    await this.queues.scheduler.add('submit', { kind: 'submit', migrationId, request }, { jobId: `submit.${migrationId}` });
+  }
+
+  /** Finishes the job in hand, then stops (SIGTERM); a rebalance round in hand is handed back to resume. */
   async stop(): Promise<void> {
     this.reconciler?.stop();
+    await this.rebalancer?.stop();
     await this.worker?.close();
     await this.queues.close();
   }

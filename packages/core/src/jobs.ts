@@ -36,3 +36,12 @@ export type SchedulerJob =
   | { kind: 'result'; result: StepResultData }
   | { kind: 'retry'; migrationId: string }
   | { kind: 'cancel'; migrationId: string };
+
+/** A rebalance round's job (queue `rebalance`): automatic (the job scheduler) or asked for now. */
+export interface RebalanceJob {
+  trigger: 'auto' | 'manual';
+  /** Given for a round asked for now (its job id is `roundJobId(roundId)`); auto rounds take theirs from the job id. */
+  roundId?: string;
+  /** Let this round make moves that restart containers, whatever the policy says (`ferry rebalance --allow-restart`). */
+  allowRestart?: boolean;
+}

@@ -8,6 +8,8 @@ export const DEFAULT_PREFIX = 'ferry';
 
 export const queueNames = {
   scheduler: 'scheduler',
+  /** Rebalance rounds: one at a time across every scheduler process (global concurrency 1). */
+  rebalance: 'rebalance',
   host: (host: string) => `host-${host}`,
 };
 
@@ -38,6 +40,10 @@ export function keys(prefix: string) {
     cooldowns: `${prefix}:cooldowns`,
     /** The rebalancing policy (JSON, read through RebalancePolicy). */
     rebalancePolicy: `${prefix}:rebalance:policy`,
+    /** One rebalance round (JSON RebalanceRound): its snapshot digest, plan, reasons, each move's outcome. */
+    rebalanceRound: (id: string) => `${prefix}:rebalance:round:${id}`,
+    /** Rounds by start time (a sorted set of round ids; the oldest beyond a few hundred are dropped). */
+    rebalanceRounds: `${prefix}:rebalance:rounds`,
     /** Pattern (for KEYS/SCAN) matching every key under the prefix, BullMQ's included. */
     all: `${prefix}:*`,
   };
@@ -98,6 +104,24 @@ export const bullmqKeys = {
   /** A job's lock (its holder's token), from the job's key (`queue.toKey(jobId)`). */
   jobLock: (jobKey: string): string => `${jobKey}:lock`,
 };
+
+/** The BullMQ job scheduler that runs automatic rebalance rounds (`ferry rebalance auto on`). */
+export const REBALANCE_AUTO = 'rebalance-auto';
+
+/** Job id of a round asked for now (`ferry rebalance`). */
+export function roundJobId(roundId: string): string {
+  return `round.${roundId}`;
+}
+
+/** A round's id: `r-` and base-36 digits (its migrations' ids are made from it). */
+export function newRoundId(now: number, random: () => number = Math.random): string {
+  return `r-${newMigrationId(now, random).slice(2)}`;
+}
+
+/** The migration of a round's `index`th move: deterministic, so a round resumed after a crash submits no move twice. */
+export function roundMigrationId(roundId: string, index: number): string {
+  return `m-${roundId.slice(2)}x${index.toString(36)}`;
+}
 
 export type Phase = 'forward' | 'rollback';
 

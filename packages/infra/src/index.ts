@@ -8,3 +8,5 @@ export * from './store/operation-store.js';
 export * from './store/host-registry.js';
 export * from './proc.js';
 export * from './store/placement-store.js';
+export * from './store/round-store.js';
+export * from './store/cluster.js';

@@ -25,6 +25,7 @@ import { readJson, writeJsonAtomic } from '../../../apps/worker/src/json-files.j
 import { releaseHost, type WorkerMark } from '../../../apps/worker/src/predecessor.js';
 import { freshPrefix } from '../redis.js';
 import { FakeRuntime } from './runtime.js';
+import { FakeMeter } from './meter.js';
 import { fakeSteps } from './steps.js';
 import { FakeWorld } from './world.js';
 
@@ -75,7 +76,7 @@ export class FakeCluster {
     this.schedulerRedis = connect(opts.url);
     this.store = new OperationStore(this.redis, this.prefix);
     this.queues = new Queues(this.redis, this.prefix);
-    this.scheduler = new Scheduler({ redis: this.schedulerRedis, prefix: this.prefix, log: this.log.child({ component: 'scheduler' }), reconcileEveryMs: opts.reconcileEveryMs ?? 60_000 });
+    this.scheduler = new Scheduler({ redis: this.schedulerRedis, prefix: this.prefix, log: this.log.child({ component: 'scheduler' }), reconcileEveryMs: opts.reconcileEveryMs ?? 60_000, rebalance: { pollMs: 50 } });
     this.world.faults.onCrash = (host) => {
       this.crashes.set(host, this.crash(host));
     };
@@ -126,6 +127,7 @@ export class FakeCluster {
       host,
       runtime: new FakeRuntime(this.world, name, host.lxcPath),
       steps: fakeSteps(this.world),
+      meter: new FakeMeter(this.world),
       log: this.log.child({ component: 'worker' }),
     });
     await worker.start();

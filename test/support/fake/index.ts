@@ -9,3 +9,4 @@ export * from './faults.js';
 export * from './runtime.js';
 export * from './steps.js';
 export * from './cluster.js';
+export * from './meter.js';

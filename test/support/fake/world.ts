@@ -104,6 +104,11 @@ export class FakeWorld {
   readonly violations: string[] = [];
   /** Links between hosts that are cut (`a|b`, sorted): transfers and ssh checks fail across them. */
   private readonly cut = new Set<string>();
+  /**
+   * What each container uses while it runs (CPUs, memory, rootfs bytes), wherever it runs: the fake
+   * hosts' load meter (meter.ts) reports it. Containers not listed use nothing and measure 1 MiB.
+   */
+  readonly loads = new Map<string, { cpu: number; memBytes: number; diskBytes: number }>();
   private readonly listeners = new Set<(e: WorldEvent) => void>();
 
   addHost(name: string, opts: { freeBytes?: number; checkpoint?: boolean; dirs?: string[] } = {}): FakeHost {

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { queueNames, type SchedulerJob, type StepJobData } from '@ferry/core';
+import { queueNames, type RebalanceJob, type SchedulerJob, type StepJobData } from '@ferry/core';
 
 /**
  * The queues ferry uses: one for the scheduler, one per host (named after the stable host id),
@@ -10,6 +10,7 @@ import { queueNames, type SchedulerJob, type StepJobData } from '@ferry/core';
 export class Queues {
   readonly scheduler: Queue<SchedulerJob>;
   private readonly hosts = new Map<string, Queue<StepJobData>>();
+  private rebalanceQueue?: Queue<RebalanceJob>;
 
   constructor(
     private readonly connection: Redis,
@@ -27,8 +28,14 @@ export class Queues {
     return q;
   }
 
+  /** Rebalance rounds (made when first asked for). */
+  get rebalance(): Queue<RebalanceJob> {
+    this.rebalanceQueue ??= new Queue<RebalanceJob>(queueNames.rebalance, { connection: this.connection, prefix: this.prefix });
+    return this.rebalanceQueue;
+  }
+
   async close(): Promise<void> {
-    await Promise.all([this.scheduler.close(), ...[...this.hosts.values()].map((q) => q.close())]);
+    await Promise.all([this.scheduler.close(), this.rebalanceQueue?.close(), ...[...this.hosts.values()].map((q) => q.close())]);
   }
 }
 
