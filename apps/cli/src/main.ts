@@ -17,6 +17,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('Move OS-level containers between Linux hosts: resumable multi-host workflows on Redis.')
     .version('0.1.0')
     .showHelpAfterError()
+    // A subcommand's options are its own (`rebalance history --json` is history's, not rebalance's).
+    .enablePositionalOptions()
     .exitOverride();
   /** How migrate --wait, clone and unify end: wait for the operation, print it, exit by its outcome. */
   const finish = async (c: Client, id: string, asJson: boolean, details?: (r: StoredRecord) => { json: object; text: () => Promise<string> } | undefined) => {
@@ -36,7 +38,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('migrate a container from one host to another')
     .argument('<container>', 'container name')
     .requiredOption('--from <host>', 'source host')
-    .requiredOption('--to <host>', 'target host')
+    .requiredOption('--to <host>', "target host, or auto: where it fits and leaves the least utilization (the rebalancing policy's placement)")
     .addOption(new Option('--mode <mode>', 'live (checkpoint/restore), restart, or auto').choices(['auto', 'live', 'restart']).default('auto'))
     .option('--bwlimit <KiB/s>', 'limit the transfer bandwidth', num('--bwlimit'))
     .option('--keep-source', 'keep the stopped source copy after success')
@@ -52,10 +54,16 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .action(async (container: string, o) => {
       await withClient(async (c) => {
+        let to: string = o.to;
+        if (to === 'auto') {
+          const { autoTarget } = await import('./commands/rebalance.js');
+          to = await autoTarget(c, container, o.from, o.mode);
+          if (!o.json) process.stderr.write(`ferry: --to auto: ${container} goes to ${to}\n`);
+        }
         const id = await submitMigration(c, {
           container,
           from: o.from,
-          to: o.to,
+          to,
           mode: o.mode,
           options: {
             ...(o.bwlimit !== undefined ? { bwlimitKBps: o.bwlimit } : {}),
@@ -66,7 +74,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           },
         });
         if (!o.wait) {
-          if (o.json) json({ id });
+          if (o.json) json({ id, ...(o.to === 'auto' ? { to } : {}) });
           else print(`${id}\nwatch it: ferry watch ${id}`);
           return;
         }
@@ -80,7 +88,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<source>', 'container to copy')
     .argument('<new>', "the clone's name")
     .option('--from <host>', 'host of the source (default: the one that has it)')
-    .option('--to <host>', 'host for the clone (default: the source host)')
+    .option('--to <host>', 'host for the clone (default: the source host; auto: where it fits and leaves the least utilization)')
     .option('--ip <ip>', "the clone's IPv4 address (needed when the source has a static one)")
     .option('--hostname <name>', "the clone's hostname (default: its name)")
     .option('--freeze', 'copy a running source while frozen, then thaw it')
@@ -88,11 +96,17 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .action(async (source: string, name: string, o) => {
       await withClient(async (c) => {
+        let to: string | undefined = o.to;
+        if (to === 'auto') {
+          const { autoCopyTarget } = await import('./commands/rebalance.js');
+          to = await autoCopyTarget(c, source, name, o.from);
+          if (!o.json) process.stderr.write(`ferry: --to auto: the copy goes to ${to}\n`);
+        }
         const id = await submitClone(c, {
           container: source,
           name,
           ...(o.from ? { from: o.from } : {}),
-          ...(o.to ? { to: o.to } : {}),
+          ...(to ? { to } : {}),
           ...(o.ip ? { ip: o.ip } : {}),
           ...(o.hostname ? { hostname: o.hostname } : {}),
           freeze: Boolean(o.freeze),
@@ -226,7 +240,86 @@ function buildProgram(setExit: (code: number) => void): Command {
       const { uncordon } = await import('./commands/placement.js');
       await withClient(async (c) => print(await uncordon(c, host)));
     });
-  const rebalance = program.command('rebalance').description('automatic rebalancing (its policy; rounds are not built yet)');
+  const rebalance = program
+    .command('rebalance')
+    .enablePositionalOptions()
+    .description('run one rebalance round now (a scheduler runs it), or show its plan with --dry-run; auto, history, policy')
+    .option('--dry-run', 'print the plan (hosts before → after, moves with reason and cost); enqueue nothing')
+    .option('--allow-restart', 'this round may move containers that cannot move live (they restart)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExit codes: 0 every move done (or none needed), 1 a move failed, 2 bad input.\nExample: ferry rebalance --dry-run')
+    .action(async (o) => {
+      const r = await import('./commands/rebalance.js');
+      await withClient(async (c) => {
+        if (o.dryRun) {
+          const d = await r.dryRun(c, { allowRestart: Boolean(o.allowRestart) });
+          return o.json ? json(d) : print(r.renderDryRun(d));
+        }
+        const round = await r.roundNow(c, { allowRestart: Boolean(o.allowRestart) });
+        if (o.json) json(round);
+        else print(r.renderRound(round, { notes: true }));
+        setExit(r.roundExit(round));
+      });
+    });
+  rebalance
+    .command('auto')
+    .description('automatic rounds: on (every --every, acting above --threshold), off, or (no argument) how they are set')
+    .argument('[on|off]')
+    .option('--every <duration>', 'time between rounds: 30s, 5m, 1h (default 5m, or as set before)')
+    .option('--threshold <x>', 'act when the hottest host is this far above the mean utilization: 0.15 or 15% (stored in the policy)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample: ferry rebalance auto on --every 5m --threshold 15%')
+    .action(async (what: string | undefined, o) => {
+      const r = await import('./commands/rebalance.js');
+      await withClient(async (c) => {
+        const a = await r.auto(c, what, o);
+        if (o.json) json(a);
+        else print(r.renderAuto(a));
+      });
+    });
+  rebalance
+    .command('history')
+    .description('the latest rounds, newest first: plan, reasons, each move and how it ended')
+    .option('--limit <n>', 'how many', num('--limit'), 10)
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const r = await import('./commands/rebalance.js');
+      await withClient(async (c) => {
+        const rounds = await r.history(c, o.limit);
+        if (o.json) return json(rounds);
+        print(rounds.length ? rounds.map((x) => r.renderRound(x)).join('\n') : 'no rounds yet');
+      });
+    });
+
+  program
+    .command('drain')
+    .description('cordon a host and move every container off it, by the same placement as rebalancing (all or nothing)')
+    .argument('<host>')
+    .option('--wait', 'wait until every move has ended; exit 0 only if all are done')
+    .option('--allow-restart', 'move containers that cannot move live (they restart)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExit 1 naming each container that fits nowhere; then nothing is moved (and a cordon the drain made is taken back).\nferry uncordon <host> takes containers again.')
+    .action(async (host: string, o) => {
+      const { drain } = await import('./commands/rebalance.js');
+      await withClient(async (c) => {
+        const d = await drain(c, host, { allowRestart: Boolean(o.allowRestart) });
+        if (!o.wait) {
+          if (o.json) return json(d);
+          if (!d.moves.length) return print(`${host} cordoned; it has no containers`);
+          print(`${host} cordoned; ${d.moves.length} move(s) submitted:`);
+          for (const m of d.moves) print(`  ${m.container}  ${m.from} → ${m.to}  ${m.mode}  ${m.migrationId}`);
+          return;
+        }
+        const ends = [];
+        for (const m of d.moves) ends.push({ ...m, state: (await waitFor(c, m.migrationId)).state });
+        if (o.json) json({ ...d, moves: ends });
+        else {
+          print(`${host} cordoned; ${ends.length} move(s):`);
+          for (const m of ends) print(`  ${m.container}  ${m.from} → ${m.to}  ${m.mode}  ${m.migrationId}  ${m.state}`);
+        }
+        setExit(ends.every((m) => m.state === 'done') ? EXIT.ok : EXIT.failed);
+      });
+    });
   rebalance
     .command('policy')
     .description('show the rebalancing policy, or change settings with --set key=value')

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planDrain, placeOne, planRebalance, RebalancePolicy, type ContainerLoad, type HostLoad, type Snapshot } from '../src/index.js';
+import { planDrain, placeCopy, placeOne, planRebalance, RebalancePolicy, type ContainerLoad, type HostLoad, type Snapshot } from '../src/index.js';
 
 const GiB = 2 ** 30;
 const host = (name: string, extra: Partial<HostLoad> = {}): HostLoad => ({ name, cpus: 4, memBytes: 16 * GiB, freeDiskBytes: 100 * GiB, cordoned: false, live: true, ...extra });
@@ -148,5 +148,14 @@ describe('placement', () => {
     ]);
     const cordoned = planDrain({ ...skewed(), hosts: skewed().hosts.map((h) => ({ ...h, cordoned: h.name !== 'h1' })) }, 'h1', policy());
     expect(cordoned.unplaceable[0]?.why).toBe('every other host is cordoned');
+  });
+});
+
+describe('placeCopy', () => {
+  it('a copy may go to its source host; it goes where it leaves the least utilization, within the high-water mark', () => {
+    const snap: Snapshot = { at: 0, hosts: [host('h1'), host('h2', { cordoned: true }), host('h3')], containers: [ct('a', 'h1', 0.2, 1), ct('b', 'h3', 3, 12)] };
+    expect(placeCopy(snap, snap.containers[0]!, 'a2', policy())).toBe('h1');
+    // Fits under the high-water mark only on h2, which is cordoned: nowhere.
+    expect(placeCopy(snap, ct('big', 'h1', 3.8, 15), 'big2', policy())).toBeUndefined();
   });
 });

@@ -78,6 +78,18 @@ export function placeOne(snap: Snapshot, c: ContainerLoad, policy: RebalancePoli
 }
 
 /**
+ * Where a new copy of `source` should go (`ferry clone --to auto`): any host it fits on (the
+ * high-water mark counting the copy as running as its source does, once started), its source's
+ * included, that is least utilized afterwards. The copy is made stopped, so no live path is needed;
+ * the source's pins are not the copy's.
+ */
+export function placeCopy(snap: Snapshot, source: ContainerLoad, name: string, policy: RebalancePolicy): string | undefined {
+  // On a host name no host has: no host is "where it already is".
+  const copy: ContainerLoad = { name, host: '', running: true, cpu: source.cpu, memBytes: source.memBytes, diskBytes: source.diskBytes };
+  return choose(copy, undefined, rooms(snap).values(), { ...policy, allowRestart: true })?.h.name;
+}
+
+/**
  * Empties a host (`ferry drain`): every container on it, largest first, goes where `placeOne`
  * would put it, the host itself taking nothing. Pins hold a container to its host, so a pinned
  * container is unplaceable. All or nothing: any unplaceable container means no move is planned.
