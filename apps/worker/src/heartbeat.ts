@@ -11,9 +11,16 @@ import type { LoadMeter } from './load/load-meter.js';
  * What this host looks like now, for the registry (and the CLI's checks before it submits); with a
  * meter, also its capacity and each container's load (what rebalancing plans from).
  */
-export async function describeHost(host: HostConfig, runtime: Runtime, meter?: LoadMeter): Promise<HostInfo> {
+export async function describeHost(host: HostConfig, runtime: Runtime, meter?: LoadMeter, log?: Logger): Promise<HostInfo> {
   const [caps, list, fs] = await Promise.all([runtime.capabilities(), runtime.list(), statfs(host.lxcPath)]);
-  const measured = meter ? await meter.measure(list) : undefined;
+  // A meter that fails costs this beat its load figures, never the host's description: peers and
+  // the CLI go by the rest.
+  const measured = meter
+    ? await meter.measure(list).catch((err: unknown) => {
+        log?.warn({ err }, 'load not measured');
+        return undefined;
+      })
+    : undefined;
   const containers: ContainerSummary[] = list.map((c) => {
     const load = measured?.containers.get(c.name);
     return {
@@ -98,7 +105,7 @@ export class Heartbeat {
       this.again = true;
       return this.pending;
     }
-    this.pending = describeHost(this.host, this.runtime, this.meter)
+    this.pending = describeHost(this.host, this.runtime, this.meter, this.log)
       .then((info) => this.registry.publish(info))
       .catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'))
       .finally(() => {

@@ -89,3 +89,18 @@ describe('load measured from a real container (cgroup v1, v2 or hybrid, as this 
     }
   });
 });
+
+describe('a meter that fails', () => {
+  it('costs the beat its load figures, never the host description', async () => {
+    const lxcPath = await tempDir('ferry-load-');
+    try {
+      const host = { name: 'h1', address: '127.0.0.1', sshPort: 22, sshUser: 'root', lxcPath } as HostConfig;
+      const info = await describeHost(host, new LxcRuntime({ lxcPath }), { measure: () => Promise.reject(new Error('boom')), stop: () => undefined }, log);
+      expect(info.capacity).toBeUndefined();
+      expect(info.containers).toEqual([]);
+      expect(HostInfo.parse(info).name).toBe('h1');
+    } finally {
+      await removeLxcPath(lxcPath);
+    }
+  });
+});
