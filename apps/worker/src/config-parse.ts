@@ -14,6 +14,15 @@ const Raw = z.object({
   sshKey: z.string().startsWith('/', 'must be an absolute path').optional(),
   knownHosts: z.string().startsWith('/', 'must be an absolute path').optional(),
   stateDir: z.string().startsWith('/', 'must be an absolute path').optional(),
+  live: z
+    .union([z.boolean(), z.enum(['0', '1', 'true', 'false'])])
+    .transform((v) => v === true || v === '1' || v === 'true')
+    .optional(),
+  // lxc-checkpoint runs the `criu` first on its PATH: a path must name a file called criu.
+  criu: z
+    .string()
+    .refine((v) => v === 'criu' || /^\/.*\/criu$/.test(v), 'must be `criu` or an absolute path to a file named criu')
+    .optional(),
 });
 
 /** Worker settings from flags, falling back to FERRY_* variables; every problem reported at once. */
@@ -28,6 +37,8 @@ export function parseHostConfig(flags: Record<string, unknown>, env: NodeJS.Proc
     sshKey: pick('sshKey', 'FERRY_SSH_KEY'),
     knownHosts: pick('knownHosts', 'FERRY_KNOWN_HOSTS'),
     stateDir: pick('stateDir', 'FERRY_WORKER_STATE_DIR'),
+    live: pick('live', 'FERRY_LIVE') || undefined,
+    criu: pick('criu', 'FERRY_CRIU') || undefined,
   });
   const home = env.HOME ?? '/root';
   return {
@@ -39,5 +50,7 @@ export function parseHostConfig(flags: Record<string, unknown>, env: NodeJS.Proc
     sshKey: raw.sshKey ?? join(home, '.ssh', 'id_ed25519'),
     knownHosts: raw.knownHosts ?? join(home, '.ssh', 'known_hosts'),
     stateDir: raw.stateDir ?? join(stateDir(env), 'worker', raw.host),
+    ...(raw.live ? { live: true } : {}),
+    ...(raw.criu ? { criu: raw.criu } : {}),
   };
 }

@@ -10,4 +10,11 @@ export interface HostConfig extends Peer {
   netns?: string;
   /** Where the worker keeps per-migration scratch files (dumps, markers). */
   stateDir: string;
+  /**
+   * Offer live migration (checkpoint/restore) when criu works: FERRY_LIVE=1. Off by default, so a
+   * working criu alone never moves `--mode auto` migrations onto the live path.
+   */
+  live?: boolean;
+  /** The criu to use (FERRY_CRIU); default: ferry's private build when installed, else `criu` on PATH. */
+  criu?: string;
 }

@@ -4,6 +4,7 @@ import { connect, createLogger, ensureRedis } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 import { HostWorker } from './host-worker.js';
 import { LxcRuntime } from './runtime/lxc.js';
+import { findCriu } from './runtime/criu.js';
 
 /** Runs this host's worker until SIGTERM/SIGINT, then hands back or finishes its steps. */
 export async function runWorker(host: HostConfig): Promise<void> {
@@ -11,7 +12,9 @@ export async function runWorker(host: HostConfig): Promise<void> {
   const { url } = await ensureRedis();
   const redis = connect(url);
   await mkdir(host.lxcPath, { recursive: true });
-  const w = new HostWorker({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, host, runtime: new LxcRuntime({ lxcPath: host.lxcPath }), log });
+  // Live mode only when asked (FERRY_LIVE=1): with it off the runtime reports no checkpoint.
+  const runtime = new LxcRuntime({ lxcPath: host.lxcPath, criu: host.criu ?? findCriu(), live: host.live === true });
+  const w = new HostWorker({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, host, runtime, log });
   try {
     await w.start();
   } catch (e) {

@@ -51,6 +51,15 @@ describe('run(): options for long-lived, streamed commands', () => {
     expect((e as CommandError).failure).toMatchObject({ timedOut: true });
   }, 10_000);
 
+  it('endAtExit: a command that leaves a daemon holding its output ends the call at its own exit, output kept', async () => {
+    let daemon = 0;
+    const r = await run('sh', ['-c', 'sleep 30 & echo $!; echo done >&2'], { endAtExit: true });
+    daemon = Number(r.stdout.trim());
+    expect(r.stderr).toBe('done\n');
+    expect(alive(daemon)).toBe(true); // the call did not wait for it
+    process.kill(daemon, 'SIGKILL');
+  }, 10_000);
+
   it('processGroup: the command leads its own group, and a kill reaches its children too', async () => {
     let pid = 0;
     const p = run('sh', ['-c', 'sleep 40 & sleep 41; wait'], { processGroup: true, timeoutMs: 800, onSpawn: (x) => (pid = x) });

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
 import { readFile, readdir, writeFile, rename, stat, rm, mkdtemp, access, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { CommandError, ContainerState, FerryError, PreconditionError, randomMac, type Capabilities } from '@ferry/core';
 import { filesOpenForWrite, pidsInPidNamespaceOf, run, signal } from '@ferry/infra';
 import type { BindMount, ConfigMount, ConfigSummary, ContainerExecOptions, ContainerInfo, NetworkIdentity, Runtime } from './runtime.js';
@@ -26,8 +26,19 @@ export interface LxcRuntimeOptions {
   lxcPath: string;
   /** Seconds to wait for RUNNING after `lxc-start` and for STOPPED after `lxc-stop`. */
   stateTimeoutSec?: number;
-  /** Program names (tests may point them elsewhere). */
+  /**
+   * The criu to check and to checkpoint/restore with (default `criu` on PATH; the worker passes
+   * `findCriu()`, see criu.ts). A path must name a file called `criu`: lxc-checkpoint runs the
+   * `criu` first on its PATH, and its directory is put first there for lxc-checkpoint alone.
+   */
   criu?: string;
+  /**
+   * Whether this runtime offers checkpoint/restore at all (default true: it reports what
+   * `criu check` says). The worker sets it from FERRY_LIVE=1 only, so a working criu alone does
+   * not send every `--mode auto` migration down the live path; off, `checkpoint` is false with
+   * LIVE_OFF_REASON and criu is not asked.
+   */
+  live?: boolean;
   /** Perl for the live mount helper. */
   perl?: string;
 }
@@ -44,6 +55,9 @@ export function attachArgs(lxcPath: string, name: string, argv: readonly string[
 
 /** Exit codes lxc-attach may pass on: all of them are the command's, none is a failure of run(). */
 const ALL_EXIT_CODES = Array.from({ length: 256 }, (_, i) => i);
+
+/** Why a worker without FERRY_LIVE=1 reports no checkpoint capability. */
+export const LIVE_OFF_REASON = 'live mode not enabled on this worker (FERRY_LIVE=1)';
 
 /** First meaningful `Error (...)` line of `criu check`, without the source location. */
 export function criuReason(output: string): string {
@@ -109,6 +123,7 @@ export class LxcRuntime implements Runtime {
   readonly lxcPath: string;
   private readonly stateTimeoutSec: number;
   private readonly criu: string;
+  private readonly liveMode: boolean;
   private readonly perl: string;
   private caps: Promise<Capabilities> | undefined;
 
@@ -116,6 +131,7 @@ export class LxcRuntime implements Runtime {
     this.lxcPath = opts.lxcPath.replace(/\/+$/, '') || '/';
     this.stateTimeoutSec = opts.stateTimeoutSec ?? 15;
     this.criu = opts.criu ?? 'criu';
+    this.liveMode = opts.live ?? true;
     this.perl = opts.perl ?? 'perl';
   }
 
@@ -128,16 +144,20 @@ export class LxcRuntime implements Runtime {
       const freezer = await probeFreezer();
       let checkpoint = false;
       let checkpointReason: string | undefined;
-      try {
-        await run(this.criu, ['check'], { timeoutMs: 30_000 });
-        checkpoint = true;
-      } catch (e) {
-        checkpointReason =
-          e instanceof CommandError
-            ? e.failure.exitCode === null && !e.failure.timedOut
-              ? `criu not available: ${e.failure.stderrTail.trim().split('\n')[0] ?? ''}`
-              : criuReason(e.failure.stderrTail)
-            : String(e);
+      if (!this.liveMode) {
+        checkpointReason = LIVE_OFF_REASON;
+      } else {
+        try {
+          await run(this.criu, ['check'], { timeoutMs: 30_000 });
+          checkpoint = true;
+        } catch (e) {
+          checkpointReason =
+            e instanceof CommandError
+              ? e.failure.exitCode === null && !e.failure.timedOut
+                ? `criu not available: ${e.failure.stderrTail.trim().split('\n')[0] ?? ''}`
+                : criuReason(e.failure.stderrTail)
+              : String(e);
+        }
       }
       return {
         runtime: 'lxc',
@@ -386,13 +406,39 @@ export class LxcRuntime implements Runtime {
     await this.waitState(name, 'RUNNING');
   }
 
+  /** Dumps the container into `dir` with CRIU (`lxc-checkpoint -s`): it is stopped once dumped. */
   async checkpoint(name: string, dir: string): Promise<void> {
-    await this.lxc('lxc-checkpoint', ['-n', name, '-D', dir, '-s'], 10 * 60_000);
+    await this.lxcCheckpoint(name, dir, ['-s'], 'dump.log');
   }
 
+  /** Restores the container from the dump in `dir` (`lxc-checkpoint -r -d`) and waits for RUNNING. */
   async restore(name: string, dir: string): Promise<void> {
-    await this.lxc('lxc-checkpoint', ['-n', name, '-D', dir, '-r', '-d'], 10 * 60_000);
+    await this.lxcCheckpoint(name, dir, ['-r', '-d'], 'restore.log');
     await this.waitState(name, 'RUNNING');
+  }
+
+  /**
+   * lxc-checkpoint with this runtime's criu first on its PATH. lxc-checkpoint says only that CRIU
+   * failed: a failure carries CRIU's own last errors from its log in `dir`.
+   */
+  private async lxcCheckpoint(name: string, dir: string, args: readonly string[], log: string): Promise<void> {
+    const path = process.env.PATH ?? EXEC_PATH;
+    const env = { ...process.env, LC_ALL: 'C', PATH: this.criu.includes('/') ? `${dirname(this.criu)}:${path}` : path };
+    try {
+      // The restore's lxc monitor keeps lxc-checkpoint's output open for the container's lifetime.
+      await run('lxc-checkpoint', ['-P', this.lxcPath, '-n', name, '-D', dir, ...args], { timeoutMs: 10 * 60_000, env, endAtExit: true });
+    } catch (e) {
+      if (!(e instanceof CommandError)) throw e;
+      const criuErrors = (await readFile(join(dir, log), 'utf8').catch(() => ''))
+        .split('\n')
+        .filter((l) => /\bError \(/.test(l))
+        .slice(-5);
+      if (!criuErrors.length) throw e;
+      throw new CommandError(
+        { ...e.failure, stderrTail: `${e.failure.stderrTail.trim()}\n${join(dir, log)}:\n${criuErrors.join('\n')}`.slice(-4000) },
+        { code: e.code, retryable: e.retryable },
+      );
+    }
   }
 
   async destroy(name: string): Promise<void> {

@@ -38,6 +38,12 @@ export interface RunOptions {
   onStderrBytes?: (chunk: Buffer) => void;
   /** Characters of stdout (its start) and of stderr (its end) kept for the result (default 8 Mi, at least 1). */
   keep?: number;
+  /**
+   * The command leaves a daemon behind that keeps its stdout and stderr open (`lxc-checkpoint -r -d`
+   * does): the call ends once the command itself has exited and its output had a moment, not when
+   * the pipes close.
+   */
+  endAtExit?: boolean;
 }
 
 export interface RunResult {
@@ -155,11 +161,11 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
     };
     child.on('error', (e) => once(null, null, e));
     child.on('close', (code, sig) => once(code, sig));
-    // A command killed on timeout or abort may leave children behind that hold its output pipes
-    // open ('close' would wait for them): once it has exited, its output is given a moment, then
-    // the call ends without them.
+    // A command killed on timeout or abort (or one that daemonizes, endAtExit) may leave children
+    // behind that hold its output pipes open ('close' would wait for them): once it has exited,
+    // its output is given a moment, then the call ends without them.
     child.on('exit', (code, sig) => {
-      if (!killed) return;
+      if (!killed && !opts.endAtExit) return;
       setTimeout(() => {
         child.stdout?.destroy();
         child.stderr?.destroy();
