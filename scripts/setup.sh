@@ -48,6 +48,13 @@ if [ ! -x "$meta_bin" ] || [ "$meta_src" -nt "$meta_bin" ]; then
   cc -O2 -Wall -o "$meta_bin" "$meta_src" || echo "setup: could not build $meta_bin; verification walks with find instead" >&2
 fi
 
+# The lab's in-memory service (what live migration keeps), static so it runs in busybox containers.
+memsvc_src=apps/lab/native/memsvc.c
+memsvc_bin=apps/lab/native/ferry-memsvc
+if [ ! -x "$memsvc_bin" ] || [ "$memsvc_src" -nt "$memsvc_bin" ]; then
+  cc -O2 -Wall -static -o "$memsvc_bin" "$memsvc_src" || echo "setup: could not build $memsvc_bin; lab containers with --memory-mb are unavailable" >&2
+fi
+
 # CRIU, for live migration (checkpoint/restore). Debian 12's criu (3.17) fails `criu check` on
 # recent kernels; it is left as installed. A working CRIU is, in this order: ferry's private build
 # (/usr/local/lib/ferry/criu/sbin/criu), a system criu that passes `criu check` (kept as it is),

@@ -409,6 +409,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--ssh-key <file>', 'private key for reaching peers')
     .option('--known-hosts <file>', "known_hosts pinning every peer's host key")
     .option('--state-dir <dir>', "worker's scratch directory")
+    .option('--live', 'offer live migration (checkpoint/restore with CRIU) when criu check passes (or FERRY_LIVE=1)')
+    .option('--criu <path>', 'the criu binary (default: ferry\'s own build when installed, else criu on PATH)')
     .action(async (o) => {
       const { parseHostConfig, runWorker } = await import('@ferry/worker');
       let cfg;

@@ -18,9 +18,11 @@ function buildProgram(): Command {
     .command('up')
     .description('bring up the lab (hosts, a client namespace, redis, scheduler, workers)')
     .option('--hosts <n>', 'number of hosts', num('--hosts'), 2)
+    .option('--live', 'workers offer live migration (checkpoint/restore with CRIU, where it works)')
+    .option('--no-live', 'workers offer restart mode only (restarts the workers of a live lab)')
     .option('--json', 'print JSON')
     .action(async (o) => {
-      const info = await labUp({ hosts: o.hosts });
+      const info = await labUp({ hosts: o.hosts, ...(o.live !== undefined ? { live: o.live } : {}) });
       if (o.json) json(info);
       else for (const h of info.hosts) print(`${h.name}  ${h.address}  netns ${h.netns}  lxc ${h.lxcPath}`);
     });
@@ -39,9 +41,10 @@ function buildProgram(): Command {
     .requiredOption('--host <host>', 'lab host')
     .option('--size-mb <n>', 'MiB of data under /data/bulk', num('--size-mb'), 0)
     .option('--writer', 'run a writer that keeps changing a few files')
+    .option('--memory-mb <n>', 'run ferry-memsvc holding n MiB: state only in memory (:8080 counter, :9000 echo)', num('--memory-mb'))
     .option('--json', 'print JSON')
     .action(async (name: string, o) => {
-      const ct = await labContainerCreate({ name, host: o.host, sizeMb: o.sizeMb, writer: Boolean(o.writer) });
+      const ct = await labContainerCreate({ name, host: o.host, sizeMb: o.sizeMb, writer: Boolean(o.writer), ...(o.memoryMb !== undefined ? { memoryMb: o.memoryMb } : {}) });
       if (o.json) json(ct);
       else print(`${ct.name} on ${ct.host}: ${ct.ip} ${ct.mac} rootfs ${ct.rootfs}`);
     });

@@ -95,6 +95,18 @@ describe.skipIf(skipWhy !== undefined)(`CRIU through LxcRuntime (${criu})`, () =
     expect(Math.min(...seen)).toBeGreaterThanOrEqual(dumped!.n);
     expect(seen).toEqual([...seen].sort((a, b) => a - b));
 
+  });
+
+  it('a container dumped while frozen (as a migration dumps it) comes back running, not frozen', async () => {
+    if ((await lxcState(lxcPath, name)) !== 'RUNNING') await rt.start(name);
+    await rt.freeze(name);
+    const frozen = await count();
+    const dir = join(dumpDir, 'frozen'); // lxc-checkpoint wants a fresh directory
+    await rt.checkpoint(name, dir);
+    await rt.restore(name, dir);
+    // CRIU restores the freezer state it found; restore must thaw it, or nothing in it ever runs.
+    await waitFor(async () => ((await count())?.n ?? 0) >= frozen!.n + 5, 10_000, 'the counter to go on after a frozen dump');
+    expect((await count())?.pid).toBe(frozen!.pid);
     await rt.stop(name);
     expect(await lxcState(lxcPath, name)).toBe('STOPPED');
   });

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CommandError } from '@ferry/core';
 import { run } from '../src/index.js';
@@ -51,13 +53,18 @@ describe('run(): options for long-lived, streamed commands', () => {
     expect((e as CommandError).failure).toMatchObject({ timedOut: true });
   }, 10_000);
 
-  it('endAtExit: a command that leaves a daemon holding its output ends the call at its own exit, output kept', async () => {
-    let daemon = 0;
-    const r = await run('sh', ['-c', 'sleep 30 & echo $!; echo done >&2'], { endAtExit: true });
-    daemon = Number(r.stdout.trim());
-    expect(r.stderr).toBe('done\n');
-    expect(alive(daemon)).toBe(true); // the call did not wait for it
+  it('outputFile: a command that leaves a daemon holding its output ends at its own exit; a failure carries the file\'s tail', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-run-'));
+    const file = join(dir, 'out.log');
+    const r = await run('sh', ['-c', 'sleep 30 & echo $! > "$0.pid"; echo started', file], { outputFile: file });
+    const daemon = Number(readFileSync(`${file}.pid`, 'utf8'));
+    expect(alive(daemon)).toBe(true); // the call did not wait for it, and it was not killed
+    expect(readFileSync(file, 'utf8')).toBe('started\n');
     process.kill(daemon, 'SIGKILL');
+    const e = await run('sh', ['-c', 'echo why >&2; exit 3'], { outputFile: file }).catch((x: unknown) => x);
+    expect((e as CommandError).failure).toMatchObject({ exitCode: 3, stderrTail: 'started\nwhy\n' });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.exitCode).toBe(0);
   }, 10_000);
 
   it('processGroup: the command leads its own group, and a kill reaches its children too', async () => {

@@ -1,4 +1,5 @@
-import { chmod, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,12 +40,14 @@ function seedConfig(rec: ContainerRecord, image: boolean): string {
  * It also rewrites /srv/same in place with 4 KiB of new random bytes and puts its mtime back, as
  * `cp -p`, `tar x` or a package manager do: a copy that trusts size + mtime never sees it change.
  */
-function rcS(writer: boolean): string {
+function rcS(writer: boolean, memoryMb?: number): string {
   const lines = [
     '#!/bin/sh',
     '# written by ferry lab: the address comes from the LXC config; no udhcpc',
     'ip link set lo up',
     'httpd -p 80 -h /www',
+    // No stray fds: CRIU dumps only what it can map.
+    ...(memoryMb ? [`/usr/bin/ferry-memsvc ${memoryMb} </dev/null >/dev/null 2>&1 &`] : []),
   ];
   if (writer) {
     lines.push(
@@ -64,6 +67,25 @@ function rcS(writer: boolean): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The lab's in-memory service (apps/lab/native/memsvc.c, static), built by scripts/setup.sh. */
+export function memsvcBin(): string {
+  const bin = fileURLToPath(new URL('../../native/ferry-memsvc', import.meta.url));
+  if (!existsSync(bin)) throw new FerryError('LAB_MEMSVC_NOT_BUILT', `${bin} does not exist; run scripts/setup.sh (it builds it with cc -static)`);
+  return bin;
+}
+
+/**
+ * What CRIU needs of the busybox template's config (see LAB-NOTES): no ttys or console to find a
+ * master for at restore, and no bind mounts of host library dirs (busybox is static; a source that
+ * is a symlink, /lib -> usr/lib, fails the restore). Restart mode does not care either way.
+ */
+async function criuFriendly(config: string): Promise<void> {
+  const lines = (await readFile(config, 'utf8'))
+    .split('\n')
+    .filter((l) => !/^lxc\.(tty\.max|console\.path)\s*=/.test(l) && !/^lxc\.mount\.entry\s*=\s*\/(usr\/)?lib(64)?\s/.test(l));
+  await writeFile(config, [...lines.filter((l, i) => l || i < lines.length - 1), 'lxc.tty.max = 0', 'lxc.console.path = none', ''].join('\n'));
 }
 
 /** `sizeMb` MiB of incompressible data in files of a few MiB, read from /dev/urandom by two writers. */
@@ -135,7 +157,7 @@ async function createFromImage(rec: ContainerRecord, lab: Layout, image: string)
   }
 }
 
-export async function createContainer(rec: ContainerRecord, lab: Layout, opts: { sizeMb: number; writer: boolean; files?: number; image?: string }): Promise<void> {
+export async function createContainer(rec: ContainerRecord, lab: Layout, opts: { sizeMb: number; writer: boolean; files?: number; memoryMb?: number; image?: string }): Promise<void> {
   await mkdir(lab.run, { recursive: true });
   await mkdir(rec.lxcPath, { recursive: true });
   if (opts.image) return createFromImage(rec, lab, opts.image);
@@ -153,8 +175,10 @@ export async function createContainer(rec: ContainerRecord, lab: Layout, opts: {
     throw created.status === 'rejected' ? created.reason : (bulk as PromiseRejectedResult).reason;
   }
   const root = rec.rootfs;
+  await criuFriendly(join(rec.lxcPath, rec.name, 'config'));
   await writeFile(join(root, 'etc/inittab'), '::sysinit:/etc/init.d/rcS\n');
-  await writeFile(join(root, 'etc/init.d/rcS'), rcS(opts.writer));
+  if (opts.memoryMb) await copyFile(memsvcBin(), join(root, 'usr/bin/ferry-memsvc'));
+  await writeFile(join(root, 'etc/init.d/rcS'), rcS(opts.writer, opts.memoryMb));
   await chmod(join(root, 'etc/init.d/rcS'), 0o755);
   await mkdir(join(root, 'www'), { recursive: true });
   await writeFile(join(root, 'www/index.html'), `ferry lab container ${rec.name}\n`);

@@ -55,13 +55,17 @@ export async function labContainerCreate(opts: LabContainerOptions): Promise<Lab
   if (!Number.isInteger(files) || files < 0 || files > 10_000_000) {
     throw new ValidationError([{ path: 'files', message: 'must be a whole number of files, 0 to 10,000,000' }]);
   }
-  if (opts.image !== undefined && (!opts.image.startsWith('/') || sizeMb || files || opts.writer)) {
-    throw new ValidationError([{ path: 'image', message: 'must be an absolute path, and comes without sizeMb, files or writer' }]);
+  const memoryMb = opts.memoryMb;
+  if (memoryMb !== undefined && (!Number.isInteger(memoryMb) || memoryMb < 0 || memoryMb > 1 << 16)) {
+    throw new ValidationError([{ path: 'memoryMb', message: 'must be a whole number of MiB, 0 to 65536' }]);
+  }
+  if (opts.image !== undefined && (!opts.image.startsWith('/') || sizeMb || files || opts.writer || memoryMb)) {
+    throw new ValidationError([{ path: 'image', message: 'must be an absolute path, and comes without sizeMb, files, writer or memoryMb' }]);
   }
   const { rec, host, clientNetns } = await reserveContainer(name.data, opts.host);
   let pid: number;
   try {
-    await createContainer(rec, layout(), { sizeMb, writer: opts.writer ?? false, files, ...(opts.image ? { image: opts.image } : {}) });
+    await createContainer(rec, layout(), { sizeMb, writer: opts.writer ?? false, files, ...(memoryMb ? { memoryMb } : {}), ...(opts.image ? { image: opts.image } : {}) });
     pid = await startContainer(rec, host, clientNetns);
   } catch (e) {
     await destroyContainer(rec.lxcPath, rec.name, host).catch(() => undefined);

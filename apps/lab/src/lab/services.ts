@@ -70,6 +70,7 @@ export async function startWorkerDaemon(info: LabInfo, host: LabHost): Promise<P
     '--ssh-key', info.sshKey,
     '--known-hosts', info.knownHosts,
     '--state-dir', host.stateDir,
+    ...(info.live ? ['--live'] : []),
   ]);
   return startDaemon({ argv, env: daemonEnv(info), logFile: logFile(lab, name), pidFile: pidFile(lab, name) });
 }

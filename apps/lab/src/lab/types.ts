@@ -32,6 +32,8 @@ export interface LabInfo {
   client: { netns: string; address: string };
   sshKey: string;
   knownHosts: string;
+  /** The workers offer live migration (`ferry worker --live`): set by `ferry lab up --live`. */
+  live?: boolean;
 }
 
 export interface LabContainer {
@@ -51,6 +53,11 @@ export interface LabUpOptions {
   hosts?: number;
   /** Start a worker per host and the scheduler (default true). */
   startServices?: boolean;
+  /**
+   * Workers offer live migration (checkpoint/restore, where criu works). Unset keeps what a lab
+   * that is up has; a different value restarts its workers with it.
+   */
+  live?: boolean;
 }
 
 export interface LabContainerOptions {
@@ -62,6 +69,12 @@ export interface LabContainerOptions {
   writer?: boolean;
   /** Small files (about 100 bytes each, 1,000 per directory) under /data/small (default 0). */
   files?: number;
+  /**
+   * Run ferry-memsvc holding this many MiB (0 = no memsvc; default): a service whose state lives
+   * only in memory (a tick counter on :8080, a line echo on :9000 for held connections), the proof
+   * of what live migration keeps. Needs apps/lab/native/ferry-memsvc (scripts/setup.sh builds it).
+   */
+  memoryMb?: number;
   /**
    * Instead of the busybox template: a directory holding a root file system, moved in as the
    * container's (the directory is consumed). Its /sbin/init must serve /srv/www over HTTP on

@@ -5,7 +5,7 @@ import { teardown } from './down.js';
 import { createHostMountNs, prepareLabMounts } from './hostenv.js';
 import { createNamespace, createSwitch, listLinks, listNetns } from './netns.js';
 import { CLIENT, hostNames, layout, MAX_HOSTS, schemeLinks, schemeNetns, SSH_PORT, SWITCH, type Layout } from './paths.js';
-import { labRedisUrl, startSchedulerDaemon, startWorkerDaemon } from './services.js';
+import { labRedisUrl, startSchedulerDaemon, startWorkerDaemon, stopNamedDaemon } from './services.js';
 import { checkSsh, generateKey, prepareSshd, sshdProc, startSshd } from './sshd.js';
 import { readState, writeState, type LabState } from './state.js';
 import type { LabInfo, LabUpOptions } from './types.js';
@@ -26,6 +26,12 @@ export async function up(opts: LabUpOptions): Promise<LabInfo> {
     }
     const damage = await findDamage(existing, lab);
     if (damage.length) throw new FerryError('LAB_BROKEN', `the lab is up but damaged (${damage.join(', ')}); run \`ferry lab down\` and \`ferry lab up\``);
+    if (opts.live !== undefined && opts.live !== (existing.info.live ?? false)) {
+      // Workers read --live at start: restart them with the new setting.
+      existing.info = { ...existing.info, live: opts.live };
+      await writeState(existing, lab.stateFile);
+      for (const h of existing.info.hosts) await stopNamedDaemon(existing.info, `worker-${h.name}`, 'SIGTERM');
+    }
     if (startServices) await startLabServices(existing, lab);
     return existing.info;
   }
@@ -42,7 +48,7 @@ export async function up(opts: LabUpOptions): Promise<LabInfo> {
   }
 
   const redis = startServices ? await labRedisUrl() : { url: '', started: false };
-  const info = { ...plan(count, redis.url, lab), ...(redis.started ? { redisStarted: true } : {}) };
+  const info = { ...plan(count, redis.url, lab), ...(redis.started ? { redisStarted: true } : {}), ...(opts.live ? { live: true } : {}) };
   const state: LabState = { version: 1, phase: 'creating', info, containers: {} };
   await writeState(state, lab.stateFile); // intent first: from here on `down` knows what may exist
   try {

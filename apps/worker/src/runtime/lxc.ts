@@ -415,6 +415,13 @@ export class LxcRuntime implements Runtime {
   async restore(name: string, dir: string): Promise<void> {
     await this.lxcCheckpoint(name, dir, ['-r', '-d'], 'restore.log');
     await this.waitState(name, 'RUNNING');
+    // CRIU restores the freezer state it dumped, and ferry dumps a frozen container (nothing may
+    // change after the final pass): the copy comes back FROZEN while LXC reports RUNNING, and
+    // lxc-unfreeze, believing that, does nothing. Thaw its cgroup directly.
+    const i = await this.info(name);
+    const probe = await probeFreezer();
+    const cgroup = i?.pid !== undefined && probe.kind !== 'none' ? await freezerDirOf(i.pid, probe) : undefined;
+    if (cgroup) await thawCgroup(cgroup, probe.kind as 'v1' | 'v2');
   }
 
   /**
@@ -424,20 +431,25 @@ export class LxcRuntime implements Runtime {
   private async lxcCheckpoint(name: string, dir: string, args: readonly string[], log: string): Promise<void> {
     const path = process.env.PATH ?? EXEC_PATH;
     const env = { ...process.env, LC_ALL: 'C', PATH: this.criu.includes('/') ? `${dirname(this.criu)}:${path}` : path };
+    // Output to a file, not pipes: the restore leaves daemons (lxc monitor, CRIU finishing) holding
+    // it. Not in `dir`: a dump wants an empty one.
+    const outDir = await mkdtemp(join(tmpdir(), 'ferry-lxc-checkpoint-'));
     try {
-      // The restore's lxc monitor keeps lxc-checkpoint's output open for the container's lifetime.
-      await run('lxc-checkpoint', ['-P', this.lxcPath, '-n', name, '-D', dir, ...args], { timeoutMs: 10 * 60_000, env, endAtExit: true });
+      await run('lxc-checkpoint', ['-P', this.lxcPath, '-n', name, '-D', dir, ...args], { timeoutMs: 10 * 60_000, env, outputFile: join(outDir, 'out') });
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;
       const criuErrors = (await readFile(join(dir, log), 'utf8').catch(() => ''))
         .split('\n')
-        .filter((l) => /\bError \(/.test(l))
+        // Root without CAP_SYS_RESOURCE: CRIU logs this as an error and carries on.
+        .filter((l) => /\bError \(/.test(l) && !/RLIMIT_NOFILE/.test(l))
         .slice(-5);
       if (!criuErrors.length) throw e;
       throw new CommandError(
         { ...e.failure, stderrTail: `${e.failure.stderrTail.trim()}\n${join(dir, log)}:\n${criuErrors.join('\n')}`.slice(-4000) },
         { code: e.code, retryable: e.retryable },
       );
+    } finally {
+      await rm(outDir, { recursive: true, force: true });
     }
   }
 

@@ -1,4 +1,5 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
+import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { CommandError } from '@ferry/core';
 
@@ -39,11 +40,12 @@ export interface RunOptions {
   /** Characters of stdout (its start) and of stderr (its end) kept for the result (default 8 Mi, at least 1). */
   keep?: number;
   /**
-   * The command leaves a daemon behind that keeps its stdout and stderr open (`lxc-checkpoint -r -d`
-   * does): the call ends once the command itself has exited and its output had a moment, not when
-   * the pipes close.
+   * stdout and stderr go to this file (appended), not to pipes; a failure's stderr tail is the
+   * file's. For a command that leaves a daemon behind holding its output (`lxc-checkpoint -r -d`):
+   * with pipes the call would wait for the daemon, and once they closed, the daemon (CRIU still
+   * finishing a restore) would die of SIGPIPE, leaving the restored tasks stopped.
    */
-  endAtExit?: boolean;
+  outputFile?: string;
 }
 
 export interface RunResult {
@@ -55,6 +57,22 @@ export interface RunResult {
 }
 
 const TAIL = 4000;
+
+/** The last TAIL bytes of a file, as text ('' when it cannot be read). */
+function fileTail(file: string): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(size, TAIL));
+    readSync(fd, buf, 0, buf.length, size - buf.length);
+    return buf.toString('utf8');
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 const KEEP = 8 * 1024 * 1024;
 
 /**
@@ -66,13 +84,22 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
   const command = opts.netns ? ['nsenter', `--net=/run/netns/${opts.netns}`, '--', file, ...args] : [file, ...args];
   const started = Date.now();
   return new Promise((resolve, reject) => {
+    let outFd: number | undefined;
+    try {
+      if (opts.outputFile !== undefined) outFd = openSync(opts.outputFile, 'a', 0o600);
+    } catch (e) {
+      reject(new CommandError({ command, exitCode: null, signal: null, timedOut: false, stderrTail: `${opts.outputFile}: ${(e as Error).message}` }));
+      return;
+    }
+    const out = outFd ?? 'pipe';
     const spawnOpts: SpawnOptions = {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', out, out],
       ...(opts.processGroup ? { detached: true } : {}),
     };
     const child = spawn(command[0]!, command.slice(1), spawnOpts);
+    if (outFd !== undefined) closeSync(outFd); // the child has its own copy
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -142,6 +169,7 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
         resolve({ command, exitCode: exitCode ?? 0, stdout, stderr, durationMs: Date.now() - started });
         return;
       }
+      if (opts.outputFile !== undefined) stderr = fileTail(opts.outputFile);
       const tail = (spawnError ? `${spawnError.message}\n` : '') + stderr.slice(-TAIL);
       reject(
         new CommandError({
@@ -161,11 +189,11 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
     };
     child.on('error', (e) => once(null, null, e));
     child.on('close', (code, sig) => once(code, sig));
-    // A command killed on timeout or abort (or one that daemonizes, endAtExit) may leave children
-    // behind that hold its output pipes open ('close' would wait for them): once it has exited,
-    // its output is given a moment, then the call ends without them.
+    // A command killed on timeout or abort may leave children behind that hold its output pipes
+    // open ('close' would wait for them): once it has exited, its output is given a moment, then
+    // the call ends without them.
     child.on('exit', (code, sig) => {
-      if (!killed && !opts.endAtExit) return;
+      if (!killed) return;
       setTimeout(() => {
         child.stdout?.destroy();
         child.stderr?.destroy();
