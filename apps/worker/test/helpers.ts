@@ -30,6 +30,8 @@ export interface ContainerOpts {
   net?: { link: string; ip: string; prefix: number; mac: string };
   /** Extra config lines. */
   extra?: string[];
+  /** What CRIU needs (LAB-NOTES): no console, and no AppArmor line on a kernel without it. */
+  criu?: boolean;
 }
 
 /** A busybox container written by hand (no template, no network unless asked). */
@@ -62,7 +64,7 @@ export async function makeContainer(lxcPath: string, name: string, o: ContainerO
     'lxc.autodev = 1',
     'lxc.tty.max = 0',
     'lxc.pty.max = 1',
-    'lxc.apparmor.profile = unconfined',
+    ...(o.criu ? ['lxc.console.path = none'] : ['lxc.apparmor.profile = unconfined']),
     `lxc.log.file = ${dir}/lxc.log`,
     'lxc.log.level = WARN',
     ...net,

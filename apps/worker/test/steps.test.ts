@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run } from '@ferry/infra';
 import type { HostConfig } from '../src/config.js';
 import { LxcRuntime } from '../src/runtime/lxc.js';
+import { findCriu } from '../src/runtime/criu.js';
 import {
   callStep,
   lxcState,
@@ -274,6 +275,63 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
       );
       expect(e).toMatchObject({ code: 'CHECKPOINT_UNSUPPORTED', retryable: false });
       expect(await lxcState(hostA.lxcPath, name)).toBe('RUNNING');
+    });
+  });
+
+  describe('live (CRIU dump) forward and rollback', () => {
+    const name = `test-${rand()}`;
+    const criu = findCriu();
+    let skipWhy: string | undefined;
+    let live: { a: TestContext; b: TestContext };
+    const state = async (lxcPath: string) => Number((await readFile(join(lxcPath, name, 'rootfs/state'), 'utf8').catch(() => '0')).trim());
+
+    beforeAll(async () => {
+      const rt = (lxcPath: string) => new LxcRuntime({ lxcPath, criu, live: true });
+      live = { a: stepContext(hostA, rt(hostA.lxcPath)), b: stepContext(hostB, rt(hostB.lxcPath)) };
+      const caps = await live.a.runtime.capabilities();
+      skipWhy = caps.checkpoint ? undefined : `no working CRIU (${caps.checkpointReason}); scripts/setup.sh builds one with FERRY_CRIU_SRC`;
+      if (skipWhy) {
+        console.warn(`steps.test.ts live tests skipped: ${skipWhy}`);
+        return;
+      }
+      await makeContainer(hostA.lxcPath, name, { init: BUSY, criu: true });
+      await run('lxc-start', ['-P', hostA.lxcPath, '-n', name, '-d']);
+      await run('lxc-wait', ['-P', hostA.lxcPath, '-n', name, '-s', 'RUNNING', '-t', '10']);
+      await waitFor(async () => (await state(hostA.lxcPath)) >= 10, 10_000, 'the counter');
+    });
+
+    it('a failure after the dump: the target copy goes, the source comes back from its dump (its memory, not a cold start)', async (t) => {
+      if (skipWhy) return t.skip();
+      const c = { migrationId: `m-${rand()}`, container: name, epoch: 6 };
+      await call('rsync-transfer', live.a, { ...c, peer: peerOf(hostB), wasRunning: true, precopy: { maxPasses: 1, stopBelowBytes: 0, minShrink: 0.8 } });
+      const cp = await call('checkpoint', live.a, { ...c, peer: peerOf(hostB), mode: 'live', wasRunning: true, verify: 'changed' });
+      expect(cp.method).toBe('dump');
+      expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');
+      const dumped = await state(hostA.lxcPath);
+      expect((await readdir(join(hostB.lxcPath, name, '.ferry-dump'))).length).toBeGreaterThan(0);
+
+      // As the workflow's compensations run them: the copy first, then the source.
+      expect(await call('discard-target', live.b, c)).toMatchObject({ removed: true });
+      expect(await call('resume-source', live.a, { ...c, wasRunning: true })).toEqual({ action: 'restored', running: true });
+      expect(await lxcState(hostA.lxcPath, name)).toBe('RUNNING');
+      // The shell's counter lives in its memory: restored, it counts on from the dump; started
+      // cold it would count from 1 again.
+      await waitFor(async () => (await state(hostA.lxcPath)) >= dumped + 5, 10_000, 'the counter to go on');
+      const seen = await state(hostA.lxcPath);
+      expect(seen).toBeGreaterThan(dumped);
+    });
+
+    it('forward: the dump is restored on the target and runs there, thawed', async (t) => {
+      if (skipWhy) return t.skip();
+      const c = { migrationId: `m-${rand()}`, container: name, epoch: 7 };
+      await call('rsync-transfer', live.a, { ...c, peer: peerOf(hostB), wasRunning: true, precopy: { maxPasses: 1, stopBelowBytes: 0, minShrink: 0.8 } });
+      const cp = await call('checkpoint', live.a, { ...c, peer: peerOf(hostB), mode: 'live', wasRunning: true, verify: 'changed' });
+      const dumped = await state(hostA.lxcPath);
+      const r = await call('restore', live.b, { ...c, source: peerOf(hostA), method: 'dump', start: true, expectManifestDigest: cp.manifestDigest, verify: cp.verify });
+      expect(r.running).toBe(true);
+      await waitFor(async () => (await state(hostB.lxcPath)) >= dumped + 5, 10_000, 'the counter to go on on the target');
+      expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');
+      await run('lxc-stop', ['-P', hostB.lxcPath, '-n', name, '-k']);
     });
   });
 

@@ -6,7 +6,7 @@ import { manifestDigest } from '../manifest/manifest.js';
 import { rsyncPush } from '../transfer/rsync.js';
 import { sshTargetFor } from '../transfer/ssh.js';
 import { receiverLockPath } from '../transfer/receiver-lock.js';
-import { scratchDir } from '../ownership/scratch.js';
+import { localDump, scratchDir } from '../ownership/scratch.js';
 import { DUMP_DIR, peerContainerDir } from '../transfer/target-dir.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
 import { openAtRestLink, pushContainer, pushVerifyList } from '../transfer/container-push.js';
@@ -91,8 +91,7 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
     ctx.log.info({ frozenAt }, 'container at rest, final pass');
     const { stats, verified } = await finalPass();
     let method: CheckpointOutput['method'] = 'stop';
-    const dump = join(scratch, 'dump');
-    const dumpedFile = join(scratch, 'dumped.json');
+    const { dir: dump, marker: dumpedFile } = localDump(ctx, input.migrationId);
     const dumped = live && (await readJson<{ at: number }>(dumpedFile)) !== null;
     if (live && (dumped || (await runtime.info(name))?.state !== 'STOPPED')) {
       if (!dumped) {

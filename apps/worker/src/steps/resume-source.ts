@@ -1,10 +1,13 @@
 import { FerryError, PreconditionError, type ResumeSourceInput, type ResumeSourceOutput } from '@ferry/core';
 import type { Step } from '../context.js';
-import { removeScratch } from '../ownership/scratch.js';
+import { stat } from 'node:fs/promises';
+import { localDump, removeScratch } from '../ownership/scratch.js';
 
 /**
  * Source, rollback: lets the container run here again as before the migration.
- * Observe/act: FROZEN → thaw; STOPPED and it was running → start; RUNNING → nothing.
+ * Observe/act: FROZEN → thaw; STOPPED and it was running → restore this migration's CRIU dump
+ * when there is a complete one (live: processes and memory come back as dumped; a cold start if
+ * that restore fails, logged), else start; RUNNING → nothing.
  * Drops this migration's scratch (its checkpoint record no longer describes the source).
  */
 export const resumeSource: Step<ResumeSourceInput, ResumeSourceOutput> = async (ctx, input) => {
@@ -15,7 +18,21 @@ export const resumeSource: Step<ResumeSourceInput, ResumeSourceOutput> = async (
     await ctx.runtime.unfreeze(input.container);
     out = { action: 'thawed', running: true };
   } else if (i.state === 'STOPPED') {
-    if (input.wasRunning) {
+    const dump = localDump(ctx, input.migrationId);
+    const dumped = input.wasRunning && (await stat(dump.marker).then(() => true, () => false));
+    let restored = false;
+    if (dumped) {
+      try {
+        await ctx.runtime.restore(input.container, dump.dir);
+        restored = true;
+      } catch (e) {
+        ctx.log.warn({ err: e }, 'restoring the dump failed; starting the container cold');
+        if ((await ctx.runtime.info(input.container))?.state !== 'STOPPED') throw e;
+      }
+    }
+    if (restored) {
+      out = { action: 'restored', running: true };
+    } else if (input.wasRunning) {
       await ctx.runtime.start(input.container);
       out = { action: 'started', running: true };
     } else {

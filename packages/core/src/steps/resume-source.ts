@@ -5,5 +5,5 @@ import { StepBase } from './common.js';
 export const ResumeSourceInput = StepBase.extend({ wasRunning: z.boolean() });
 export type ResumeSourceInput = z.infer<typeof ResumeSourceInput>;
 
-export const ResumeSourceOutput = z.object({ action: z.enum(['thawed', 'started', 'none']), running: z.boolean() });
+export const ResumeSourceOutput = z.object({ action: z.enum(['thawed', 'restored', 'started', 'none']), running: z.boolean() });
 export type ResumeSourceOutput = z.infer<typeof ResumeSourceOutput>;
