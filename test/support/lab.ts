@@ -71,13 +71,13 @@ export async function switchPortOf(bridge: string, mac: string): Promise<string 
  * A lab of `hosts` hosts for one test file, isolated (own state dir, embedded Redis, key prefix),
  * removed after the file. Returns a getter: the lab exists only once beforeAll has run.
  */
-export function useLab(hosts = 2): { lab: () => LabInfo; host: (name: string) => LabInfo['hosts'][number] } {
+export function useLab(hosts = 2, opts: { live?: boolean } = {}): { lab: () => LabInfo; host: (name: string) => LabInfo['hosts'][number] } {
   let info: LabInfo | undefined;
   beforeAll(async () => {
     isolate();
     // No `lab down` first: it sweeps the lab's kernel names whoever made them. Leftovers of a
     // crashed run make labUp fail with LAB_CONFLICT, and `ferry lab down` removes them.
-    info = await labUp({ hosts });
+    info = await labUp({ hosts, ...(opts.live ? { live: true } : {}) });
   });
   afterAll(async () => {
     await labDown();

@@ -26,6 +26,8 @@ export interface Compensation {
 export interface Plan {
   /** A migration's mode (live: CRIU dump and restore; restart: stop and start). */
   mode?: 'live' | 'restart';
+  /** Why this mode: what was asked, or for `auto` what the hosts' capabilities allowed. */
+  modeReason?: string;
   steps: PlannedStep[];
   /** Index of the step after whose success the operation only goes forward. */
   pointOfNoReturn: number;

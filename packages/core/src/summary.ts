@@ -26,6 +26,8 @@ export interface OperationSummary {
   /** The target host (a unify's one host). */
   to: string;
   mode?: string;
+  /** Why that mode (what was asked, or what the hosts allowed). */
+  modeReason?: string;
   state: RecordState;
   createdAt: number;
   endedAt?: number;
@@ -93,6 +95,7 @@ export function summarize(r: StoredRecord): OperationSummary {
     from,
     to,
     ...(r.plan.mode ? { mode: r.plan.mode } : {}),
+    ...(r.plan.modeReason ? { modeReason: r.plan.modeReason } : {}),
     state: r.state,
     createdAt: r.createdAt,
     ...(r.endedAt !== undefined ? { endedAt: r.endedAt, totalMs: r.endedAt - r.createdAt } : {}),

@@ -24,6 +24,12 @@ describe('plan', () => {
     expect(planMigration(req(), { source: withCheckpoint, target: withCheckpoint }).mode).toBe('live');
   });
 
+  it('says why it chose the mode it chose', () => {
+    expect(planMigration(req(), { source: withCheckpoint, target: noCheckpoint }).modeReason).toBe('auto: no live path (h2: criu check failed)');
+    expect(planMigration(req(), { source: withCheckpoint, target: withCheckpoint }).modeReason).toBe('auto: h1 and h2 can both checkpoint/restore');
+    expect(planMigration(req({ mode: 'restart' }), { source: withCheckpoint, target: withCheckpoint }).modeReason).toBe('asked for (--mode restart)');
+  });
+
   it('refuses live mode without checkpoint, saying which host and why', () => {
     expect(() => planMigration(req({ mode: 'live' }), { source: withCheckpoint, target: noCheckpoint })).toThrow(ValidationError);
     expect(() => planMigration(req({ mode: 'live' }), { source: withCheckpoint, target: noCheckpoint })).toThrow(/h2: criu check failed/);

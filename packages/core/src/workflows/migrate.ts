@@ -86,17 +86,27 @@ export const migrate: Workflow<'migrate'> = {
   plan(req, caps) {
     const [source, target] = [caps(req.from), caps(req.to)];
     const canLive = source.checkpoint && target.checkpoint;
-    if (req.mode === 'live' && !canLive) {
-      const why = [
+    const cannot = (
+      [
         [req.from, source],
         [req.to, target],
-      ] as const;
-      const reasons = why.filter(([, c]) => !c.checkpoint).map(([h, c]) => `${h}: ${c.checkpointReason ?? 'cannot checkpoint'}`);
-      throw new ValidationError([{ path: 'mode', message: `live migration needs checkpoint/restore on both hosts (${reasons.join('; ')})` }]);
+      ] as const
+    )
+      .filter(([, c]) => !c.checkpoint)
+      .map(([h, c]) => `${h}: ${c.checkpointReason ?? 'cannot checkpoint'}`);
+    if (req.mode === 'live' && !canLive) {
+      throw new ValidationError([{ path: 'mode', message: `live migration needs checkpoint/restore on both hosts (${cannot.join('; ')})` }]);
     }
     const arp = req.options.arpRefresh;
+    const modeReason =
+      req.mode !== 'auto'
+        ? `asked for (--mode ${req.mode})`
+        : canLive
+          ? `auto: ${req.from} and ${req.to} can both checkpoint/restore`
+          : `auto: no live path (${cannot.join('; ')})`;
     return layout<'migrate'>((role) => (role === 'target' ? req.to : req.from), {
       mode: req.mode === 'restart' || !canLive ? 'restart' : 'live',
+      modeReason,
       forward: [preflightSource, preflightTarget, precopy, checkpoint, restore, ...(arp ? [announceOnTarget] : []), cleanup],
       pointOfNoReturn: restore,
       // The target becomes the owner the moment it is asked to start the container.

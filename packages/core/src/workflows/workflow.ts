@@ -78,6 +78,7 @@ export function layout<K extends OperationKind>(
   hostOf: (role: Role) => string,
   spec: {
     mode?: Plan['mode'];
+    modeReason?: string;
     forward: StepDef<K>[];
     pointOfNoReturn: StepDef<K>;
     compensations?: Undo<K>[];
@@ -102,6 +103,7 @@ export function layout<K extends OperationKind>(
   );
   return {
     ...(spec.mode ? { mode: spec.mode } : {}),
+    ...(spec.modeReason ? { modeReason: spec.modeReason } : {}),
     steps: spec.forward.map(at),
     pointOfNoReturn: index(spec.pointOfNoReturn),
     compensations,
