@@ -10,6 +10,7 @@ import { Heartbeat } from './heartbeat.js';
 import { createProcessor, type StepTable } from './processor.js';
 import { Toolbox } from './exec/toolbox.js';
 import { sweepAbandonedCopies } from './sweep.js';
+import { sshRun, sshTargetFor } from './transfer/ssh.js';
 import { claimHost, reclaimJobs, releaseHost, settleOrphans, WORKER_ENV } from './predecessor.js';
 import type { Runtime } from './runtime/runtime.js';
 import { CgroupLoadMeter, type LoadMeter } from './load/load-meter.js';
@@ -88,7 +89,8 @@ export class HostWorker {
       stopping: () => this.abort.signal.aborted,
       closing: () => this.closing,
       context: ctxFor,
-      ...(this.o.steps ? { steps: this.o.steps } : {}),
+      // Fake steps (the fast tier) have fake hosts without sshd: no SSH probe there.
+      ...(this.o.steps ? { steps: this.o.steps } : { peerAnswers: (name: string) => this.peerAnswers(name) }),
     });
     const worker = new Worker<StepJobData, StepResultData>(
       queueNames.host(this.o.host.name),
@@ -150,6 +152,20 @@ export class HostWorker {
   }
 
   /** SIGTERM: running steps are told to stop (they are retried later); then the worker closes. */
+  /**
+   * Whether a peer host answers over SSH now: a fresh connection (not the shared master, which may
+   * be the stuck part), 1 s to connect, 1.5 s in all.
+   */
+  private async peerAnswers(name: string): Promise<boolean> {
+    const peer = await this.registry.get(name).catch(() => null);
+    if (!peer) return false;
+    const target = { ...sshTargetFor({ sshKey: this.o.host.sshKey, knownHosts: this.o.host.knownHosts }, peer), connectTimeoutSec: 1 };
+    return sshRun(target, 'true', [], { timeoutMs: 1500 }).then(
+      () => true,
+      () => false,
+    );
+  }
+
   async stop(graceMs = 10_000): Promise<void> {
     this.closing = true;
     this.heartbeat.stop();

@@ -9,6 +9,11 @@ import type { HostRegistry } from '@ferry/infra';
  * Silence is counted on this host's clock, from the last change of the peer's liveness beat that this
  * watch saw, and only while the registry answers promptly: a Redis outage stops every heartbeat at
  * once and says nothing about the peer, so the count starts over when Redis answers again.
+ *
+ * A silent beat means the peer's worker is silent, not that the host is gone: a worker restarting
+ * (killed, upgraded) stops beating while its host, sshd and link, all that a transfer needs, are
+ * fine. So before giving up, `answers` (when given) asks the host itself over SSH; if it answers,
+ * the count starts over.
  */
 export class PeerWatch {
   private readonly ac = new AbortController();
@@ -24,6 +29,7 @@ export class PeerWatch {
     private readonly peer: string,
     private readonly limitMs: number,
     private readonly everyMs = 1000,
+    private readonly answers?: () => Promise<boolean>,
   ) {
     this.timer = setInterval(() => void this.poll(), everyMs);
     this.timer.unref();
@@ -50,6 +56,11 @@ export class PeerWatch {
         return;
       }
       if (now - this.since < this.limitMs) return;
+      if (this.answers && (await this.answers())) {
+        this.since = Date.now();
+        return;
+      }
+      if (this.lost) return;
       this.lost = new FerryError('PEER_LOST', `host ${this.peer} has not reported for ${Math.round((now - this.since) / 1000)} s while this step worked against it`);
       this.stop();
       this.ac.abort(this.lost);

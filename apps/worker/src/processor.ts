@@ -42,6 +42,8 @@ export interface ProcessorDeps {
   closing(): boolean;
   /** The steps to run (default: the worker's own, `steps/`); the fast tier's tests give fakes. */
   steps?: StepTable;
+  /** Whether a peer host answers over SSH now (its worker may be silent while the host is fine). */
+  peerAnswers?: (name: string) => Promise<boolean>;
 }
 
 /** The container a step acts on here: steps on one container never overlap on one host. */
@@ -104,7 +106,8 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
   let result: StepResultData;
   const peer = traits.peer;
   const goneMs = traits.atRest ? deps.peerGoneAtRestMs : deps.peerGoneMs;
-  const watch = peer ? new PeerWatch(deps.registry, peer, goneMs, Math.min(1000, goneMs / 8)) : undefined;
+  const answers = peer && deps.peerAnswers ? () => deps.peerAnswers!(peer) : undefined;
+  const watch = peer ? new PeerWatch(deps.registry, peer, goneMs, Math.min(1000, goneMs / 8), answers) : undefined;
   log.info('step started');
   try {
     await checkFence(deps.store, d, traits.ownerOnly);

@@ -58,4 +58,25 @@ describe('PeerWatch against real Redis (the peer beats by hand)', () => {
       watch.stop();
     }
   });
+
+  it('a silent worker on a host that still answers over SSH is not a lost peer: it gives up only once the host stops answering too', async () => {
+    const registry = new HostRegistry(redis, freshPrefix());
+    await registry.markAlive('h2'); // the worker is gone from here on
+    let hostAnswers = true;
+    let asked = 0;
+    const watch = new PeerWatch(registry, 'h2', 300, 50, async () => {
+      asked++;
+      return hostAnswers;
+    });
+    try {
+      await sleep(1200);
+      expect(asked).toBeGreaterThanOrEqual(2); // asked at each limit, and each answer started over
+      expect(watch.signal.aborted).toBe(false);
+      hostAnswers = false; // now the host is gone too (sshd, link)
+      await aborted(watch.signal);
+      expect(watch.lost?.code).toBe('PEER_LOST');
+    } finally {
+      watch.stop();
+    }
+  });
 });

@@ -37,6 +37,12 @@ export interface ChaosOptions {
   /** Where the per-trial details, the report and the lab's logs are kept (default: a new temp dir). */
   evidenceDir?: string;
   verify?: boolean;
+  /**
+   * Migration mode (default: the CLI's, auto; in a lab without --live that is restart). `live`
+   * brings the lab up with --live and gives each container ferry-memsvc, so there are processes
+   * and memory to carry (the lab's workers must then be able to checkpoint).
+   */
+  mode?: 'live' | 'restart';
   /** Fault 5's outage range in ms (default 5-20 s). */
   linkDownMs?: readonly [number, number];
   log?: (line: string) => void;
@@ -141,13 +147,17 @@ const MANIFEST = fileURLToPath(new URL('../../../worker/dist/manifest/manifest.j
  * content hash, xattrs, hard links) with ONE field left out, the mtime of the rootfs directory
  * itself: lxc-start changes it on every start (measured here on a plain busybox container without
  * ferry: it creates and removes an entry at the top of the rootfs), so it differs after any
- * restart-mode move, with or without a fault. Every other entry and field counts.
+ * restart-mode move, with or without a fault. In live mode also the mtime of /tmp: CRIU's dump
+ * of a tmpfs mount (the container's /dev/shm) bind-mounts it on a temporary directory it makes and
+ * removes in the container's /tmp (criu/mount.c get_clean_mnt, "/tmp/cr-tmpfs.XXXXXX"), after the
+ * final pass. Every other entry and field counts.
  */
-function contentDigest(entries: readonly unknown[]): string {
+function contentDigest(entries: readonly unknown[], live = false): string {
   const h = createHash('sha256');
   for (const e of entries) {
     const x = e as { path?: string; mtimeMs?: number };
-    h.update(`${JSON.stringify(x.path === '.' ? { ...x, mtimeMs: undefined } : x)}\n`);
+    const ignoreMtime = x.path === '.' || (live && x.path === 'tmp');
+    h.update(`${JSON.stringify(ignoreMtime ? { ...x, mtimeMs: undefined } : x)}\n`);
   }
   return h.digest('hex');
 }
@@ -199,7 +209,7 @@ async function acquireLab(o: ChaosOptions, say: (s: string) => void): Promise<La
     const present = await labNamesPresent();
     if (present.length === 0) {
       try {
-        return await labUp({ hosts: 2 });
+        return await labUp({ hosts: 2, live: o.mode === 'live' });
       } catch (e) {
         const code = (e as { code?: string }).code;
         if (code !== 'LAB_CONFLICT' && code !== 'LAB_ALREADY_UP') throw e;
@@ -370,7 +380,7 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
   const m = await manifests();
   let ct: LabContainer;
   try {
-    ct = await labContainerCreate({ name, host: 'h1', sizeMb: o.sizeMb });
+    ct = await labContainerCreate({ name, host: 'h1', sizeMb: o.sizeMb, ...(o.mode === 'live' ? { memoryMb: 32 } : {}) });
   } catch (e) {
     await removeLabContainer(name, { forget: true }).catch(() => undefined);
     return { ...base, setupError: `container create failed: ${(e as Error).message}`, problems: [`setup failed: ${(e as Error).message}`] };
@@ -396,7 +406,7 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
   };
   try {
     beforeEntries = await m.manifest(ct.rootfs);
-    base.digestBefore = contentDigest(beforeEntries);
+    base.digestBefore = contentDigest(beforeEntries, o.mode === 'live');
     base.manifestDigestBefore = await m.manifestDigest(ct.rootfs);
     if (fault.prepare) await fault.prepare({ lab, ct, rng, expectedMs: env.expectedMs, note, state });
     if (!(await probe.waitForAnswer(10_000))) throw new Error(`the client gets no answer from ${ct.ip} before the migration`);
@@ -405,7 +415,7 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
 
     // --- submit, then the fault and the supervisor, concurrently with the wait for the end
     t0 = Date.now();
-    const args = ['migrate', name, '--from', 'h1', '--to', 'h2', '--bwlimit', String(o.bwlimitKBps), '--json', ...(o.verify ? ['--verify'] : [])];
+    const args = ['migrate', name, '--from', 'h1', '--to', 'h2', '--bwlimit', String(o.bwlimitKBps), '--json', ...(o.verify ? ['--verify'] : []), ...(o.mode ? ['--mode', o.mode] : [])];
     const sub = await ferryCli(lab, args, 60_000);
     const id = (() => {
       try {
@@ -467,7 +477,7 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
       const root = join(lab.hosts.find((x) => x.name === h)!.lxcPath, name, 'rootfs');
       try {
         const entries = await m.manifest(root);
-        digestsAfter[h] = contentDigest(entries);
+        digestsAfter[h] = contentDigest(entries, o.mode === 'live');
         manifestDigestsAfter[h] = await m.manifestDigest(root);
         if (digestsAfter[h] !== base.digestBefore && runningOn.includes(h)) {
           manifestDiff = [`${h}:`, ...m.diffManifests(beforeEntries, entries, 15)];
