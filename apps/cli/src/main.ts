@@ -399,6 +399,24 @@ function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command('gc')
+    .description("remove finished operations, jobs and leftovers from Redis as the retention policy says (the scheduler also does it every 10 min)")
+    .option('--dry-run', 'say what would be removed; remove nothing')
+    .option('--keep <n>', 'finished operations kept at most (default FERRY_GC_KEEP or 1000)')
+    .option('--max-age <duration>', 'finished operations removed once ended this long ago (default FERRY_GC_MAX_AGE or 7d)')
+    .option('--min-age <duration>', 'never one that ended more recently (default FERRY_GC_MIN_AGE or 10m)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  ferry gc --dry-run\n  ferry gc --keep 200 --max-age 2d --json\n\nOperations that have not ended are never removed.')
+    .action(async (o) => {
+      const { gcCommand, renderGc } = await import('./commands/gc.js');
+      await withClient(async (c) => {
+        const r = await gcCommand(c, { dryRun: Boolean(o.dryRun), keep: o.keep, maxAge: o.maxAge, minAge: o.minAge });
+        if (o.json) json(r);
+        else print(renderGc(r));
+      });
+    });
+
+  program
     .command('worker')
     .description("run this host's worker (consumes only this host's queue)")
     .requiredOption('--host <name>', 'stable host id (names the queue)')

@@ -2,3 +2,4 @@ export * from './scheduler.js';
 export * from './reconciler.js';
 export * from './run.js';
 export * from './rebalancer.js';
+export * from './collector.js';

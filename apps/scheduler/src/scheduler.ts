@@ -23,11 +23,15 @@ import {
   type RejectedRecord,
   type SchedulerJob,
   type Workflow,
+  parseDuration,
+  retentionFromEnv,
+  type RetentionPolicy,
 } from '@ferry/core';
 import { HostRegistry, OperationStore, Queues } from '@ferry/infra';
 import { stepJob } from './step-jobs.js';
 import { Reconciler, type ReconcilerPort } from './reconciler.js';
 import { Rebalancer } from './rebalancer.js';
+import { Collector } from './collector.js';
 
 export interface SchedulerOptions {
   redis: Redis;
@@ -36,6 +40,11 @@ export interface SchedulerOptions {
   reconcileEveryMs?: number;
   /** Rebalance rounds (queue `rebalance`): on by default; how often a round looks at its moves. */
   rebalance?: false | { pollMs?: number; moveTimeoutMs?: number };
+  /**
+   * Automatic gc (Collector): on by default, every FERRY_GC_EVERY (default 10 min) under the
+   * retention policy from the environment (retentionFromEnv).
+   */
+  gc?: false | { everyMs?: number; policy?: RetentionPolicy };
 }
 
 /**
@@ -49,6 +58,7 @@ export class Scheduler {
   private worker?: Worker<SchedulerJob>;
   private reconciler?: Reconciler;
   rebalancer?: Rebalancer;
+  collector?: Collector;
 
   constructor(readonly opts: SchedulerOptions) {
     this.store = new OperationStore(opts.redis, opts.prefix);
@@ -77,6 +87,11 @@ export class Scheduler {
       this.rebalancer = new Rebalancer({ redis: this.opts.redis, prefix: this.opts.prefix, log: this.opts.log, submit: (id, request) => this.enqueueSubmit(id, request), ...this.opts.rebalance });
       await this.rebalancer.start();
     }
+    if (this.opts.gc !== false) {
+      const everyMs = this.opts.gc?.everyMs ?? gcEveryFromEnv();
+      this.collector = new Collector({ redis: this.opts.redis, prefix: this.opts.prefix, log: this.opts.log.child({ component: 'gc' }), everyMs, policy: this.opts.gc?.policy ?? retentionFromEnv() });
+      this.collector.start();
+    }
     this.opts.log.info({ prefix: this.opts.prefix }, 'scheduler started');
   }
 
@@ -101,6 +116,7 @@ export class Scheduler {
   async stop(): Promise<void> {
     this.reconciler?.stop();
     await this.rebalancer?.stop();
+    await this.collector?.stop();
     await this.worker?.close();
     await this.queues.close();
   }
@@ -215,6 +231,15 @@ export class Scheduler {
 /** The containers an operation holds, as its workflow says. */
 function holds(r: OperationRecord): string[] {
   return withRecord(r, (wf, rec) => wf.holds(requestOf(rec)));
+}
+
+/** FERRY_GC_EVERY (a duration: 90s, 10m, 1h), default 10 minutes. */
+function gcEveryFromEnv(): number {
+  const v = process.env.FERRY_GC_EVERY;
+  if (v === undefined || v === '') return 10 * 60_000;
+  const ms = parseDuration(v);
+  if (ms === undefined || ms <= 0) throw new Error(`FERRY_GC_EVERY must be a duration (90s, 10m, 1h), not '${v}'`);
+  return ms;
 }
 
 function peerOf(h: HostInfo): Peer {

@@ -18,3 +18,4 @@ export * from './toolbox.js';
 export * from './exec-codec.js';
 export * from './rebalance/index.js';
 export * from './load/index.js';
+export * from './retention.js';

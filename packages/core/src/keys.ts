@@ -44,6 +44,12 @@ export function keys(prefix: string) {
     rebalanceRound: (id: string) => `${prefix}:rebalance:round:${id}`,
     /** Rounds by start time (a sorted set of round ids; the oldest beyond a few hundred are dropped). */
     rebalanceRounds: `${prefix}:rebalance:rounds`,
+    /** Automatic gc's lease (a random token, with an expiry): one collection at a time across schedulers. */
+    gcLease: `${prefix}:gc:lease`,
+    /** Patterns (for SCAN) that gc sweeps for leftovers: records and their hashes, locks, owners. */
+    migrationAll: `${prefix}:mig:*`,
+    lockAll: `${prefix}:lock:*`,
+    ownerAll: `${prefix}:owner:*`,
     /** Pattern (for KEYS/SCAN) matching every key under the prefix, BullMQ's included. */
     all: `${prefix}:*`,
   };
@@ -67,6 +73,8 @@ export function toolboxKeys(prefix: string) {
     execAll: `${prefix}:exec:*`,
     /** The answer to a toolbox request: a list holding one JSON ToolboxReply. */
     reply: (id: string) => `${prefix}:toolbox:${id}:reply`,
+    /** Pattern (for KEYS/SCAN) matching every toolbox reply. */
+    replyAll: `${prefix}:toolbox:*:reply`,
   };
 }
 export type ToolboxKeys = ReturnType<typeof toolboxKeys>;
@@ -103,6 +111,13 @@ export const fields = {
 export const bullmqKeys = {
   /** A job's lock (its holder's token), from the job's key (`queue.toKey(jobId)`). */
   jobLock: (jobKey: string): string => `${jobKey}:lock`,
+  /** Pattern (for SCAN) matching every queue's meta hash under the prefix: one per queue. */
+  metaAll: (prefix: string): string => `${prefix}:*:meta`,
+  /** The queue a meta key (as `metaAll` matches) belongs to, or null for another key. */
+  queueOfMeta: (prefix: string, key: string): string | null => {
+    const m = key.startsWith(`${prefix}:`) && key.endsWith(':meta') ? key.slice(prefix.length + 1, -':meta'.length) : '';
+    return m && !m.includes(':') ? m : null;
+  },
 };
 
 /** The BullMQ job scheduler that runs automatic rebalance rounds (`ferry rebalance auto on`). */

@@ -10,3 +10,4 @@ export * from './proc.js';
 export * from './store/placement-store.js';
 export * from './store/round-store.js';
 export * from './store/cluster.js';
+export * from './store/gc.js';

@@ -1,11 +1,35 @@
-import { Queue } from 'bullmq';
+import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { queueNames, type RebalanceJob, type SchedulerJob, type StepJobData } from '@ferry/core';
 
 /**
+ * How long BullMQ keeps finished jobs, on every queue ferry adds to (the Queues below make it each
+ * queue's default, and the step and result jobs name it too). A completed job is kept for a day,
+ * and at most the newest 1,000 per queue: long enough for the reconciler to replay a step's result
+ * that never arrived (it needs the completed step job) and for a duplicate enqueue with the same
+ * deterministic id to stay a no-op; a failed job a week, at most 1,000. BullMQ applies the count
+ * and age each time a job of the queue finishes; `ferry gc` also cleans by age queues gone quiet.
+ */
+export const JOB_RETENTION = {
+  removeOnComplete: { age: 24 * 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 1000 },
+} satisfies Pick<JobsOptions, 'removeOnComplete' | 'removeOnFail'>;
+
+/** The same, under the name the step and result jobs use. */
+export const KEEP_JOBS = JOB_RETENTION;
+
+/** Entries of each queue's event stream (`<queue>:events`): BullMQ trims it (XADD MAXLEN ~); ferry reads no events. */
+export const EVENTS_MAX_LEN = 1000;
+
+/** Options for every queue ferry opens: its prefix, the job retention as default, a short event stream. */
+export function queueOptions(connection: Redis, prefix: string): QueueOptions {
+  return { connection, prefix, defaultJobOptions: { ...JOB_RETENTION }, streams: { events: { maxLen: EVENTS_MAX_LEN } } };
+}
+
+/**
  * The queues ferry uses: one for the scheduler, one per host (named after the stable host id),
- * all under one prefix. Step jobs are retried by BullMQ with exponential backoff; completed
- * jobs are kept for a while so a duplicate enqueue with the same id stays a no-op.
+ * all under one prefix. Step jobs are retried by BullMQ with exponential backoff; finished jobs
+ * are kept as JOB_RETENTION says.
  */
 export class Queues {
   readonly scheduler: Queue<SchedulerJob>;
@@ -16,13 +40,13 @@ export class Queues {
     private readonly connection: Redis,
     readonly prefix: string,
   ) {
-    this.scheduler = new Queue<SchedulerJob>(queueNames.scheduler, { connection, prefix });
+    this.scheduler = new Queue<SchedulerJob>(queueNames.scheduler, queueOptions(connection, prefix));
   }
 
   host(name: string): Queue<StepJobData> {
     let q = this.hosts.get(name);
     if (!q) {
-      q = new Queue<StepJobData>(queueNames.host(name), { connection: this.connection, prefix: this.prefix });
+      q = new Queue<StepJobData>(queueNames.host(name), queueOptions(this.connection, this.prefix));
       this.hosts.set(name, q);
     }
     return q;
@@ -30,7 +54,7 @@ export class Queues {
 
   /** Rebalance rounds (made when first asked for). */
   get rebalance(): Queue<RebalanceJob> {
-    this.rebalanceQueue ??= new Queue<RebalanceJob>(queueNames.rebalance, { connection: this.connection, prefix: this.prefix });
+    this.rebalanceQueue ??= new Queue<RebalanceJob>(queueNames.rebalance, queueOptions(this.connection, this.prefix));
     return this.rebalanceQueue;
   }
 
@@ -38,5 +62,3 @@ export class Queues {
     await Promise.all([this.scheduler.close(), this.rebalanceQueue?.close(), ...[...this.hosts.values()].map((q) => q.close())]);
   }
 }
-
-export const KEEP_JOBS = { removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 }, removeOnFail: { age: 30 * 24 * 3600 } };

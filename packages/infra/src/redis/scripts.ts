@@ -40,6 +40,8 @@ const SCRIPTS = {
   'next-epoch': 1,
   fence: 1,
   'release-lock': 1,
+  'drop-operation': 5,
+  'drop-owner': 2,
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -55,6 +57,13 @@ export interface Scripts {
   fence(ownerKey: string, epoch: number, host: string): Promise<number>;
   /** Deletes the lock at `key` only if `holder` holds it; whether it did. */
   releaseLock(key: string, holder: string): Promise<boolean>;
+  /**
+   * Removes an operation's record and its hashes (`keys`: record, progress, starts, replays, index)
+   * only if the record is at `version` ('-1': absent); whether it did.
+   */
+  dropOperation(keys: [string, string, string, string, string], id: string, version: string): Promise<boolean>;
+  /** Deletes a container's owner hash only if its lock is free and its epoch is `epoch`; whether it did. */
+  dropOwner(ownerKey: string, lockKey: string, epoch: string): Promise<boolean>;
 }
 
 let files: Map<string, ScriptFile> | undefined;
@@ -80,6 +89,8 @@ export function scripts(redis: Redis): Scripts {
     nextEpoch: async (ownerKey) => Number(await call('next-epoch', ownerKey, fields.owner.epoch)),
     fence: async (ownerKey, epoch, host) => Number(await call('fence', ownerKey, String(epoch), host, fields.owner.epoch, fields.owner.host)),
     releaseLock: async (key, holder) => (await call('release-lock', key, holder)) === 1,
+    dropOperation: async (keys, id, version) => (await call('drop-operation', ...keys, id, version, fields.version)) === 1,
+    dropOwner: async (ownerKey, lockKey, epoch) => (await call('drop-owner', ownerKey, lockKey, epoch, fields.owner.epoch)) === 1,
   };
   registered.set(redis, s);
   return s;

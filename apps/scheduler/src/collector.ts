@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { keys, type RetentionPolicy } from '@ferry/core';
+import { collectGarbage, releaseLease, type GcReport } from '@ferry/infra';
+
+export interface CollectorOptions {
+  redis: Redis;
+  prefix: string;
+  log: Logger;
+  /** How often a collection is tried (the first one period after start). */
+  everyMs: number;
+  policy: RetentionPolicy;
+  /** How long the lease holds if its holder dies mid-collection. */
+  leaseMs?: number;
+}
+
+/**
+ * Automatic gc: every `everyMs` each scheduler tries to take the lease `<prefix>:gc:lease`; the one
+ * that gets it collects (collectGarbage), the others skip that period. One collection at a time
+ * across every scheduler process; were two to overlap (a lease that ran out), every removal is
+ * compare-and-set, so the second only finds less to do.
+ */
+export class Collector {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<GcReport | null>;
+  private readonly key: string;
+
+  constructor(private readonly o: CollectorOptions) {
+    this.key = keys(o.prefix).gcLease;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick().catch((err: unknown) => this.o.log.error({ err }, 'gc failed')), this.o.everyMs);
+    this.timer.unref();
+  }
+
+  /** No more collections; waits for one in progress. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One collection now if no other runs (here or in another scheduler); its report, or null when skipped. */
+  tick(): Promise<GcReport | null> {
+    this.running ??= this.collect().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async collect(): Promise<GcReport | null> {
+    const token = randomBytes(8).toString('hex');
+    const taken = await this.o.redis.set(this.key, token, 'PX', this.o.leaseMs ?? 15 * 60_000, 'NX');
+    if (taken !== 'OK') return null;
+    try {
+      return await collectGarbage(this.o.redis, this.o.prefix, { policy: this.o.policy, log: this.o.log });
+    } finally {
+      await releaseLease(this.o.redis, this.key, token).catch(() => undefined);
+    }
+  }
+}
