@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError, type ContainerDetails, type OperationSummary } from '@ferry/core';
@@ -56,7 +55,9 @@ describe('the container toolbox in the lab: exec and bind mounts', () => {
   beforeAll(async () => {
     stateDir = isolate().stateDir;
     lab = await labUpWhenFree();
-    share = mkdtempSync(join(tmpdir(), 'ferry-share-'));
+    // Below the workers' mount root (FERRY_MOUNT_ROOTS): nothing else may be shared.
+    mkdirSync(join(lab.stateDir, 'shared'), { recursive: true });
+    share = mkdtempSync(join(lab.stateDir, 'shared', 'ferry-share-'));
     await labContainerCreate({ name: 'tb1', host: 'h1' });
     await labContainerCreate({ name: 'tb2', host: 'h1' });
   });
@@ -111,8 +112,8 @@ describe('the container toolbox in the lab: exec and bind mounts', () => {
       expect(w.code).not.toBe(0);
       expect(w.stderr).toMatch(/Read-only file system/);
       expect((await ferry(['exec', 'tb1', '--', 'touch', '/mnt/share/from-tb1'])).code).toBe(0);
-      expect(config('h1', 'tb1')).toContain(`lxc.mount.entry = ${share} mnt/share none bind,create=dir 0 0`);
-      expect(config('h1', 'tb2')).toContain(`lxc.mount.entry = ${share} srv/shared none bind,create=dir,ro 0 0`);
+      expect(config('h1', 'tb1')).toContain(`lxc.mount.entry = ${share} mnt/share none bind,create=dir,nosuid,nodev 0 0`);
+      expect(config('h1', 'tb2')).toContain(`lxc.mount.entry = ${share} srv/shared none bind,create=dir,nosuid,nodev,ro 0 0`);
       const d = JSON.parse((await ferry(['show', 'tb2', '--json'])).stdout) as ContainerDetails;
       expect(d).toMatchObject({ name: 'tb2', host: 'h1', state: 'RUNNING' });
       expect(d.ip).toMatch(/^198\.18\.0\./);
@@ -157,6 +158,7 @@ describe('the container toolbox in the lab: exec and bind mounts', () => {
         ['a path escaping through a symlink', () => ['mount', 'tb2', share, '/opt/escape/x'], /\/opt\/escape in tb2 is a symbolic link/],
         ['a non-directory source', () => ['mount', 'tb2', file, '/mnt/x'], /a-file on h1 is not a directory/],
         ['a missing source', () => ['mount', 'tb2', join(share, 'nope'), '/mnt/x'], /does not exist on h1/],
+        ['a host dir outside the mount roots', () => ['mount', 'tb2', '/root', '/mnt/x'], /not shared: \/root lies in \/root \(on h1\)/],
       ];
       it.each(cases)('%s', async (_w, args, msg) => {
         const before = config('h1', 'tb2');

@@ -71,8 +71,8 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
     for (const n of [a, b]) await run('lxc-start', ['-P', lxcPath, '-n', n, '-d'], { timeoutMs: 30_000 });
     for (const n of [a, b]) await run('lxc-wait', ['-P', lxcPath, '-n', n, '-s', 'RUNNING', '-t', '20'], { timeoutMs: 30_000 });
     stateDir = await tempDir('ferry-tb-state-');
-    const cfg: HostConfig = { name: host, address: '127.0.0.1', sshPort: 22, sshUser: 'root', lxcPath, sshKey: '/nonexistent', knownHosts: '/nonexistent', stateDir };
-    worker = new HostWorker({ redis, prefix, host: cfg, runtime: new LxcRuntime({ lxcPath }), log: pino({ level: 'warn' }) });
+    const cfg: HostConfig = { name: host, address: '127.0.0.1', sshPort: 22, sshUser: 'root', lxcPath, sshKey: '/nonexistent', knownHosts: '/nonexistent', stateDir, mountRoots: [share] };
+    worker = new HostWorker({ redis, prefix, host: cfg, runtime: new LxcRuntime({ lxcPath, mountRoots: [share] }), log: pino({ level: 'warn' }) });
     await worker.start();
     await waitFor(async () => {
       const h = await worker.registry.get(host);
@@ -226,7 +226,7 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
       await writeFile(join(share, 'later.txt'), 'written after the mount\n');
       expect((await ferry(['exec', a, '--', 'cat', '/mnt/share/hello.txt', '/mnt/share/later.txt'])).stdout).toBe('from the host\nwritten after the mount\n');
       expect((await ferry(['exec', b, '--', 'cat', '/srv/deep/share/later.txt'])).stdout).toBe('written after the mount\n');
-      expect(config(a)).toContain(`lxc.mount.entry = ${share} mnt/share none bind,create=dir 0 0`);
+      expect(config(a)).toContain(`lxc.mount.entry = ${share} mnt/share none bind,create=dir,nosuid,nodev 0 0`);
       // Written from inside, seen on the host.
       expect((await ferry(['exec', b, '--', 'sh', '-c', 'echo from b > /srv/deep/share/b.txt'])).code).toBe(0);
       expect(await readFile(join(share, 'b.txt'), 'utf8')).toBe('from b\n');
@@ -255,7 +255,7 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
     it('--ro: read-only in the container', async () => {
       const r = await ferry(['mount', a, share, '/mnt/ro', '--ro']);
       expect(r.code).toBe(0);
-      expect(config(a)).toContain(`lxc.mount.entry = ${share} mnt/ro none bind,create=dir,ro 0 0`);
+      expect(config(a)).toContain(`lxc.mount.entry = ${share} mnt/ro none bind,create=dir,nosuid,nodev,ro 0 0`);
       const w = await ferry(['exec', a, '--', 'sh', '-c', 'echo x > /mnt/ro/nope']);
       expect(w.code).not.toBe(0);
       expect(w.stderr).toMatch(/Read-only file system/);
@@ -288,6 +288,7 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
       beforeAll(async () => {
         file = join(share, 'plain-file');
         await writeFile(file, 'x');
+        await mkdir(join(share, 'other'), { recursive: true });
         await mkdir(join(lxcPath, a, 'rootfs/var'), { recursive: true });
         await symlink('/etc', join(lxcPath, a, 'rootfs/var/out'));
         await symlink('../tmp', join(lxcPath, a, 'rootfs/var/in'));
@@ -304,7 +305,9 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
         ['a missing source', () => ['mount', a, join(share, 'nope'), '/mnt/f'], /does not exist on th1/],
         ['a relative source', () => ['mount', a, 'share', '/mnt/f'], /host directory must be an absolute path/],
         ['a missing container', () => ['mount', 'ghost', share, '/mnt/f'], /'ghost' does not exist on any host/],
-        ['a path taken by another source', () => ['mount', a, '/tmp', '/mnt/share'], /already has a mount at \/mnt\/share/],
+        ['a path taken by another source', () => ['mount', a, join(share, 'other'), '/mnt/share'], /already has a mount at \/mnt\/share/],
+        ['a host dir outside the mount roots', () => ['mount', a, '/root', '/mnt/f'], /not shared: \/root lies in \/root \(on th1\)/],
+        ["another container's rootfs", () => ['mount', a, join(lxcPath, b, 'rootfs'), '/mnt/f'], /lies in the LXC path/],
         ['umount of a path not mounted', () => ['umount', a, '/mnt/none'], /has no bind mount at \/mnt\/none/],
         ['umount with a relative path', () => ['umount', a, 'mnt/share'], /must be an absolute path/],
       ];

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { AbsolutePath, Address, HostName, parseOrThrow, SshUser } from '@ferry/core';
+import { AbsolutePath, Address, HostName, parseOrThrow, SshUser, ValidationError } from '@ferry/core';
 import { stateDir } from '@ferry/infra';
 import type { HostConfig } from './config.js';
+import { mountRootProblems, splitMountRoots } from './runtime/mount-roots.js';
 
 const Raw = z.object({
   host: HostName,
@@ -23,6 +24,7 @@ const Raw = z.object({
     .string()
     .refine((v) => v === 'criu' || /^\/.*\/criu$/.test(v), 'must be `criu` or an absolute path to a file named criu')
     .optional(),
+  mountRoots: z.array(AbsolutePath).default([]),
 });
 
 /** Worker settings from flags, falling back to FERRY_* variables; every problem reported at once. */
@@ -39,8 +41,13 @@ export function parseHostConfig(flags: Record<string, unknown>, env: NodeJS.Proc
     stateDir: pick('stateDir', 'FERRY_WORKER_STATE_DIR'),
     live: pick('live', 'FERRY_LIVE') || undefined,
     criu: pick('criu', 'FERRY_CRIU') || undefined,
+    // --mount-root DIR (repeatable; an empty list counts as not given), else FERRY_MOUNT_ROOTS (a:b).
+    mountRoots: ((f) => (f.length ? f : splitMountRoots(env.FERRY_MOUNT_ROOTS)))(splitMountRoots((flags.mountRoot ?? flags.mountRoots) as string | string[] | undefined)),
   });
   const home = env.HOME ?? '/root';
+  const state = raw.stateDir ?? join(stateDir(env), 'worker', raw.host);
+  const problems = mountRootProblems(raw.mountRoots, raw.lxcPath, [state]);
+  if (problems.length) throw new ValidationError(problems.map((message) => ({ path: 'mountRoots', message })));
   return {
     name: raw.host,
     address: raw.address,
@@ -49,8 +56,9 @@ export function parseHostConfig(flags: Record<string, unknown>, env: NodeJS.Proc
     lxcPath: raw.lxcPath,
     sshKey: raw.sshKey ?? join(home, '.ssh', 'id_ed25519'),
     knownHosts: raw.knownHosts ?? join(home, '.ssh', 'known_hosts'),
-    stateDir: raw.stateDir ?? join(stateDir(env), 'worker', raw.host),
+    stateDir: state,
     ...(raw.live ? { live: true } : {}),
     ...(raw.criu ? { criu: raw.criu } : {}),
+    ...(raw.mountRoots.length ? { mountRoots: raw.mountRoots } : {}),
   };
 }

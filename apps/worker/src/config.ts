@@ -17,4 +17,10 @@ export interface HostConfig extends Peer {
   live?: boolean;
   /** The criu to use (FERRY_CRIU); default: ferry's private build when installed, else `criu` on PATH. */
   criu?: string;
+  /**
+   * Host directories that may be bind-mounted into containers here (`--mount-root`, repeatable, or
+   * FERRY_MOUNT_ROOTS, colon-separated): `ferry mount` sources and the bind mounts of a config
+   * adopted from a peer must resolve below one of them. Absent or empty: none may.
+   */
+  mountRoots?: readonly string[];
 }

@@ -13,6 +13,7 @@ const { values } = parseArgs({
     'ssh-key': { type: 'string' },
     'known-hosts': { type: 'string' },
     'state-dir': { type: 'string' },
+    'mount-root': { type: 'string', multiple: true },
   },
 });
 try {
@@ -26,6 +27,7 @@ try {
       sshKey: values['ssh-key'],
       knownHosts: values['known-hosts'],
       stateDir: values['state-dir'],
+      mountRoot: values['mount-root'],
     }),
   );
 } catch (e) {

@@ -5,6 +5,7 @@ import type { HostConfig } from './config.js';
 import { HostWorker } from './host-worker.js';
 import { LxcRuntime } from './runtime/lxc.js';
 import { findCriu } from './runtime/criu.js';
+import { secureMountRoots } from './runtime/mount-roots.js';
 
 /** Runs this host's worker until SIGTERM/SIGINT, then hands back or finishes its steps. */
 export async function runWorker(host: HostConfig): Promise<void> {
@@ -12,8 +13,18 @@ export async function runWorker(host: HostConfig): Promise<void> {
   const { url } = await ensureRedis();
   const redis = connect(url);
   await mkdir(host.lxcPath, { recursive: true });
+  // Bind mounts of directories below a mount root inherit its nosuid,nodev (see mount-roots.ts).
+  const roots = await secureMountRoots(host.mountRoots ?? []);
+  if (roots.secured.length) log.info({ roots: roots.secured }, 'mount roots made nosuid,nodev');
+  if (roots.missing.length) log.warn({ roots: roots.missing }, 'mount roots that do not exist: nothing below them can be shared');
   // Live mode only when asked (FERRY_LIVE=1): with it off the runtime reports no checkpoint.
-  const runtime = new LxcRuntime({ lxcPath: host.lxcPath, criu: host.criu ?? findCriu(), live: host.live === true });
+  const runtime = new LxcRuntime({
+    lxcPath: host.lxcPath,
+    criu: host.criu ?? findCriu(),
+    live: host.live === true,
+    mountRoots: host.mountRoots ?? [],
+    protectedDirs: [host.stateDir],
+  });
   const w = new HostWorker({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, host, runtime, log });
   try {
     await w.start();

@@ -14,16 +14,16 @@ lxc.mount.entry = /sys/kernel/security sys/kernel/security none ro,bind,optional
 `;
 
 describe('bind mount entries in an LXC config', () => {
-  it('formats an entry LXC reads (relative target, create=dir, ro when asked, fstab escapes)', () => {
-    expect(bindEntryValue('/srv/share', '/mnt/share', false)).toBe('/srv/share mnt/share none bind,create=dir 0 0');
-    expect(bindEntryValue('/srv/share', '/mnt/share', true)).toBe('/srv/share mnt/share none bind,create=dir,ro 0 0');
-    expect(bindEntryValue('/srv/my share', '/mnt/a\\b', false)).toBe('/srv/my\\040share mnt/a\\134b none bind,create=dir 0 0');
+  it('formats an entry LXC reads (relative target, create=dir, always nosuid,nodev, ro when asked, fstab escapes)', () => {
+    expect(bindEntryValue('/srv/share', '/mnt/share', false)).toBe('/srv/share mnt/share none bind,create=dir,nosuid,nodev 0 0');
+    expect(bindEntryValue('/srv/share', '/mnt/share', true)).toBe('/srv/share mnt/share none bind,create=dir,nosuid,nodev,ro 0 0');
+    expect(bindEntryValue('/srv/my share', '/mnt/a\\b', false)).toBe('/srv/my\\040share mnt/a\\134b none bind,create=dir,nosuid,nodev 0 0');
     expect(escapeField('a\tb')).toBe('a\\011b');
   });
 
   it('appends an entry that the migration preflight picks up, and removes it again', () => {
     const text = withBindEntry(CONFIG, '/srv/my share', '/mnt/share', true);
-    expect(text.endsWith('lxc.mount.entry = /srv/my\\040share mnt/share none bind,create=dir,ro 0 0\n')).toBe(true);
+    expect(text.endsWith('lxc.mount.entry = /srv/my\\040share mnt/share none bind,create=dir,nosuid,nodev,ro 0 0\n')).toBe(true);
     expect(bindMountSources(parseConfig(text), '/var/lib/lxc/web')).toEqual(['/lib', '/srv/my share']);
     const m = mountLines(text, ROOTFS);
     expect(m.map((x) => [x.target, x.bind])).toEqual([
@@ -32,9 +32,9 @@ describe('bind mount entries in an LXC config', () => {
       ['/sys/kernel/security', true],
       ['/mnt/share', true],
     ]);
-    expect(m[3]!.entry).toMatchObject({ source: '/srv/my share', options: ['bind', 'create=dir', 'ro'] });
+    expect(m[3]!.entry).toMatchObject({ source: '/srv/my share', options: ['bind', 'create=dir', 'nosuid', 'nodev', 'ro'] });
     expect(withoutLines(text, [m[3]!.line])).toBe(CONFIG);
-    expect(withBindEntry('lxc.uts.name = x', '/a', '/b', false)).toBe('lxc.uts.name = x\nlxc.mount.entry = /a b none bind,create=dir 0 0\n');
+    expect(withBindEntry('lxc.uts.name = x', '/a', '/b', false)).toBe('lxc.uts.name = x\nlxc.mount.entry = /a b none bind,create=dir,nosuid,nodev 0 0\n');
   });
 
   it('reads targets as LXC does: relative below the rootfs, absolute inside it', () => {

@@ -315,7 +315,10 @@ export async function buildTree(root: string): Promise<void> {
 }
 
 
-/** Two hosts for step tests: own LXC paths and state dirs under `base`, a peer sshd, a bridge with a client. */
+/**
+ * Two hosts for step tests: own LXC paths and state dirs under `base`, a peer sshd, a bridge with a
+ * client. `extraDirs` are made under `base` and are both hosts' mount roots (bind sources allowed).
+ */
 export interface TwoHosts {
   ssh: SshPeerFixture;
   net: BridgeFixture;
@@ -332,16 +335,17 @@ export async function twoHosts(sshOctet: number, bridgeOctet: number, prefix: st
   const net = await bridgeWithClient(bridgeOctet);
   const base = await tempDir(prefix);
   for (const d of ['a/lxc', 'a/state', 'b/lxc', 'b/state', ...extraDirs]) await mkdir(join(base, d), { recursive: true });
-  const hostA = hostConfig('hostA', join(base, 'a/lxc'), join(base, 'a/state'), ssh);
-  const hostB = hostConfig('hostB', join(base, 'b/lxc'), join(base, 'b/state'), ssh);
+  const mountRoots = extraDirs.map((d) => join(base, d));
+  const hostA = { ...hostConfig('hostA', join(base, 'a/lxc'), join(base, 'a/state'), ssh), mountRoots };
+  const hostB = { ...hostConfig('hostB', join(base, 'b/lxc'), join(base, 'b/state'), ssh), mountRoots };
   return {
     ssh,
     net,
     base,
     hostA,
     hostB,
-    ctxA: stepContext(hostA, new LxcRuntime({ lxcPath: hostA.lxcPath })),
-    ctxB: stepContext(hostB, new LxcRuntime({ lxcPath: hostB.lxcPath })),
+    ctxA: stepContext(hostA, new LxcRuntime({ lxcPath: hostA.lxcPath, mountRoots, protectedDirs: [hostA.stateDir] })),
+    ctxB: stepContext(hostB, new LxcRuntime({ lxcPath: hostB.lxcPath, mountRoots, protectedDirs: [hostB.stateDir] })),
     close: async () => {
       await removeLxcPath(join(base, 'a/lxc'));
       await removeLxcPath(join(base, 'b/lxc'));

@@ -34,7 +34,7 @@ describe('LxcRuntime on a real busybox container', () => {
       ],
     });
     await mkdir(join(lxcPath, name, 'extra'));
-    rt = new LxcRuntime({ lxcPath });
+    rt = new LxcRuntime({ lxcPath, mountRoots: [bindSrc] });
   });
 
   afterAll(async () => {
@@ -105,13 +105,17 @@ describe('LxcRuntime on a real busybox container', () => {
     await rt.stop(name); // idempotent on STOPPED
   });
 
-  it('adoptConfig rewrites the old container dir in every path', async () => {
+  it('adoptConfig rewrites the old container dir in every path (and screens it: an unconfined profile dropped)', async () => {
     const cfg = join(lxcPath, name, 'config');
-    const before = await readFile(cfg, 'utf8');
+    const original = await readFile(cfg, 'utf8');
+    const unconfined = 'lxc.apparmor.profile = unconfined';
+    expect(original).toContain(unconfined);
+    const before = original.replace(unconfined, `# ferry: dropped, not accepted from a peer (an unconfined AppArmor profile (the host default applies)): ${unconfined}`);
     const oldDir = '/var/lib/other-host/lxc/' + name;
-    const foreign = before.split(join(lxcPath, name)).join(oldDir);
+    const foreign = original.split(join(lxcPath, name)).join(oldDir);
     await writeFile(cfg, foreign);
-    await rt.adoptConfig(name, { containerDir: oldDir, rootfsDir: `${oldDir}/rootfs` });
+    const adopted = await rt.adoptConfig(name, { containerDir: oldDir, rootfsDir: `${oldDir}/rootfs` });
+    expect(adopted.dropped).toEqual([expect.stringMatching(/^config line \d+ dropped: lxc\.apparmor\.profile = unconfined/)]);
     const after = await readFile(cfg, 'utf8');
     expect(after).toBe(before);
     expect(after).toContain(`lxc.rootfs.path = dir:${join(lxcPath, name)}/rootfs`);
@@ -119,7 +123,7 @@ describe('LxcRuntime on a real busybox container', () => {
     expect(after).toContain(`lxc.mount.entry = ${join(lxcPath, name)}/extra tmp`);
     expect(after).toContain(`lxc.mount.entry = ${bindSrc} mnt`); // outside: untouched
     expect(((await stat(cfg)).mode & 0o777).toString(8)).toBe('640');
-    await rt.adoptConfig(name, { containerDir: oldDir, rootfsDir: `${oldDir}/rootfs` }); // idempotent
+    expect(await rt.adoptConfig(name, { containerDir: oldDir, rootfsDir: `${oldDir}/rootfs` })).toEqual({ dropped: [] }); // idempotent
     expect(await readFile(cfg, 'utf8')).toBe(before);
   });
 

@@ -83,7 +83,7 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
       });
     });
 
-    it('preflight target: fine; refuses too little space, missing bind source', async () => {
+    it('preflight target: fine; refuses too little space, a missing bind source, one outside its mount roots', async () => {
       const expectFromSource = { ip, mac, sizeBytes: src.sizeBytes, bindMounts: src.bindMounts };
       const ok = await call('preflight', ctxB, { ...common(), role: 'target', peer: peerOf(hostA), expect: expectFromSource });
       expect(ok.role).toBe('target');
@@ -93,9 +93,15 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
       ).toMatchObject({ code: 'TARGET_SPACE', retryable: false });
       expect(
         await err(
-          call('preflight', ctxB, { ...common(), role: 'target', peer: peerOf(hostA), expect: { ...expectFromSource, bindMounts: ['/nonexistent/ferry'] } }),
+          call('preflight', ctxB, { ...common(), role: 'target', peer: peerOf(hostA), expect: { ...expectFromSource, bindMounts: [join(base, 'bind', 'nonexistent')] } }),
         ),
       ).toMatchObject({ code: 'BIND_SOURCE_MISSING' });
+      // A peer's bind mount of host / or of another container's files: refused before any copy.
+      for (const p of ['/', '/root/.ssh', join(hostB.lxcPath, 'other', 'rootfs')]) {
+        expect(
+          await err(call('preflight', ctxB, { ...common(), role: 'target', peer: peerOf(hostA), expect: { ...expectFromSource, bindMounts: [p] } })),
+        ).toMatchObject({ code: 'BIND_SOURCE_NOT_ALLOWED' });
+      }
     });
 
     it('rsync-transfer: pre-copies while running, marks the target dir, reports progress', async () => {

@@ -64,8 +64,9 @@ export class FakeRuntime implements Runtime {
     return [...this.known(name).config!.bindMounts];
   }
 
-  async adoptConfig(name: string, _from: { containerDir: string; rootfsDir: string }): Promise<void> {
+  async adoptConfig(name: string, _from: { containerDir: string; rootfsDir: string }): Promise<{ dropped: string[] }> {
     this.known(name).config!.pathsOf = this.host;
+    return { dropped: [] };
   }
 
   async start(name: string): Promise<void> {

@@ -78,6 +78,8 @@ export function layout(root = labRoot()) {
     run: join(root, 'run'),
     /** Private mount holding the hosts' mount-namespace files (see hostenv.ts). */
     nsDir: join(root, 'ns'),
+    /** The workers' mount root (FERRY_MOUNT_ROOTS): host directories shared with lab containers live here. */
+    shared: join(root, 'shared'),
     host(name: string) {
       const dir = join(root, 'hosts', name);
       return {

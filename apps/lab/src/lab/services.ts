@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '@ferry/core';
@@ -60,6 +61,7 @@ export async function startWorkerDaemon(info: LabInfo, host: LabHost): Promise<P
   const name = `worker-${host.name}`;
   const running = await readPidFile(pidFile(lab, name));
   if (running) return running;
+  await mkdir(lab.shared, { recursive: true });
   // In the host's network and mount namespaces (see hostenv.ts); the PID we record is the worker's own.
   const argv = hostArgv(host, process.execPath, [requireBuilt(), 'worker',
     '--host', host.name,
@@ -72,7 +74,7 @@ export async function startWorkerDaemon(info: LabInfo, host: LabHost): Promise<P
     '--state-dir', host.stateDir,
     ...(info.live ? ['--live'] : []),
   ]);
-  return startDaemon({ argv, env: daemonEnv(info), logFile: logFile(lab, name), pidFile: pidFile(lab, name) });
+  return startDaemon({ argv, env: { ...daemonEnv(info), FERRY_MOUNT_ROOTS: lab.shared }, logFile: logFile(lab, name), pidFile: pidFile(lab, name) });
 }
 
 export async function startSchedulerDaemon(info: LabInfo): Promise<ProcId> {

@@ -41,7 +41,13 @@ export class Toolbox {
       ...(o.execTiming ? { timing: o.execTiming } : {}),
     });
     // Refuses each operation (MOUNTS_UNSUPPORTED) where the runtime's capabilities say no mounts.
-    this.mounts = new BindMountOps({ runtime: o.runtime, host: o.host.name, log: o.log, ...(o.lockHolder ? { lockHolder: o.lockHolder } : {}) });
+    this.mounts = new BindMountOps({
+      runtime: o.runtime,
+      host: o.host.name,
+      log: o.log,
+      policy: { roots: o.host.mountRoots ?? [], lxcPath: o.host.lxcPath, protectedDirs: [o.host.stateDir] },
+      ...(o.lockHolder ? { lockHolder: o.lockHolder } : {}),
+    });
   }
 
   start(): void {

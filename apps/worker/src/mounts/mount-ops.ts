@@ -11,6 +11,7 @@ import {
   type UmountJob,
 } from '@ferry/core';
 import type { Runtime } from '../runtime/runtime.js';
+import { checkBindSource, type BindPolicy } from '../runtime/mount-roots.js';
 
 export interface BindMountOpsOptions {
   /** Any runtime: the operations are refused (MOUNTS_UNSUPPORTED) where capabilities().mounts is not set. */
@@ -19,6 +20,8 @@ export interface BindMountOpsOptions {
   log: Logger;
   /** Migration holding the container, if any (`OperationStore.lockHolder`). */
   lockHolder?: (container: string) => Promise<string | null>;
+  /** Which host directories may be shared (the worker's mount roots; none: every mount refused). */
+  policy: BindPolicy;
 }
 
 /** A precondition failure: bad input, nothing changed (the CLI exits 2). */
@@ -127,10 +130,15 @@ export class BindMountOps {
 
   mount(job: MountJob): Promise<MountChange> {
     return this.serial(job.container, async () => {
-      const { container: name, hostDir, path: target, readOnly } = job;
+      const { container: name, path: target, readOnly } = job;
       await this.supported(`ferry mount ${name}`);
       await this.notMigrating(name);
       const info = await this.container(name);
+      // Only below an allowed mount root, resolved (a link inside a root cannot lead out of it);
+      // checked before the directory is even looked at, and the resolved path is what is mounted.
+      const allowed = await checkBindSource(job.hostDir, this.o.policy);
+      if (allowed.refused) throw bad('BIND_SOURCE_NOT_ALLOWED', `not shared: ${allowed.refused} (on ${this.o.host})`);
+      const hostDir = allowed.real;
       let src;
       try {
         src = await stat(hostDir);

@@ -12,10 +12,13 @@ export function escapeField(s: string): string {
   return s.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
 
-/** The config line value for a bind mount of `source` at absolute container path `target`. */
+/**
+ * The config line value for a bind mount of `source` at absolute container path `target`: always
+ * nosuid,nodev (a set-uid file or a device node in a shared dir gives nothing in the container).
+ */
 export function bindEntryValue(source: string, target: string, readOnly: boolean): string {
   const rel = target.replace(/^\/+/, '');
-  return `${escapeField(source)} ${escapeField(rel)} none bind,create=dir${readOnly ? ',ro' : ''} 0 0`;
+  return `${escapeField(source)} ${escapeField(rel)} none bind,create=dir,nosuid,nodev${readOnly ? ',ro' : ''} 0 0`;
 }
 
 /**

@@ -18,8 +18,10 @@ import {
   type ConfigLine,
 } from './lxc-config.js';
 import { mountLines, withBindEntry, withoutLines } from './lxc-mounts.js';
-import { liveBindMount, liveMountPoints, liveMountUnsupported, liveUnmount } from './live-mount.js';
+import { initIdentity, liveBindMount, liveMountPoints, liveMountUnsupported, liveUnmount, type InitIdentity } from './live-mount.js';
 import { isUnder } from './paths.js';
+import { screenConfig } from './config-policy.js';
+import type { BindPolicy } from './mount-roots.js';
 
 export interface LxcRuntimeOptions {
   /** LXC path (`-P`) holding this host's containers. */
@@ -41,6 +43,13 @@ export interface LxcRuntimeOptions {
   live?: boolean;
   /** Perl for the live mount helper. */
   perl?: string;
+  /**
+   * Host directories bind mounts may come from (the worker's --mount-root; none by default): a
+   * config adopted from a peer with a bind mount from anywhere else is refused (config-policy.ts).
+   */
+  mountRoots?: readonly string[];
+  /** Directories never to share besides the LXC path (the worker's state dir). */
+  protectedDirs?: readonly string[];
 }
 
 const CMD_TIMEOUT = 60_000;
@@ -125,6 +134,8 @@ export class LxcRuntime implements Runtime {
   private readonly criu: string;
   private readonly liveMode: boolean;
   private readonly perl: string;
+  /** Where bind-mount sources may come from on this host. */
+  readonly bindPolicy: BindPolicy;
   private caps: Promise<Capabilities> | undefined;
 
   constructor(opts: LxcRuntimeOptions) {
@@ -133,6 +144,7 @@ export class LxcRuntime implements Runtime {
     this.criu = opts.criu ?? 'criu';
     this.liveMode = opts.live ?? true;
     this.perl = opts.perl ?? 'perl';
+    this.bindPolicy = { roots: opts.mountRoots ?? [], lxcPath: this.lxcPath, protectedDirs: opts.protectedDirs ?? [] };
   }
 
   private lxc(tool: string, args: readonly string[], timeoutMs = CMD_TIMEOUT) {
@@ -276,17 +288,25 @@ export class LxcRuntime implements Runtime {
     return bindMountSources(await this.config(name), this.containerDir(name));
   }
 
-  async adoptConfig(name: string, from: { containerDir: string; rootfsDir: string }): Promise<void> {
+  /**
+   * The source's paths become this container's, then the config is screened as one from a peer
+   * (config-policy.ts): a refused line throws CONFIG_NOT_ALLOWED before anything is written;
+   * dropped lines are commented out and returned for the log.
+   */
+  async adoptConfig(name: string, from: { containerDir: string; rootfsDir: string }): Promise<{ dropped: string[] }> {
     const file = this.configFile(name);
     const before = await readFile(file, 'utf8');
     let text = rewritePaths(before, from.containerDir, this.containerDir(name));
     const defaultRootfs = join(this.containerDir(name), 'rootfs');
     text = rewritePaths(text, from.rootfsDir, defaultRootfs);
-    if (text === before) return;
+    const screened = await screenConfig(text, { containerDir: this.containerDir(name), rootfs: defaultRootfs, policy: this.bindPolicy });
+    text = screened.text;
+    if (text === before) return { dropped: screened.dropped };
     const st = await stat(file);
     const tmp = `${file}.ferry-tmp`;
     await writeFile(tmp, text, { mode: st.mode & 0o7777 });
     await rename(tmp, file);
+    return { dropped: screened.dropped };
   }
 
   private async stateOf(name: string): Promise<ContainerState | null> {
@@ -565,18 +585,19 @@ export class LxcRuntime implements Runtime {
 
   /** In the mount namespace of the container's init (see live-mount.ts). */
   async liveBindMount(c: ContainerInfo, m: BindMount): Promise<void> {
-    await this.live(c, (pid) => liveBindMount(pid, m.source, m.target, m.readOnly, this.perl));
+    await this.live(c, (init) => liveBindMount(init, m.source, m.target, m.readOnly, this.perl));
   }
 
   async liveUnmount(c: ContainerInfo, target: string): Promise<void> {
-    await this.live(c, (pid) => liveUnmount(pid, target, this.perl));
+    await this.live(c, (init) => liveUnmount(init, target, this.perl));
   }
 
   /** Runs a live (un)mount; an environment without the means to do it is said so plainly. */
-  private async live(c: ContainerInfo, fn: (pid: number) => Promise<void>): Promise<void> {
+  private async live(c: ContainerInfo, fn: (init: InitIdentity) => Promise<void>): Promise<void> {
     const why = liveMountUnsupported();
     if (why) throw new FerryError('LIVE_MOUNT_UNSUPPORTED', `${why}; stop the container, change the mount, start it again`);
     if (c.pid === undefined) throw new PreconditionError('CONTAINER_NOT_RUNNING', `container ${c.name} is ${c.state}, not running`);
-    await fn(c.pid);
+    // The PID must still be this container's init (checked here and again by the helper).
+    await fn(await initIdentity(c.pid, this.rootfsDir(c.name)));
   }
 }

@@ -74,8 +74,12 @@ export interface Runtime {
   network(name: string): Promise<NetworkIdentity>;
   /** Host directories bind-mounted into the container (must exist on a target). */
   bindMounts(name: string): Promise<string[]>;
-  /** Rewrites host-specific paths in a config that came from another host's container dir. */
-  adoptConfig(name: string, from: { containerDir: string; rootfsDir: string }): Promise<void>;
+  /**
+   * Rewrites host-specific paths in a config that came from another host's container dir and
+   * screens it: nothing from a peer that reaches outside the container is started here (LXC:
+   * config-policy.ts, CONFIG_NOT_ALLOWED). Returns the settings it dropped, for the log.
+   */
+  adoptConfig(name: string, from: { containerDir: string; rootfsDir: string }): Promise<{ dropped: string[] }>;
   /**
    * The config file of a container whose directory is `containerDir`, on this host or another one
    * (read there, e.g. over ssh, and handed to `describeConfig`). Runtimes without a config file

@@ -95,7 +95,9 @@ export const cloneIdentity: Step<CloneIdentityInput, CloneIdentityOutput> = asyn
 
   // Config: the source's paths become this container's; then its own name, MAC and address.
   const srcDir = peerContainerDir(input.source, input.container);
-  await runtime.adoptConfig(name, { containerDir: srcDir, rootfsDir: `${srcDir}/rootfs` });
+  // Screened as a peer's config: refused lines throw CONFIG_NOT_ALLOWED before anything starts.
+  const adopted = await runtime.adoptConfig(name, { containerDir: srcDir, rootfsDir: `${srcDir}/rootfs` });
+  for (const d of adopted.dropped) ctx.log.warn({ container: name }, d);
   const rootfs = runtime.rootfsDir(name);
   if (!isUnder(rootfs, dir) || rootfs.replace(/\/+$/, '') === dir) {
     // Never edit files of a rootfs that is not this copy's own (on a local clone: the source's).

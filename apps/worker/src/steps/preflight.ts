@@ -7,6 +7,8 @@ import { isActive } from '../runtime/state.js';
 import { readMarker } from '../ownership/target-ownership.js';
 import { sshCheck, sshTargetFor } from '../transfer/ssh.js';
 import { diskUsage } from '../transfer/disk-usage.js';
+import { checkBindSource } from '../runtime/mount-roots.js';
+import { SYSTEM_RO_BINDS } from '../runtime/config-policy.js';
 
 /** Free space the target must have beyond the container's size: 5 % plus 64 MiB. */
 export function requiredFreeBytes(sizeBytes: number, alreadyThere = 0): number {
@@ -133,6 +135,17 @@ async function target(ctx: StepContext, input: PreflightInput): Promise<Prefligh
     }
   }
 
+  // Bind sources this host would refuse at restore (config-policy.ts): said now, before the copy.
+  const policy = { roots: ctx.host.mountRoots ?? [], lxcPath: ctx.host.lxcPath, protectedDirs: [ctx.host.stateDir] };
+  const refused: string[] = [];
+  for (const p of expect?.bindMounts ?? []) {
+    if ((SYSTEM_RO_BINDS as readonly string[]).includes(p)) continue;
+    const r = (await checkBindSource(p, policy)).refused;
+    if (r) refused.push(r);
+  }
+  if (refused.length) {
+    throw new PreconditionError('BIND_SOURCE_NOT_ALLOWED', `the container's bind mounts are not allowed on ${ctx.host.name}: ${refused.join('; ')}`, { refused });
+  }
   const missing: string[] = [];
   for (const p of expect?.bindMounts ?? []) if (!(await exists(p))) missing.push(p);
   if (missing.length) {

@@ -56,7 +56,9 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
 
   const dir = runtime.containerDir(name);
   const srcDir = peerContainerDir(input.source, name);
-  await runtime.adoptConfig(name, { containerDir: srcDir, rootfsDir: `${srcDir}/rootfs` });
+  // Screened as a peer's config: refused lines throw CONFIG_NOT_ALLOWED before anything starts.
+  const adopted = await runtime.adoptConfig(name, { containerDir: srcDir, rootfsDir: `${srcDir}/rootfs` });
+  for (const d of adopted.dropped) ctx.log.warn({ container: name }, d);
 
   let digest: string | undefined;
   if (input.expectManifestDigest) {
