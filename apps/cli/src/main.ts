@@ -8,6 +8,7 @@ import { watch } from './commands/watch.js';
 import { control } from './commands/control.js';
 import { submitClone } from './commands/clone.js';
 import { submitUnify } from './commands/unify.js';
+import { registerCheckpointCommands } from './commands/checkpoint.js';
 import { renderHosts, renderList, renderStatus } from './render.js';
 
 import { exitCodeOfRun, json, num, print } from './entry.js';
@@ -140,6 +141,8 @@ function buildProgram(setExit: (code: number) => void): Command {
         });
       });
     });
+
+  registerCheckpointCommands(program, withClient, (c, id, asJson) => finish(c, id, asJson));
 
   program
     .command('status')

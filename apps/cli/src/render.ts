@@ -1,4 +1,4 @@
-import { fields, summarize, type HostInfo, type StoredRecord, type OperationSummary, type StepSummary } from '@ferry/core';
+import { fields, shownState, summarize, type HostInfo, type StoredRecord, type OperationSummary, type StepSummary } from '@ferry/core';
 import type { ProgressEntry } from '@ferry/infra';
 
 const MARK: Record<string, string> = { done: '✓', failed: '✗', running: '…', pending: ' ' };
@@ -99,7 +99,7 @@ export function renderHosts(hosts: HostInfo[], now = Date.now()): string {
     for (const ct of h.containers) {
       const l = ct.load;
       const figures = l ? `  cpu ${l.cpu.toFixed(2)}  mem ${fmtBytes(l.memBytes)}  disk ${l.diskBytes === undefined ? '?' : fmtBytes(l.diskBytes)}` : '';
-      lines.push(`  ${ct.name}  ${ct.state}${figures}  ${ct.ip ?? ''}  ${ct.mac ?? ''}`.trimEnd());
+      lines.push(`  ${ct.name}  ${shownState(ct)}${figures}  ${ct.ip ?? ''}  ${ct.mac ?? ''}`.trimEnd());
     }
   }
   return lines.join('\n');

@@ -6,6 +6,7 @@ import type { HostRegistry } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 import type { Runtime } from './runtime/runtime.js';
 import type { LoadMeter } from './load/load-meter.js';
+import { readCheckpoint } from './checkpoint/on-disk.js';
 
 /**
  * What this host looks like now, for the registry (and the CLI's checks before it submits); with a
@@ -21,14 +22,18 @@ export async function describeHost(host: HostConfig, runtime: Runtime, meter?: L
         return undefined;
       })
     : undefined;
-  const containers: ContainerSummary[] = list.map((c) => {
+  // Checkpointed: stopped with a complete checkpoint on disk (read from disk: true after a restart).
+  const checkpoints = await Promise.all(list.map((c) => (c.state === 'STOPPED' ? readCheckpoint(runtime, c.name) : null)));
+  const containers: ContainerSummary[] = list.map((c, k) => {
     const load = measured?.containers.get(c.name);
+    const cp = checkpoints[k];
     return {
       name: c.name,
       state: c.state,
       ...(c.ip ? { ip: c.ip } : {}),
       ...(c.mac ? { mac: c.mac } : {}),
       ...(load ? { load } : {}),
+      ...(cp ? { checkpoint: { at: cp.at } } : {}),
     };
   });
   return {

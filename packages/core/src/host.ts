@@ -51,6 +51,11 @@ export const ContainerSummary = z.object({
   mac: Mac.optional(),
   /** Absent from workers that do not measure load. */
   load: ContainerLoadFigures.optional(),
+  /**
+   * Set when the container is checkpointed on this host (`ferry checkpoint`): stopped, with a
+   * complete checkpoint on disk (read from disk with every beat, so it survives a worker restart).
+   */
+  checkpoint: z.object({ at: z.number() }).optional(),
 });
 export type ContainerSummary = z.infer<typeof ContainerSummary>;
 
@@ -66,3 +71,8 @@ export const HostInfo = Peer.extend({
   workerPid: z.int(),
 });
 export type HostInfo = z.infer<typeof HostInfo>;
+
+/** A container's state as ferry shows it: `checkpointed` for a stopped one with a checkpoint on disk. */
+export function shownState(c: Pick<ContainerSummary, 'state' | 'checkpoint'>): string {
+  return c.checkpoint && c.state === 'STOPPED' ? 'checkpointed' : c.state;
+}

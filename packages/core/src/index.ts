@@ -3,6 +3,7 @@ export * from './names.js';
 export * from './request.js';
 export * from './clone-request.js';
 export * from './unify-request.js';
+export * from './checkpoint-request.js';
 export * from './capabilities.js';
 export * from './host.js';
 export * from './steps/index.js';

@@ -5,10 +5,11 @@ import type { Plan, PlannedStep } from './plan.js';
 import type { MigrationRequest } from './request.js';
 import type { CloneRequest } from './clone-request.js';
 import type { UnifyRequest } from './unify-request.js';
+import type { CheckpointRequest, RestoreRequest } from './checkpoint-request.js';
 
 /** What an operation record describes; each kind has its own workflow (workflows/). */
-export type OperationKind = 'migrate' | 'clone' | 'unify';
-export const OPERATION_KINDS: readonly OperationKind[] = ['migrate', 'clone', 'unify'];
+export type OperationKind = 'migrate' | 'clone' | 'unify' | 'checkpoint' | 'restore';
+export const OPERATION_KINDS: readonly OperationKind[] = ['migrate', 'clone', 'unify', 'checkpoint', 'restore'];
 
 /** States of an operation that was accepted (a refused one is a RejectedRecord). */
 export type OperationState = 'pending' | 'running' | 'paused' | 'rolling-back' | 'done' | 'rolled-back';
@@ -83,8 +84,20 @@ export interface UnifyRecord extends OperationBase {
   hosts: OneHost;
 }
 
+export interface CheckpointRecord extends OperationBase {
+  kind: 'checkpoint';
+  request: CheckpointRequest;
+  hosts: OneHost;
+}
+/** A restore in place has the same host as source and target. */
+export interface RestoreRecord extends OperationBase {
+  kind: 'restore';
+  request: RestoreRequest;
+  hosts: TwoHosts;
+}
+
 /** An accepted operation of any kind. */
-export type OperationRecord = MigrateRecord | CloneRecord | UnifyRecord;
+export type OperationRecord = MigrateRecord | CloneRecord | UnifyRecord | CheckpointRecord | RestoreRecord;
 /** The record of one kind. */
 export type RecordOf<K extends OperationKind> = Extract<OperationRecord, { kind: K }>;
 export type RequestOf<K extends OperationKind> = RecordOf<K>['request'];

@@ -1,7 +1,9 @@
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { capabilityMissing, FerryError, type Capabilities } from '@ferry/core';
 import type { BindMount, ConfigMount, ContainerInfo, NetworkIdentity, Runtime } from '../../../apps/worker/src/runtime/runtime.js';
 import type { FakeContainer, FakeWorld } from './world.js';
+import { CHECKPOINT_DIR } from '../../../apps/worker/src/checkpoint/on-disk.js';
 
 /**
  * FAKE. The worker's `Runtime` over one host of a FakeWorld: containers change state at once, in
@@ -103,13 +105,20 @@ export class FakeRuntime implements Runtime {
     this.world.setState(this.host, name, 'STOPPED');
   }
 
-  /** Starts from the dump sent into the container's dir (`dir` names it). Only where configured. */
-  async restore(name: string, _dir: string): Promise<void> {
+  /**
+   * Starts from the dump sent into the container's dir, or from its checkpoint on disk when `dir`
+   * is the checkpoint dir (the step removes that after the start). Only where configured.
+   */
+  async restore(name: string, dir: string): Promise<void> {
     const caps = await this.capabilities();
     if (!caps.checkpoint) throw capabilityMissing(caps, 'checkpoint', `restore ${name}`, this.host);
     const c = this.known(name);
-    if (!c.dump) this.refuse(`restore ${name}: no dump in its dir`);
-    delete c.dump;
+    if (basename(dir) === CHECKPOINT_DIR) {
+      if (!c.checkpoint) this.refuse(`restore ${name}: no checkpoint in its dir`);
+    } else {
+      if (!c.dump) this.refuse(`restore ${name}: no dump in its dir`);
+      delete c.dump;
+    }
     await this.start(name);
   }
 
@@ -118,6 +127,8 @@ export class FakeRuntime implements Runtime {
     if (!c) return;
     if (c.state !== 'STOPPED') this.refuse(`destroy ${name}: it is ${c.state}`);
     this.world.remove(this.host, name);
+    // What the fake steps wrote of it on disk (a checkpoint's manifest, for the heartbeat) goes too.
+    rmSync(this.containerDir(name), { recursive: true, force: true });
   }
 
   async template(name: string): Promise<string | undefined> {

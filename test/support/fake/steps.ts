@@ -1,3 +1,4 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   capabilityMissing,
@@ -6,8 +7,12 @@ import {
   precopyDecision,
   type ArpRefreshInput,
   type ArpRefreshOutput,
+  type CheckpointDumpInput,
+  type CheckpointDumpOutput,
   type CheckpointInput,
   type CheckpointOutput,
+  type CheckpointRestoreInput,
+  type CheckpointRestoreOutput,
   type CleanupInput,
   type CleanupOutput,
   type CloneCopyInput,
@@ -35,6 +40,7 @@ import { abortable, checkAborted } from '../../../apps/worker/src/transfer/abort
 import { targetTaken } from '../../../apps/worker/src/transfer/target-guard.js';
 import { requiredFreeBytes } from '../../../apps/worker/src/steps/preflight.js';
 import { newMachineId, replaceHostNames } from '../../../apps/worker/src/steps/clone-identity.js';
+import { checkpointDir, manifestPath, type CheckpointManifest } from '../../../apps/worker/src/checkpoint/on-disk.js';
 import type { FaultPoint } from './faults.js';
 import { DUMPS } from './runtime.js';
 import { filesBytes, filesDigest, type FakeContainer, type FakeHost, type FakeWorld } from './world.js';
@@ -52,7 +58,10 @@ import { filesBytes, filesDigest, type FakeContainer, type FakeHost, type FakeWo
  * is after its first act: rsync-transfer after the first pass; checkpoint with the container at
  * rest (frozen), before the final pass; restore with the copy started, before its record;
  * discard-target with the copy stopped, before its removal; clone-copy while the source is frozen
- * (with freeze) or after the pass; clone-identity with the identity set, before the start.
+ * (with freeze) or after the pass; clone-identity with the identity set, before the start;
+ * checkpoint-dump inside the dump with the container already stopped (a dump that fails at its
+ * worst: the step must bring the container back); checkpoint-restore with the container started,
+ * before its images are removed.
  */
 export function fakeSteps(world: FakeWorld): StepTable {
   const at = (ctx: StepContext, step: StepName, container: string | undefined, point: FaultPoint) =>
@@ -100,6 +109,9 @@ export function fakeSteps(world: FakeWorld): StepTable {
     for (const p of dst.files.keys()) if (!src.files.has(p)) changed += 1;
     dst.files = new Map(src.files);
     if (src.config) dst.config = structuredClone(src.config);
+    // The checkpoint dir is part of the container dir.
+    if (src.checkpoint) dst.checkpoint = structuredClone(src.checkpoint);
+    else delete dst.checkpoint;
     return { bytesSent: bytes, literalBytes: bytes, filesChanged: changed, ms: Date.now() - t0 };
   };
 
@@ -118,6 +130,9 @@ export function fakeSteps(world: FakeWorld): StepTable {
       if (!i) throw missing(ctx, name);
       if (input.refuseRunning && active(i.state)) {
         throw new PreconditionError('CONTAINER_RUNNING', `container ${name} is ${i.state} on ${ctx.host.name}: stop it first, or pass --freeze to copy it frozen`, { container: name, state: i.state });
+      }
+      if (input.requireCheckpoint && (i.state !== 'STOPPED' || !world.container(ctx.host.name, name)?.checkpoint)) {
+        throw new PreconditionError('NOT_CHECKPOINTED', `container ${name} is not checkpointed on ${ctx.host.name} (it is ${i.state})`, { container: name, state: i.state });
       }
       if (input.peer.name !== ctx.host.name) world.reach(ctx.host.name, input.peer.name, 'PEER_UNREACHABLE');
       const [net, bindMounts] = await Promise.all([runtime.network(name), runtime.bindMounts(name)]);
@@ -296,7 +311,10 @@ export function fakeSteps(world: FakeWorld): StepTable {
       write(ctx, input.migrationId, 'restore.json', out);
       return out;
     }
-    if (input.method === 'dump') {
+    if (input.method === 'dump' && input.images === 'checkpoint') {
+      if (!copy.checkpoint) throw new PreconditionError('DUMP_MISSING', `no checkpoint for ${name} on ${ctx.host.name}`);
+      await runtime.restore(name, checkpointDir(runtime, name));
+    } else if (input.method === 'dump') {
       if (!copy.dump) throw new PreconditionError('DUMP_MISSING', `no checkpoint dump for ${name} on ${ctx.host.name}`);
       await runtime.restore(name, join(runtime.containerDir(name), '.ferry-dump'));
     } else {
@@ -307,6 +325,7 @@ export function fakeSteps(world: FakeWorld): StepTable {
     if (input.ip) here(ctx).announced.push({ container: name, ip: input.ip, at: Date.now() });
     await at(ctx, 'restore', name, 'middle');
     delete copy.dump;
+    if (input.images === 'checkpoint') delete copy.checkpoint;
     const out: RestoreOutput = { running: true, ...(after.pid !== undefined ? { pid: after.pid } : {}), ...(digest ? { manifestDigest: digest } : {}), startedAt: Date.now() };
     write(ctx, input.migrationId, 'restore.json', out);
     return out;
@@ -522,6 +541,80 @@ export function fakeSteps(world: FakeWorld): StepTable {
     return out;
   };
 
+  // ---- checkpoint-dump / checkpoint-restore (ferry checkpoint / restore) -------------------
+  /** The checkpoint's manifest on disk, where the real heartbeat reads it (or its removal). */
+  const persistCheckpoint = (ctx: StepContext, name: string, m: CheckpointManifest | undefined) => {
+    const dir = checkpointDir(ctx.runtime, name);
+    if (!m) return rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(manifestPath(dir), `${JSON.stringify(m)}\n`);
+  };
+
+  const checkpointDump: Step<CheckpointDumpInput, CheckpointDumpOutput> = async (ctx, input) => {
+    await at(ctx, 'checkpoint-dump', input.container, 'start');
+    const { runtime } = ctx;
+    const name = input.container;
+    const dir = checkpointDir(runtime, name);
+    const c = world.container(ctx.host.name, name);
+    if (c?.checkpoint?.operation === input.migrationId) return { at: c.checkpoint.at, dir, bytes: filesBytes(new Map(c.checkpoint.files)) };
+    const i = await runtime.info(name);
+    if (!i || !c) throw missing(ctx, name);
+    if (i.state !== 'RUNNING') {
+      throw new PreconditionError('CONTAINER_NOT_RUNNING', `container ${name} is ${i.state} on ${ctx.host.name}: only a running container can be checkpointed`, { container: name, state: i.state });
+    }
+    const caps = await runtime.capabilities();
+    if (!caps.checkpoint) throw capabilityMissing(caps, 'checkpoint', `checkpoint ${name}`, ctx.host.name);
+    const tmp = `${dir}.tmp`;
+    try {
+      await runtime.checkpoint(name, tmp); // stops it once dumped
+      await at(ctx, 'checkpoint-dump', name, 'middle');
+    } catch (e) {
+      // As the real step: a dump that failed lets the container run again.
+      const now = await runtime.info(name);
+      if (now?.state === 'FROZEN') await runtime.unfreeze(name);
+      else if (now?.state === 'STOPPED') await runtime.start(name);
+      world.deleteRecord(ctx.host.name, DUMPS, tmp);
+      throw e;
+    }
+    const dump = world.readRecord<{ files: [string, string][] }>(ctx.host.name, DUMPS, tmp)!;
+    world.deleteRecord(ctx.host.name, DUMPS, tmp);
+    c.checkpoint = { at: Date.now(), operation: input.migrationId, files: [...dump.files] };
+    persistCheckpoint(ctx, name, { version: 1, container: name, host: ctx.host.name, operation: input.migrationId, at: c.checkpoint.at });
+    return { at: c.checkpoint.at, dir, bytes: filesBytes(new Map(c.checkpoint.files)) };
+  };
+
+  const checkpointRestore: Step<CheckpointRestoreInput, CheckpointRestoreOutput> = async (ctx, input) => {
+    await at(ctx, 'checkpoint-restore', input.container, 'start');
+    const { runtime } = ctx;
+    const name = input.container;
+    const i = await runtime.info(name);
+    const c = world.container(ctx.host.name, name);
+    if (!i || !c) throw missing(ctx, name);
+    const begun = rec<{ at: number; checkpointAt: number }>(ctx, input.migrationId, 'restore-begun.json');
+    if (begun && i.state !== 'STOPPED') {
+      if (i.state === 'FROZEN') await runtime.unfreeze(name);
+      delete c.checkpoint;
+      persistCheckpoint(ctx, name, undefined);
+      world.removeScratch(ctx.host.name, input.migrationId);
+      return { running: true, checkpointAt: begun.checkpointAt, startedAt: begun.at };
+    }
+    if (i.state !== 'STOPPED' || !c.checkpoint) {
+      throw new PreconditionError('NOT_CHECKPOINTED', `container ${name} on ${ctx.host.name} is ${i.state}${c.checkpoint ? ' (its checkpoint on disk is stale)' : ' without a checkpoint'}: nothing to restore`, { container: name, state: i.state });
+    }
+    const caps = await runtime.capabilities();
+    if (!caps.checkpoint) throw capabilityMissing(caps, 'checkpoint', `restore ${name}`, ctx.host.name);
+    const checkpointAt = c.checkpoint.at;
+    write(ctx, input.migrationId, 'restore-begun.json', { at: Date.now(), checkpointAt });
+    await runtime.restore(name, checkpointDir(runtime, name));
+    const after = await runtime.info(name);
+    if (after?.state !== 'RUNNING') throw new FerryError('CONTAINER_START_FAILED', `container ${name} is ${after?.state ?? 'gone'} after its restore on ${ctx.host.name}`, { retryable: false });
+    await at(ctx, 'checkpoint-restore', name, 'middle');
+    delete c.checkpoint;
+    persistCheckpoint(ctx, name, undefined);
+    world.removeScratch(ctx.host.name, input.migrationId);
+    return { running: true, ...(after.pid !== undefined ? { pid: after.pid } : {}), checkpointAt, startedAt: Date.now() };
+  };
+
   // ---- unify -----------------------------------------------------------------------------
   const unify: Step<UnifyInput, UnifyOutput> = async (ctx, input) => {
     await at(ctx, 'unify', input.container, 'start');
@@ -591,5 +684,7 @@ export function fakeSteps(world: FakeWorld): StepTable {
     unify: abortable(unify),
     'clone-copy': abortable(cloneCopy),
     'clone-identity': abortable(cloneIdentity),
+    'checkpoint-dump': abortable(checkpointDump),
+    'checkpoint-restore': abortable(checkpointRestore),
   };
 }

@@ -45,6 +45,11 @@ export interface FakeContainer {
   dump?: { files: Map<string, string> };
   /** PID of its init while it runs (or is frozen). */
   pid?: number;
+  /**
+   * A checkpoint on disk in its dir (`ferry checkpoint`; the real one: `.ferry-checkpoint/`): a
+   * copy of the dir carries it along. Stopped with one: `checkpointed`.
+   */
+  checkpoint?: { at: number; operation: string; files: [string, string][] };
 }
 
 export interface FakeHost {

@@ -12,8 +12,10 @@ import { restore } from './restore.js';
 import { resumeSource } from './resume-source.js';
 import { rsyncTransfer } from './rsync-transfer.js';
 import { unify } from './unify.js';
+import { checkpointDump } from './checkpoint-dump.js';
+import { checkpointRestore } from './checkpoint-restore.js';
 
-export { arpRefresh, checkpoint, cleanup, cloneCopy, cloneIdentity, discardTarget, preflight, restore, resumeSource, rsyncTransfer };
+export { arpRefresh, checkpoint, checkpointDump, checkpointRestore, cleanup, cloneCopy, cloneIdentity, discardTarget, preflight, restore, resumeSource, rsyncTransfer };
 
 /** Every step, by name. Inputs arrive parsed by the core schemas. */
 export const steps: { [N in StepName]: Step<StepInput<N>, StepOutput<N>> } = {
@@ -28,4 +30,6 @@ export const steps: { [N in StepName]: Step<StepInput<N>, StepOutput<N>> } = {
   unify: abortable(unify),
   'clone-copy': abortable(cloneCopy),
   'clone-identity': abortable(cloneIdentity),
+  'checkpoint-dump': abortable(checkpointDump),
+  'checkpoint-restore': abortable(checkpointRestore),
 };

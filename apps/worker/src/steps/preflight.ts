@@ -9,6 +9,7 @@ import { sshCheck, sshTargetFor } from '../transfer/ssh.js';
 import { diskUsage } from '../transfer/disk-usage.js';
 import { checkBindSource } from '../runtime/mount-roots.js';
 import { SYSTEM_RO_BINDS } from '../runtime/config-policy.js';
+import { readCheckpoint } from '../checkpoint/on-disk.js';
 
 /** Free space the target must have beyond the container's size: 5 % plus 64 MiB. */
 export function requiredFreeBytes(sizeBytes: number, alreadyThere = 0): number {
@@ -47,6 +48,12 @@ async function source(ctx: StepContext, input: PreflightInput): Promise<Prefligh
       `container ${name} is ${i.state} on ${ctx.host.name}: stop it first, or pass --freeze to copy it frozen (a copy of a running container can be inconsistent)`,
       { container: name, state: i.state },
     );
+  }
+  if (input.requireCheckpoint && (i.state !== 'STOPPED' || !(await readCheckpoint(runtime, name)))) {
+    throw new PreconditionError('NOT_CHECKPOINTED', `container ${name} is not checkpointed on ${ctx.host.name} (it is ${i.state}${i.state === 'STOPPED' ? ', with no complete checkpoint' : ''})`, {
+      container: name,
+      state: i.state,
+    });
   }
   // A copy to this same host (a local clone) goes without ssh: nothing to check.
   if (input.peer.name !== ctx.host.name) {

@@ -10,6 +10,7 @@ import { scratchDir } from '../ownership/scratch.js';
 import { DUMP_DIR, peerContainerDir, VERIFY_LIST } from '../transfer/target-dir.js';
 import { changedUnder, readList, treeDigest } from '../verify/tree-digest.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
+import { CHECKPOINT_DIR } from '../checkpoint/on-disk.js';
 
 /** The copy's digest, taken the way the source took its own (see checkpoint.ts). */
 async function copyDigest(ctx: StepContext, name: string, verify: VerifyLevel): Promise<string> {
@@ -81,7 +82,7 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
     await writeJsonAtomic(recordFile, out);
     return out;
   }
-  const dumpDir = join(dir, DUMP_DIR);
+  const dumpDir = join(dir, input.images === 'checkpoint' ? CHECKPOINT_DIR : DUMP_DIR);
   if (input.method === 'dump') {
     const hasDump = await stat(dumpDir).then(() => true, () => false);
     if (!hasDump) throw new PreconditionError('DUMP_MISSING', `no checkpoint dump in ${dumpDir}`);

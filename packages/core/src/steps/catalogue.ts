@@ -10,6 +10,8 @@ import { ResumeSourceInput, ResumeSourceOutput } from './resume-source.js';
 import { CloneCopyInput, CloneCopyOutput } from './clone-copy.js';
 import { CloneIdentityInput, CloneIdentityOutput } from './clone-identity.js';
 import { UnifyInput, UnifyOutput } from './unify.js';
+import { CheckpointDumpInput, CheckpointDumpOutput } from './checkpoint-dump.js';
+import { CheckpointRestoreInput, CheckpointRestoreOutput } from './checkpoint-restore.js';
 
 /** What a finished step adds to an operation's figures (summed over its steps by `summarize`). */
 export interface StepFigures {
@@ -120,6 +122,15 @@ export const catalogue = {
   }),
   'clone-identity': entry(CloneIdentityInput, CloneIdentityOutput, { mayStartContainer: true }),
   unify: entry(UnifyInput, UnifyOutput),
+  // Stops the container (once dumped) and, on a failed dump, lets it run again: the owner's only.
+  'checkpoint-dump': entry(CheckpointDumpInput, CheckpointDumpOutput, {
+    ownerOnly: true,
+    figures: (o) => ({ frozenAt: o.at, checkpointMethod: 'dump' }),
+  }),
+  'checkpoint-restore': entry(CheckpointRestoreInput, CheckpointRestoreOutput, {
+    ownerOnly: true,
+    figures: (o) => (o.startedAt !== undefined ? { startedAt: o.startedAt } : {}),
+  }),
 } as const;
 
 export type StepName = keyof typeof catalogue;

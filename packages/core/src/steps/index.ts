@@ -10,4 +10,6 @@ export * from './resume-source.js';
 export * from './clone-copy.js';
 export * from './clone-identity.js';
 export * from './unify.js';
+export * from './checkpoint-dump.js';
+export * from './checkpoint-restore.js';
 export * from './catalogue.js';

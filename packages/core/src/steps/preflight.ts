@@ -9,6 +9,8 @@ export const PreflightInput = StepBase.extend({
   peer: Peer,
   /** Source role: a running container is refused (a clone without `--freeze`). */
   refuseRunning: z.boolean().default(false),
+  /** Source role: the container must be checkpointed here (stopped, with a complete checkpoint). */
+  requireCheckpoint: z.boolean().default(false),
   /** For the target role: what the source reported. */
   expect: z
     .object({ ip: Ipv4.optional(), mac: Mac.optional(), sizeBytes: z.number().nonnegative(), bindMounts: z.array(z.string()).default([]) })

@@ -8,6 +8,11 @@ export const RestoreInput = StepBase.extend({
   /** The source host, whose paths appear in the copied config. */
   source: Peer,
   method: z.enum(['dump', 'stop', 'none']),
+  /**
+   * Where the dump is (method `dump`): sent beside the copy by a live migration's checkpoint step,
+   * or a checkpoint taken to disk earlier (`ferry checkpoint`) that travelled inside the container dir.
+   */
+  images: z.enum(['migration', 'checkpoint']).default('migration'),
   /** Start the container (it was running on the source). */
   start: z.boolean(),
   /** When set, the copy must match this digest (taken the `verify` way) before it is started. */

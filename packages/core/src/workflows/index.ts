@@ -6,13 +6,15 @@ import { DEFAULT_ATTEMPTS, wiring, type StepDef, type Workflow } from './workflo
 import { migrate } from './migrate.js';
 import { clone } from './clone.js';
 import { unify } from './unify.js';
+import { checkpoint } from './checkpoint.js';
+import { restore } from './restore.js';
 
 export * from './workflow.js';
-export { migrate, clone, unify };
+export { migrate, clone, unify, checkpoint, restore };
 export { hostnameFor } from './clone.js';
 
 /** Every operation kind's workflow. Adding a kind: its request, its record variant, its workflow here. */
-export const workflows: { [K in OperationKind]: Workflow<K> } = { migrate, clone, unify };
+export const workflows: { [K in OperationKind]: Workflow<K> } = { migrate, clone, unify, checkpoint, restore };
 
 /**
  * Calls `f` with the workflow of `kind`, typed for that kind (the one place that goes from a kind
@@ -26,6 +28,10 @@ export function withWorkflow<T>(kind: OperationKind, f: <K extends OperationKind
       return f(clone);
     case 'unify':
       return f(unify);
+    case 'checkpoint':
+      return f(checkpoint);
+    case 'restore':
+      return f(restore);
   }
 }
 
@@ -38,6 +44,10 @@ export function withRecord<T>(r: OperationRecord, f: <K extends OperationKind>(w
       return f(clone, r);
     case 'unify':
       return f(unify, r);
+    case 'checkpoint':
+      return f(checkpoint, r);
+    case 'restore':
+      return f(restore, r);
   }
 }
 

@@ -1,6 +1,6 @@
 import { ValidationError } from '../errors/index.js';
 import { parseMigrationRequest } from '../request.js';
-import { layout, step, type Wiring, type Workflow } from './workflow.js';
+import { expectFromSource, layout, step, type Wiring, type Workflow } from './workflow.js';
 
 /**
  * A migration: check both hosts, pre-copy the running container, freeze it for the final pass and
@@ -18,15 +18,7 @@ const base = (w: W) => w.on(w.request.container);
 
 const preflightSource = step('preflight', 'source', (w: W) => ({ ...base(w), role: 'source', peer: w.hosts.target }));
 
-const preflightTarget = step('preflight', 'target', (w: W) => {
-  const src = w.output('preflight', 'source');
-  return {
-    ...base(w),
-    role: 'target',
-    peer: w.hosts.source,
-    expect: { ip: src?.ip, mac: src?.mac, sizeBytes: src?.sizeBytes ?? 0, bindMounts: src?.bindMounts ?? [] },
-  };
-});
+const preflightTarget = step('preflight', 'target', (w: W) => ({ ...base(w), role: 'target', peer: w.hosts.source, expect: expectFromSource(w.output('preflight', 'source')) }));
 
 /** Pre-copy while the container runs; transfers ride out longer outages than other steps. */
 const precopy = step(

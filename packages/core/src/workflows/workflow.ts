@@ -113,6 +113,11 @@ export function layout<K extends OperationKind>(
   };
 }
 
+/** What a target's preflight expects of a copy: what the source's preflight reported. */
+export function expectFromSource(src: StepOutput<'preflight'> | undefined) {
+  return { ip: src?.ip, mac: src?.mac, sizeBytes: src?.sizeBytes ?? 0, bindMounts: src?.bindMounts ?? [] };
+}
+
 /** A record's request as its kind's type (TypeScript does not narrow property types of a generic Extract). */
 export function requestOf<K extends OperationKind>(r: RecordOf<K>): RequestOf<K> {
   return r.request as RequestOf<K>;
