@@ -33,6 +33,22 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run build --silent
 
+# `ferry` on PATH: a link $FERRY_BIN_DIR/ferry (default /usr/local/bin) to scripts/ferry, which runs
+# this checkout's build. Made again only when it points elsewhere; a `ferry` there that is not a
+# link is left alone.
+ferry_bin_dir=${FERRY_BIN_DIR:-/usr/local/bin}
+ferry_link="$ferry_bin_dir/ferry"
+ferry_launcher="$PWD/scripts/ferry"
+if [ "$(readlink "$ferry_link" 2>/dev/null)" != "$ferry_launcher" ]; then
+  if [ -e "$ferry_link" ] && [ ! -L "$ferry_link" ]; then
+    echo "setup: $ferry_link exists and is not a link; left as it is (this checkout's ferry: $ferry_launcher)" >&2
+  elif mkdir -p "$ferry_bin_dir" 2>/dev/null && ln -sfn "$ferry_launcher" "$ferry_link" 2>/dev/null; then
+    echo "setup: ferry is on PATH: $ferry_link -> $ferry_launcher"
+  else
+    echo "setup: could not link $ferry_link (run as root, or set FERRY_BIN_DIR); this checkout's ferry: $ferry_launcher" >&2
+  fi
+fi
+
 # The change watcher (fanotify): lets a migration's passes skip walking the container's tree.
 # Without it every pass after the first walks (correct, slower on trees of many files).
 watch_src=apps/worker/native/fswatch.c

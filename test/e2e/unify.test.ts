@@ -37,6 +37,16 @@ describe('unify in the lab', () => {
     expect(await manifestDigest(rootfs('u1'))).toBe(before);
   });
 
+  it('a dry run where the filesystem cannot share blocks still counts the duplicates and says which mode could share them', async () => {
+    const before = await manifestDigest(rootfs('u1'));
+    const r = await ferry(['unify', 'u1', 'u2', '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^unify m-\S+: u1, u2 on h1 \(dedupe, dry run\) {2}DONE$/m);
+    expect(r.stdout).toMatch(/would share \d+ files/);
+    expect(r.stdout).toMatch(/on ext4: hardlink \(stopped containers only\) could share them; dedupe cannot \(/);
+    expect(await manifestDigest(rootfs('u1'))).toBe(before);
+  });
+
   it('hardlink mode shares identical files of stopped containers, and revert makes every file its own again', async () => {
     for (const n of ['u1', 'u2']) await hostExec('h1', ['lxc-stop', '-P', h('h1').lxcPath, '-n', n, '-k']);
     await new Promise((r) => setTimeout(r, 2500)); // the registry shows them stopped at the next beat

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { summarize, type StoredRecord } from '@ferry/core';
 import { EXIT, ExitError } from './exit-error.js';
-import { withClient, type Client } from './client.js';
+import type { Client } from './client.js';
 import { exitCodeOf, submitMigration, waitFor } from './commands/migrate.js';
 import { watch } from './commands/watch.js';
 import { control } from './commands/control.js';
@@ -13,10 +14,19 @@ import { renderHosts, renderList, renderStatus } from './render.js';
 
 import { exitCodeOfRun, json, num, print } from './entry.js';
 
+/** The CLI package's version (apps/cli/package.json; dist/main.js and src/main.ts sit one below it). */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Redis and the queues load only for a command that uses them: --help and --version stay quick. */
+const withClient = async <T>(fn: (c: Client) => Promise<T>): Promise<T> => (await import('./client.js')).withClient(fn);
+
+/** `--help`'s closing lines: examples first, then any notes. */
+const examples = (lines: string[], ...notes: string[]) => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}${notes.length ? `\n\n${notes.join('\n')}` : ''}`;
+
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('ferry')
     .description('Move OS-level containers between Linux hosts: resumable multi-host workflows on Redis.')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError()
     // A subcommand's options are its own (`rebalance history --json` is history's, not rebalance's).
     .enablePositionalOptions()
@@ -53,6 +63,13 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--max-passes <n>', 'most pre-copy passes', num('--max-passes'))
     .option('--wait', 'wait until the migration ends; exit 0 only if done')
     .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      examples(
+        ['ferry migrate web --from h1 --to h2 --wait', 'ferry migrate web --from h1 --to auto --mode live', 'ferry migrate db --from h2 --to h3 --bwlimit 50000 --verify full --json'],
+        'Without --wait it prints the id and returns; follow it with ferry watch <id>.',
+      ),
+    )
     .action(async (container: string, o) => {
       await withClient(async (c) => {
         let to: string = o.to;
@@ -95,6 +112,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--freeze', 'copy a running source while frozen, then thaw it')
     .option('--bwlimit <KiB/s>', 'limit the transfer bandwidth', num('--bwlimit'))
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(['ferry clone web web2', 'ferry clone web web-copy --to h2 --ip 10.0.3.50', 'ferry clone web web3 --to auto --freeze --json']))
     .action(async (source: string, name: string, o) => {
       await withClient(async (c) => {
         let to: string | undefined = o.to;
@@ -127,6 +145,13 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--revert', 'undo hardlink mode for these containers, from the journal')
     .option('--exclude <rule>', 'an extra exclusion rule in the vunify format (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      examples(
+        ['ferry unify u1 u2 --dry-run', 'ferry unify u1 u2 u3 --host h1', "ferry unify u1 u2 --mode hardlink --exclude '/var/lib/app/*'", 'ferry unify u1 u2 --mode hardlink --revert'],
+        'A dry run counts duplicates on any file system and says which mode could share them there.',
+      ),
+    )
     .action(async (containers: string[], o) => {
       await withClient(async (c) => {
         const id = await submitUnify(c, { containers, ...(o.host ? { host: o.host } : {}), mode: o.mode, dryRun: Boolean(o.dryRun), revert: Boolean(o.revert), excludes: o.exclude });
@@ -146,13 +171,14 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('status')
-    .description("show a migration's state, steps and figures")
-    .argument('<id>', 'migration id')
+    .description("show an operation's (migrate, clone, unify) state, steps and figures")
+    .argument('<id>', 'operation id')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(['ferry status m-mipz3k8wq4x7a1', 'ferry status m-mipz3k8wq4x7a1 --json']))
     .action(async (id: string, o) => {
       await withClient(async (c) => {
         const r = await c.store.get(id);
-        if (!r) throw new ExitError(EXIT.badInput, `no migration with id ${id}`);
+        if (!r) throw new ExitError(EXIT.badInput, `no operation with id ${id}`);
         if (o.json) json({ ...summarize(r), record: r, progress: await c.store.progress(id) });
         else print(renderStatus(r, await c.store.progress(id)));
       });
@@ -160,9 +186,10 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('list')
-    .description('list migrations, newest first')
+    .description('list operations (migrate, clone, unify), newest first')
     .option('--limit <n>', 'how many', num('--limit'), 50)
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(['ferry list', 'ferry list --limit 10 --json']))
     .action(async (o) => {
       await withClient(async (c) => {
         const rs = await c.store.list(o.limit);
@@ -173,8 +200,9 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('watch')
-    .description('follow a migration live, with transfer progress')
-    .argument('<id>', 'migration id')
+    .description('follow an operation live, with transfer progress')
+    .argument('<id>', 'operation id')
+    .addHelpText('after', examples(['ferry watch m-mipz3k8wq4x7a1'], 'Exits when it ends or pauses: 0 done, 1 otherwise.'))
     .action(async (id: string) => {
       await withClient(async (c) => setExit(await watch(c, id)));
     });
@@ -182,9 +210,10 @@ function buildProgram(setExit: (code: number) => void): Command {
   for (const kind of ['retry', 'cancel'] as const) {
     program
       .command(kind)
-      .description(kind === 'retry' ? 'resume a paused migration from its failed step' : 'stop a migration safely (rolls back when past the freeze)')
-      .argument('<id>', 'migration id')
+      .description(kind === 'retry' ? 'resume a paused operation from its failed step' : 'stop an operation safely (rolls back when past the freeze)')
+      .argument('<id>', 'operation id')
       .option('--wait', 'wait until it ends or pauses again')
+      .addHelpText('after', examples([`ferry ${kind} m-mipz3k8wq4x7a1`, `ferry ${kind} m-mipz3k8wq4x7a1 --wait`]))
       .action(async (id: string, o) => {
         await withClient(async (c) => {
           const version = await control(c, id, kind);
@@ -201,6 +230,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .command('hosts')
     .description('hosts whose workers have registered: load (cpu, memory, free disk), containers and their load')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(['ferry hosts', 'ferry hosts --json']))
     .action(async (o) => {
       await withClient(async (c) => {
         const hosts = await c.registry.list();
@@ -214,7 +244,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('keep a container where it is (or on --host): rebalancing never moves it')
     .argument('<container>')
     .option('--host <host>', 'the host it must stay on')
-    .addHelpText('after', '\nExample: ferry pin db --host h2')
+    .addHelpText('after', examples(['ferry pin db', 'ferry pin db --host h2']))
     .action(async (container: string, o) => {
       const { pin } = await import('./commands/placement.js');
       await withClient(async (c) => print(await pin(c, container, o.host)));
@@ -223,6 +253,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .command('unpin')
     .description('let rebalancing move a pinned container again')
     .argument('<container>')
+    .addHelpText('after', examples(['ferry unpin db']))
     .action(async (container: string) => {
       const { unpin } = await import('./commands/placement.js');
       await withClient(async (c) => print(await unpin(c, container)));
@@ -231,6 +262,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .command('cordon')
     .description('place no container on a host (its containers stay)')
     .argument('<host>')
+    .addHelpText('after', examples(['ferry cordon h3'], 'ferry drain h3 also moves its containers off.'))
     .action(async (host: string) => {
       const { cordon } = await import('./commands/placement.js');
       await withClient(async (c) => print(await cordon(c, host)));
@@ -239,6 +271,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .command('uncordon')
     .description('let containers be placed on a host again')
     .argument('<host>')
+    .addHelpText('after', examples(['ferry uncordon h3']))
     .action(async (host: string) => {
       const { uncordon } = await import('./commands/placement.js');
       await withClient(async (c) => print(await uncordon(c, host)));
@@ -250,7 +283,13 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--dry-run', 'print the plan (hosts before → after, moves with reason and cost); enqueue nothing')
     .option('--allow-restart', 'this round may move containers that cannot move live (they restart)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExit codes: 0 every move done (or none needed), 1 a move failed, 2 bad input.\nExample: ferry rebalance --dry-run')
+    .addHelpText(
+      'after',
+      examples(
+        ['ferry rebalance --dry-run', 'ferry rebalance --allow-restart --json', 'ferry rebalance auto on --every 5m', 'ferry rebalance history --limit 3', 'ferry rebalance policy --set threshold=0.15'],
+        'Exit codes: 0 every move done (or none needed), 1 a move failed, 2 bad input.',
+      ),
+    )
     .action(async (o) => {
       const r = await import('./commands/rebalance.js');
       await withClient(async (c) => {
@@ -271,7 +310,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--every <duration>', 'time between rounds: 30s, 5m, 1h (default 5m, or as set before)')
     .option('--threshold <x>', 'act when the hottest host is this far above the mean utilization: 0.15 or 15% (stored in the policy)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample: ferry rebalance auto on --every 5m --threshold 15%')
+    .addHelpText('after', examples(['ferry rebalance auto', 'ferry rebalance auto on --every 5m --threshold 15%', 'ferry rebalance auto off']))
     .action(async (what: string | undefined, o) => {
       const r = await import('./commands/rebalance.js');
       await withClient(async (c) => {
@@ -285,6 +324,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('the latest rounds, newest first: plan, reasons, each move and how it ended')
     .option('--limit <n>', 'how many', num('--limit'), 10)
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(['ferry rebalance history', 'ferry rebalance history --limit 3 --json']))
     .action(async (o) => {
       const r = await import('./commands/rebalance.js');
       await withClient(async (c) => {
@@ -301,7 +341,14 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--wait', 'wait until every move has ended; exit 0 only if all are done')
     .option('--allow-restart', 'move containers that cannot move live (they restart)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExit 1 naming each container that fits nowhere; then nothing is moved (and a cordon the drain made is taken back).\nferry uncordon <host> takes containers again.')
+    .addHelpText(
+      'after',
+      examples(
+        ['ferry drain h1', 'ferry drain h1 --wait --allow-restart'],
+        'Exit 1 naming each container that fits nowhere; then nothing is moved (and a cordon the drain made is taken back).',
+        'ferry uncordon <host> takes containers again.',
+      ),
+    )
     .action(async (host: string, o) => {
       const { drain } = await import('./commands/rebalance.js');
       await withClient(async (c) => {
@@ -328,7 +375,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('show the rebalancing policy, or change settings with --set key=value')
     .option('--set <key=value...>', 'settings to change (checked together; nothing is stored if one is wrong)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample: ferry rebalance policy --set threshold=0.15 maxMoves=3')
+    .addHelpText('after', examples(['ferry rebalance policy', 'ferry rebalance policy --set threshold=0.15 maxMoves=3']))
     .action(async (o) => {
       const { policy } = await import('./commands/placement.js');
       await withClient(async (c) => {
@@ -346,7 +393,10 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<command...>', 'the command and its arguments (after --, passed as they are, no shell)')
     .option('--host <host>', 'host of the container (default: the one where it runs)')
     .option('--timeout <seconds>', 'kill the command after this long', num('--timeout'))
-    .addHelpText('after', '\nExample: ferry exec web -- ls -l /data\nExits with the command\'s exit code (128+N if signal N ended it); Ctrl-C is forwarded.')
+    .addHelpText(
+      'after',
+      examples(['ferry exec web -- ls -l /data', 'ferry exec web --host h2 --timeout 30 -- sh -c "df -h /"'], "Exits with the command's exit code (128+N if signal N ended it); Ctrl-C is forwarded."),
+    )
     .action(async (container: string, command: string[], o) => {
       const { execCommand } = await import('./commands/exec.js');
       await withClient(async (c) => setExit(await execCommand(c, { container, argv: command, ...(o.host ? { host: o.host } : {}), ...(o.timeout !== undefined ? { timeoutSec: o.timeout } : {}) })));
@@ -361,6 +411,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--ro', 'read-only')
     .option('--host <host>', 'host of the container (default: the one that has it)')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(['ferry mount web /srv/shared /mnt/shared', 'ferry mount web /srv/config /etc/app --ro --host h1']))
     .action(async (container: string, hostDir: string, path: string, o) => {
       const { mountCommand, renderMountChange } = await import('./commands/mount.js');
       await withClient(async (c) => {
@@ -377,6 +428,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<path-in-container>', 'where the directory is mounted in the container')
     .option('--host <host>', 'host of the container (default: the one that has it)')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(['ferry umount web /mnt/shared']))
     .action(async (container: string, path: string, o) => {
       const { umountCommand, renderMountChange } = await import('./commands/mount.js');
       await withClient(async (c) => {
@@ -392,6 +444,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<container>', 'container name')
     .option('--host <host>', 'host of the container (default: the one that has it)')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(['ferry show web', 'ferry show web --host h2 --json']))
     .action(async (container: string, o) => {
       const { showCommand, renderDetails } = await import('./commands/mount.js');
       await withClient(async (c) => {
@@ -432,6 +485,13 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--state-dir <dir>', "worker's scratch directory")
     .option('--live', 'offer live migration (checkpoint/restore with CRIU) when criu check passes (or FERRY_LIVE=1)')
     .option('--criu <path>', 'the criu binary (default: ferry\'s own build when installed, else criu on PATH)')
+    .addHelpText(
+      'after',
+      examples(
+        ['REDIS_URL=redis://10.0.0.1:6379 ferry worker --host h1 --address 10.0.0.11 --ssh-key /root/.ssh/ferry --known-hosts /etc/ferry/known_hosts', 'ferry worker --host h2 --address 10.0.0.12 --lxc-path /srv/lxc --live'],
+        'One worker per host; it runs until SIGTERM.',
+      ),
+    )
     .action(async (o) => {
       const { parseHostConfig, runWorker } = await import('@ferry/worker');
       let cfg;
@@ -445,16 +505,21 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('scheduler')
-    .description('run the scheduler (plans migrations and advances them)')
+    .description('run the scheduler (plans operations and advances them)')
+    .addHelpText('after', examples(['REDIS_URL=redis://10.0.0.1:6379 ferry scheduler'], 'Any number may run; it runs until SIGTERM.'))
     .action(async () => {
       const { runScheduler } = await import('@ferry/scheduler');
       await runScheduler();
     });
 
-  const redis = program.command('redis').description("ferry's embedded redis-server (used when REDIS_URL is unset)");
+  const redis = program
+    .command('redis')
+    .description("ferry's embedded redis-server (used when REDIS_URL is unset)")
+    .addHelpText('after', examples(['ferry redis stop']));
   redis
     .command('stop')
     .description('stop the embedded redis-server')
+    .addHelpText('after', examples(['ferry redis stop']))
     .action(async () => {
       const { stopEmbeddedRedis } = await import('@ferry/infra');
       print((await stopEmbeddedRedis()) ? 'stopped' : 'not running');
@@ -463,7 +528,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('lab')
     .description('a lab of hosts on this machine: network namespaces with sshd, LXC and a worker each (up, down, container create)')
-    .usage('up [--hosts N] [--json] | down | container create <name> --host <h> [--size-mb N] [--writer] [--json]')
+    .usage('up [--hosts N] [--live] [--json] | down | container create <name> --host <h> [--size-mb N] [--writer] [--memory-mb N] [--json]')
     .helpOption(false)
     .allowUnknownOption()
     .allowExcessArguments()

@@ -24,26 +24,38 @@ export function bar(percent: number, width = 24): string {
   return `[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${p.toFixed(0).padStart(3)}%`;
 }
 
+/** What a running step is doing: a transfer's bar, else its stage and what it said (a scan's file count). */
+function progressText(p: ProgressEntry & { percent?: number; pass?: number; rate?: string; message?: string }): string {
+  const stage = `${p.stage}${p.pass ? ` pass ${p.pass}` : ''}`;
+  if (p.percent !== undefined) return `${stage} ${bar(p.percent)}${p.rate ? ` ${p.rate}` : ''}`;
+  return p.message ? `${stage}: ${p.message}` : stage;
+}
+
 function stepLine(s: StepSummary, progress?: ProgressEntry): string {
   const name = `${s.phase === 'rollback' ? '↩ ' : ''}${s.name}`.padEnd(16);
   let line = `  ${MARK[s.state] ?? '?'} ${name} ${s.host.padEnd(10)} ${s.state.padEnd(8)} ${fmtMs(s.ms).padStart(9)}`;
   if (s.attempts > 1) line += `  (${s.attempts} attempts)`;
-  if (s.state === 'running' && progress) {
-    const p = progress as ProgressEntry & { percent?: number; pass?: number; bytes?: number; rate?: string };
-    if (p.percent !== undefined) line += `  ${p.stage}${p.pass ? ` pass ${p.pass}` : ''} ${bar(p.percent)}${p.rate ? ` ${p.rate}` : ''}`;
-    else line += `  ${p.stage}`;
-  }
+  if (s.state === 'running' && progress) line += `  ${progressText(progress)}`;
   if (s.error) line += `\n      ${s.error.code}: ${s.error.message}`;
   return line;
 }
 
+/** The first line of `ferry status` and `ferry watch`: the operation's kind, id, what and where, state. */
+export function headline(r: StoredRecord): string {
+  const s = summarize(r);
+  const state = s.state.toUpperCase();
+  if (r.state !== 'rejected' && r.kind === 'unify') {
+    const q = r.request;
+    const how = [q.revert ? 'revert' : q.mode, ...(q.dryRun ? ['dry run'] : [])].join(', ');
+    return `unify ${s.id}: ${q.containers.join(', ')} on ${s.from} (${how})  ${state}`;
+  }
+  if (s.kind === 'clone') return `clone ${s.id}: ${s.container} → ${s.name ?? '?'} (${s.from} → ${s.to})  ${state}`;
+  return `${s.kind} ${s.id}: ${s.container} ${s.from} → ${s.to}${s.mode ? ` (${s.mode})` : ''}  ${state}`;
+}
+
 export function renderStatus(r: StoredRecord, progress: Record<string, ProgressEntry> = {}): string {
   const s = summarize(r);
-  const lines = [
-    s.kind === 'clone'
-      ? `clone ${s.id}: ${s.container} → ${s.name} (${s.from} → ${s.to})  ${s.state.toUpperCase()}`
-      : `migration ${s.id}: ${s.container} ${s.from} → ${s.to}${s.mode ? ` (${s.mode})` : ''}  ${s.state.toUpperCase()}`,
-  ];
+  const lines = [headline(r)];
   const idx = { forward: 0, rollback: 0 };
   for (const st of s.steps) {
     const i = idx[st.phase]++;
@@ -64,12 +76,13 @@ function figures(s: OperationSummary): string[] {
 }
 
 export function renderList(records: StoredRecord[]): string {
-  if (records.length === 0) return 'no migrations';
+  if (records.length === 0) return 'no operations';
   const rows = records.map((r) => {
     const s = summarize(r);
-    return [s.id, s.state, s.container, `${s.from}→${s.to}`, new Date(s.createdAt).toISOString(), fmtMs(s.totalMs)];
+    const what = r.state !== 'rejected' && r.kind === 'unify' ? r.request.containers.join(',') : s.kind === 'clone' ? `${s.container}→${s.name ?? '?'}` : s.container;
+    return [s.id, s.kind, s.state, what, s.from === s.to ? s.from : `${s.from}→${s.to}`, new Date(s.createdAt).toISOString(), fmtMs(s.totalMs)];
   });
-  const head = ['ID', 'STATE', 'CONTAINER', 'ROUTE', 'CREATED', 'TOOK'];
+  const head = ['ID', 'KIND', 'STATE', 'CONTAINER', 'HOSTS', 'CREATED', 'TOOK'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n');
 }

@@ -8,12 +8,15 @@ import { Command } from 'commander';
 import { EXIT, exitCodeOfRun, json, num, print } from '@ferry/cli';
 import { labContainerCreate, labDown, labUp } from './lab/index.js';
 
+/** `--help`'s closing lines, as the `ferry` CLI's. */
+const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}`;
 
 function buildProgram(): Command {
   const lab = new Command('ferry lab')
     .description('a lab of hosts on this machine: network namespaces with sshd, LXC and a worker each')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .addHelpText('after', examples(['ferry lab up', 'ferry lab up --hosts 3 --live', 'ferry lab container create web --host h1 --size-mb 64 --writer', 'ferry lab down']));
   lab
     .command('up')
     .description('bring up the lab (hosts, a client namespace, redis, scheduler, workers)')
@@ -21,6 +24,7 @@ function buildProgram(): Command {
     .option('--live', 'workers offer live migration (checkpoint/restore with CRIU, where it works)')
     .option('--no-live', 'workers offer restart mode only (restarts the workers of a live lab)')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(['ferry lab up', 'ferry lab up --hosts 3 --live --json']))
     .action(async (o) => {
       const info = await labUp({ hosts: o.hosts, ...(o.live !== undefined ? { live: o.live } : {}) });
       if (o.json) json(info);
@@ -29,12 +33,14 @@ function buildProgram(): Command {
   lab
     .command('down')
     .description('remove everything the lab made')
+    .addHelpText('after', examples(['ferry lab down']))
     .action(async () => {
       await labDown();
     });
   lab
     .command('container')
     .description('lab containers')
+    .addHelpText('after', examples(['ferry lab container create web --host h1']))
     .command('create')
     .description('create and start a busybox container with a static IP and an HTTP server')
     .argument('<name>', 'container name')
@@ -43,6 +49,7 @@ function buildProgram(): Command {
     .option('--writer', 'run a writer that keeps changing a few files')
     .option('--memory-mb <n>', 'run ferry-memsvc holding n MiB: state only in memory (:8080 counter, :9000 echo)', num('--memory-mb'))
     .option('--json', 'print JSON')
+    .addHelpText('after', examples(['ferry lab container create web --host h1', 'ferry lab container create web --host h1 --size-mb 256 --writer', 'ferry lab container create svc --host h1 --memory-mb 64 --json']))
     .action(async (name: string, o) => {
       const ct = await labContainerCreate({ name, host: o.host, sizeMb: o.sizeMb, writer: Boolean(o.writer), ...(o.memoryMb !== undefined ? { memoryMb: o.memoryMb } : {}) });
       if (o.json) json(ct);

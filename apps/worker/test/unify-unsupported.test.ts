@@ -1,7 +1,7 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { unify } from '../src/unify/index.js';
+import { formatReport, unify } from '../src/unify/index.js';
 import { buildContainers, mountFs, type TestFs } from './unify/fixtures.js';
 
 vi.setConfig({ testTimeout: 50_000, hookTimeout: 50_000 });
@@ -26,12 +26,33 @@ describe('unify where block sharing is not supported', () => {
   it('dedupe on ext4 fails with UNIFY_NOT_SUPPORTED naming the file system, and creates no store', async () => {
     const err = await unify(ext4).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'UNIFY_NOT_SUPPORTED', message: expect.stringMatching(/dedupe is not supported by the ext4 file system at .*EOPNOTSUPP/) });
-    await expect(unify(ext4, { dryRun: true })).rejects.toMatchObject({ code: 'UNIFY_NOT_SUPPORTED' });
     expect(await readdir(join(ext4[0]!, '..', '..'))).toEqual(['c0', 'c1']);
   });
 
-  it('dedupe on tmpfs fails with UNIFY_NOT_SUPPORTED naming tmpfs', async () => {
+  it('a dry run on ext4 counts the duplicates and says which mode could share them there, changing nothing', async () => {
+    const dry = await unify(ext4, { dryRun: true });
+    expect(dry.filesystem.type).toBe('ext4');
+    expect(dry.modes).toMatchObject({ dedupe: false, hardlink: true, notes: expect.arrayContaining([expect.stringMatching(/EOPNOTSUPP/)]) });
+    // dedupe's count (content only) and hardlink's (content and metadata: c1's x.dat has an extra xattr).
+    expect(dry.duplicateGroups).toBeGreaterThan(0);
+    expect(dry.filesShared).toBeGreaterThan(0);
+    const dryLinks = await unify(ext4, { dryRun: true, mode: 'hardlink' });
+    expect(dryLinks.modes).toEqual(dry.modes);
+    expect(dryLinks.filesShared).toBeGreaterThan(0);
+    expect(dryLinks.filesShared).toBeLessThan(dry.filesShared);
+    const text = formatReport(dry);
+    expect(text).toMatch(/\[dry run\]/);
+    expect(text).toMatch(/would share \d+ files/);
+    expect(text).toMatch(/on ext4: hardlink \(stopped containers only\) could share them; dedupe cannot \(.*EOPNOTSUPP.*\)/);
+    expect(await readdir(join(ext4[0]!, '..', '..'))).toEqual(['c0', 'c1']);
+  });
+
+  it('dedupe on tmpfs fails with UNIFY_NOT_SUPPORTED naming tmpfs; its dry run counts and says dedupe cannot', async () => {
     await expect(unify(tmpfs)).rejects.toMatchObject({ code: 'UNIFY_NOT_SUPPORTED', message: expect.stringContaining('tmpfs') });
+    const dry = await unify(tmpfs, { dryRun: true });
+    expect(dry.modes?.dedupe).toBe(false);
+    expect(dry.filesShared).toBeGreaterThan(0);
+    expect(formatReport(dry)).toMatch(/on tmpfs: .*dedupe cannot/);
   });
 
   it('hardlink mode still works on ext4 (links and the immutable flag need no block sharing)', async () => {

@@ -6,7 +6,7 @@ import { CommandError } from '@ferry/core';
 import { bindMountSources, parseConfig, parseMountEntry, rewritePaths, rootfsPathOf } from '../src/runtime/lxc-config.js';
 import { criuReason, parseLxcInfo } from '../src/runtime/lxc.js';
 import { freezeCgroup, freezerDirOf, probeFreezer } from '../src/runtime/freezer.js';
-import { parseProgress2Line, parseRsyncStats } from '../src/transfer/rsync.js';
+import { parseProgress2Line, parseRsyncStats, transferProgress } from '../src/transfer/rsync.js';
 import { classifyRsyncError } from '../src/transfer/rsync-errors.js';
 import { rsyncArgs } from '../src/transfer/rsync-flags.js';
 import { keepInside } from '../src/transfer/change-tracker.js';
@@ -162,6 +162,18 @@ describe('rsync output', () => {
     });
     expect(parseProgress2Line('         32768   0%    0.00kB/s    0:00:00  ')).toMatchObject({ bytes: 32768, percent: 0 });
     expect(parseProgress2Line('Number of files: 9')).toBeUndefined();
+  });
+
+  it('a pass that has moved no data yet reports the files it is scanning, not 0% at 0.00kB/s', () => {
+    // rsync 3.x building its list (ir-chk grows) and a checksum pass comparing (to-chk): no byte sent.
+    const building = parseProgress2Line('              0   0%    0.00kB/s    0:00:00 (xfr#0, ir-chk=1200/5251)')!;
+    expect(transferProgress('precopy', 2, building)).toEqual({ stage: 'precopy', pass: 2, message: 'scanning 5251 files' });
+    const comparing = parseProgress2Line('              0   0%    0.00kB/s    0:00:00 (xfr#0, to-chk=0/20050)')!;
+    expect(transferProgress('final-sync', undefined, comparing)).toEqual({ stage: 'final-sync', message: 'scanning 20050 files' });
+    expect(transferProgress('precopy', 1, parseProgress2Line('              0   0%    0.00kB/s    0:00:00  ')!)).toEqual({ stage: 'precopy', pass: 1, message: 'scanning' });
+    // Once data moves, the bar.
+    const moving = parseProgress2Line('         32,768   1%    3.91kB/s    0:00:00 (xfr#2, ir-chk=1598/1651)')!;
+    expect(transferProgress('precopy', 1, moving)).toEqual({ stage: 'precopy', pass: 1, bytes: 32768, percent: 1, rate: '3.91kB/s' });
   });
 
   it('--stats', () => {

@@ -8,8 +8,8 @@ import { EXIT, ExitError } from '../exit-error.js';
  */
 export async function control(c: Client, id: string, kind: 'retry' | 'cancel'): Promise<number> {
   const r = await c.store.get(id);
-  if (!r) throw new ExitError(EXIT.badInput, `no migration with id ${id}`);
-  if (r.state === 'rejected') throw new ExitError(EXIT.badInput, `migration ${id} was rejected; nothing to ${kind}`);
+  if (!r) throw new ExitError(EXIT.badInput, `no operation with id ${id}`);
+  if (r.state === 'rejected') throw new ExitError(EXIT.badInput, `${r.kind} ${id} was rejected; nothing to ${kind}`);
   try {
     transition(r, { type: kind }, Date.now());
   } catch (e) {

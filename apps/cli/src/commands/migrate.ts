@@ -64,7 +64,7 @@ export async function submitMigration(c: Client, input: MigrationRequestInput): 
   return id;
 }
 
-/** Polls until the migration ends or pauses. */
+/** Polls until the operation (any kind) ends or pauses. */
 export async function waitFor(
   c: Client,
   id: string,
@@ -84,7 +84,7 @@ export async function waitFor(
     if (r && r.version > afterVersion && (isTerminal(r.state) || r.state === 'paused')) return r;
     await new Promise((res) => setTimeout(res, 150));
   }
-  throw new ExitError(EXIT.failed, `migration ${id} did not finish within ${Math.round(timeoutMs / 1000)} s (it goes on; see ferry status ${id})`);
+  throw new ExitError(EXIT.failed, `operation ${id} did not finish within ${Math.round(timeoutMs / 1000)} s (it goes on; see ferry status ${id})`);
 }
 
 /** done → 0; anything else an operation that failed. */

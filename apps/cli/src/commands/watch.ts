@@ -1,10 +1,11 @@
 import type { Client } from '../client.js';
+import { EXIT, ExitError } from '../exit-error.js';
 import { renderStatus } from '../render.js';
 import { exitCodeOf, waitFor } from './migrate.js';
 
-/** Live view of a migration until it ends or pauses; redraws in place on a terminal. */
+/** Live view of an operation (any kind) until it ends or pauses; redraws in place on a terminal. */
 export async function watch(c: Client, id: string, out: NodeJS.WriteStream = process.stdout): Promise<number> {
-  await c.store.mustGet(id);
+  if (!(await c.store.get(id))) throw new ExitError(EXIT.badInput, `no operation with id ${id}`);
   let lastLines = 0;
   let lastText = '';
   const draw = async () => {

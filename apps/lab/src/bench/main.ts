@@ -6,15 +6,15 @@
  * small files, migrated once, and in the same run one plain cold `rsync -aHAX` of the same tree
  * over the same link as the baseline. `--verify` sets the migration's verification (default: ferry's). `--json` prints the rows as one JSON array on the last line.
  */
-import { parseArgs } from 'node:util';
 import { fmtBytes, fmtMs } from '@ferry/cli';
+import { parseArgsOrExit, usageError } from '../args.js';
 import { labContainerCreate, labDown, labInfo, labUp } from '../lab/index.js';
 import { coldRsync } from './cold-rsync.js';
 import { measureMigration, type Measured } from '../demo/measure.js';
 
+const USAGE = 'npm run bench -- [--sizes MiB,...] [--files N,...] [--verify off|changed|full] [--json]';
 function usage(message: string): never {
-  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--sizes MiB,...] [--files N,...] [--verify off|changed|full] [--json]\n`);
-  process.exit(2);
+  return usageError('bench', USAGE, message);
 }
 
 function list(flag: string, text: string, max: number): number[] {
@@ -23,12 +23,12 @@ function list(flag: string, text: string, max: number): number[] {
   return out;
 }
 
-let values: { json?: boolean; sizes?: string; files?: string; verify?: string };
-try {
-  values = parseArgs({ options: { json: { type: 'boolean' }, sizes: { type: 'string' }, files: { type: 'string' }, verify: { type: 'string' } } }).values;
-} catch (e) {
-  usage((e as Error).message);
-}
+const values = parseArgsOrExit('bench', USAGE, {
+  json: { type: 'boolean' },
+  sizes: { type: 'string' },
+  files: { type: 'string' },
+  verify: { type: 'string' },
+});
 const fileCounts = values.files !== undefined ? list('files', values.files, 10_000_000) : undefined;
 const verify = values.verify;
 if (verify !== undefined && verify !== 'off' && verify !== 'changed' && verify !== 'full') usage(`--verify is one of off, changed, full (got '${verify}')`);

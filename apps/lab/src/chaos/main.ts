@@ -6,27 +6,26 @@
  * runs twice, and keeps its data, and that each fault ends as expected. Removes the lab at the
  * end. Exit 0 when every invariant and expected outcome held, 1 otherwise.
  */
-import { parseArgs } from 'node:util';
+import { parseArgsOrExit } from '../args.js';
 import { FAULTS } from './faults.js';
 import { renderTable } from './report.js';
 import { runChaos } from './runner.js';
 
-const { values } = parseArgs({
-  options: {
-    trials: { type: 'string', default: '1' },
-    faults: { type: 'string', default: FAULTS.map((f) => f.id).join(',') },
-    seed: { type: 'string' },
-    json: { type: 'boolean', default: false },
-    'size-mb': { type: 'string', default: '48' },
-    bwlimit: { type: 'string', default: '12000' },
-    'trial-timeout-s': { type: 'string', default: '240' },
-    'post-recovery-s': { type: 'string', default: '60' },
-    'lab-wait-s': { type: 'string', default: '1200' },
-    'evidence-dir': { type: 'string' },
-    verify: { type: 'boolean', default: false },
-    'link-down-s': { type: 'string', default: '5-20' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
+const USAGE = 'npm run chaos -- [--trials N] [--faults 1,2,..] [--seed S] [--json] (--help for all options)';
+const values = parseArgsOrExit('chaos', USAGE, {
+  trials: { type: 'string', default: '1' },
+  faults: { type: 'string', default: FAULTS.map((f) => f.id).join(',') },
+  seed: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  'size-mb': { type: 'string', default: '48' },
+  bwlimit: { type: 'string', default: '12000' },
+  'trial-timeout-s': { type: 'string', default: '240' },
+  'post-recovery-s': { type: 'string', default: '60' },
+  'lab-wait-s': { type: 'string', default: '1200' },
+  'evidence-dir': { type: 'string' },
+  verify: { type: 'boolean', default: false },
+  'link-down-s': { type: 'string', default: '5-20' },
+  help: { type: 'boolean', short: 'h', default: false },
 });
 
 if (values.help) {

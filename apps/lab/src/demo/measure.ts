@@ -25,14 +25,24 @@ export interface Measured {
  */
 export async function measureMigration(
   lab: LabInfo,
-  opts: { container: string; ip: string; from: string; to: string; probeMs?: number; verify?: 'off' | 'changed' | 'full'; onProgress?: (line: string) => void },
+  opts: {
+    container: string;
+    ip: string;
+    from: string;
+    to: string;
+    probeMs?: number;
+    verify?: 'off' | 'changed' | 'full';
+    /** The migration's mode (default auto: what the hosts allow). */
+    mode?: 'auto' | 'live' | 'restart';
+    onProgress?: (line: string) => void;
+  },
 ): Promise<Measured> {
   const probe = new ClientProbe(lab.client.netns, `http://${opts.ip}/`, opts.probeMs ?? 20);
   const c = await openClient();
   try {
     if (!(await probe.waitForAnswer(10_000))) throw new Error(`the client gets no HTTP answer from ${opts.ip} before the migration`);
     const t0 = Date.now();
-    const id = await submitMigration(c, { container: opts.container, from: opts.from, to: opts.to, ...(opts.verify ? { verify: opts.verify } : {}) });
+    const id = await submitMigration(c, { container: opts.container, from: opts.from, to: opts.to, ...(opts.mode ? { mode: opts.mode } : {}), ...(opts.verify ? { verify: opts.verify } : {}) });
     let last = '';
     const r = await waitFor(c, id, (rec) => {
       const line = rec.state === 'rejected' ? 'rejected' : rec.steps.map((s) => `${s.name}:${s.state}`).join(' ');

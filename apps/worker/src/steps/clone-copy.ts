@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { FerryError, PreconditionError, type CloneCopyInput, type CloneCopyOutput, type Peer, type TransferStats } from '@ferry/core';
 import type { Step, StepContext } from '../context.js';
 import { isUnder } from '../runtime/paths.js';
-import { rsyncLocal, rsyncPush } from '../transfer/rsync.js';
+import { rsyncLocal, rsyncPush, transferProgress, type RsyncProgress } from '../transfer/rsync.js';
 import { sshRun, sshTargetFor, type SshTarget } from '../transfer/ssh.js';
 import { isActive } from '../runtime/state.js';
 import { MARKER, readMarker } from '../ownership/target-ownership.js';
@@ -177,7 +177,7 @@ export const cloneCopy: Step<CloneCopyInput, CloneCopyOutput> = async (ctx, inpu
     ctx.progress({ stage, message: `copying ${input.container} to ${input.name} on ${input.peer.name}` });
     // run() does not look at a signal that is already aborted: check here, right before rsync.
     checkAborted(ctx);
-    const onProgress = (p: { bytes: number; percent: number; rate: string }) => ctx.progress({ stage, bytes: p.bytes, percent: p.percent, rate: p.rate });
+    const onProgress = (p: RsyncProgress) => ctx.progress(transferProgress(stage, undefined, p));
     const send = (plan: PassPlan) => {
       // A basis file is taken where rsync finds it "identical": by content, not size + mtime, since
       // the basis is another container whose files may have been rewritten with their mtime kept.

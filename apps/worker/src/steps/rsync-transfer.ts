@@ -34,7 +34,7 @@ export const rsyncTransfer: Step<RsyncTransferInput, RsyncTransferOutput> = asyn
     checkAborted(ctx);
     const pass = passes.length + 1;
     if (pass > 1 && input.wasRunning) atRestOpening = openAtRest();
-    ctx.progress({ stage: 'precopy', pass, message: `pre-copy pass ${pass}` });
+    ctx.progress({ stage: 'precopy', pass, message: 'starting' });
     const stats = await pushContainer(ctx, input, 'precopy', { pass });
     passes.push(stats);
     ctx.log.info({ pass, ...stats }, 'pre-copy pass done');

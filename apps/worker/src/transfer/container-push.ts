@@ -6,7 +6,7 @@ import { MARKER } from '../ownership/target-ownership.js';
 import { scratchDir } from '../ownership/scratch.js';
 import { FERRY_EXCLUDES, peerContainerDir, VERIFY_LIST } from './target-dir.js';
 import { receiverLockPath, receiverPartialDir } from './receiver-lock.js';
-import { rsyncPush } from './rsync.js';
+import { rsyncPush, transferProgress } from './rsync.js';
 import { sshRun, sshTargetFor, type SshTarget } from './ssh.js';
 import { PassTracker, type TrackedStats } from './tracked-pass.js';
 
@@ -87,7 +87,7 @@ export async function pushContainer(
         ...(o.atRest ? { atRest: true, ioTimeoutSec: AT_REST_IO_TIMEOUT_S } : {}),
         ...(input.bwlimitKBps !== undefined ? { bwlimitKBps: input.bwlimitKBps } : {}),
         signal: ctx.signal,
-        onProgress: (p) => ctx.progress({ stage, ...pass, bytes: p.bytes, percent: p.percent, rate: p.rate }),
+        onProgress: (p) => ctx.progress(transferProgress(stage, o.pass, p)),
       }),
     {
       ...(o.atRest ? { atRest: true } : {}),

@@ -1,4 +1,5 @@
 import type { TransferStats } from '@ferry/core';
+import type { Progress } from '../context.js';
 import { run } from '@ferry/infra';
 import { classifyRsyncError } from './rsync-errors.js';
 import { rsyncArgs } from './rsync-flags.js';
@@ -29,6 +30,18 @@ export function parseProgress2Line(line: string): RsyncProgress | undefined {
     eta: m[4]!,
     ...(m[5] !== undefined ? { transferred: Number(m[5]), toCheck: Number(m[6]), total: Number(m[7]) } : {}),
   };
+}
+
+/**
+ * What a pass reports to `ferry watch` from one progress line. Until the first byte of file data
+ * moves, rsync is still building and comparing its file list (a checksum pass reads every listed
+ * file): its line says 0% at 0.00kB/s for as long as that takes, so the pass reports the files
+ * it has listed so far instead.
+ */
+export function transferProgress(stage: string, pass: number | undefined, p: RsyncProgress): Progress {
+  const base = { stage, ...(pass !== undefined ? { pass } : {}) };
+  if (p.bytes === 0 && !p.transferred) return { ...base, message: p.total !== undefined ? `scanning ${p.total} files` : 'scanning' };
+  return { ...base, bytes: p.bytes, percent: p.percent, rate: p.rate };
 }
 
 function statNumber(text: string, label: string): number | undefined {

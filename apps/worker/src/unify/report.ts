@@ -41,6 +41,11 @@ export interface UnifyReport {
   usedAfter: number;
   /** usedBefore - usedAfter: what the file system really gained (negative: it lost). */
   bytesFreed: number;
+  /**
+   * Which mode can share files on this file system (unify only, not revert), as probed: dedupe
+   * needs FIDEDUPERANGE and FICLONE, hardlink the immutable flag; `notes` say why one cannot.
+   */
+  modes?: { dedupe: boolean; hardlink: boolean; notes: string[] };
   /** Directories not entered because another file system is mounted there. */
   otherFilesystems: string[];
   problems: FileProblem[];
@@ -97,8 +102,21 @@ export function formatReport(r: UnifyReport): string {
       `  ${r.dryRun ? 'would share' : 'shared'} ${r.filesShared} files (${formatBytes(r.bytesShared)}); already shared ${r.filesAlreadyShared} (${formatBytes(r.bytesAlreadyShared)}); skipped ${r.filesSkipped}`,
     );
   }
+  if (r.dryRun && r.modes) lines.push(modesLine(r.filesystem.type, r.modes));
   if (!r.dryRun) lines.push(`  space freed (statfs): ${formatBytes(r.bytesFreed)}`);
   for (const p of r.problems.slice(0, 10)) lines.push(`  ! ${p.rootfs}${p.path}: ${p.code} ${p.message}`);
   if (r.problems.length > 10) lines.push(`  ! ... and ${r.problems.length - 10} more`);
   return lines.join('\n');
+}
+
+/** A dry run's answer to "and could they be shared here?": the modes this file system allows, and why not the others. */
+function modesLine(fs: string, m: NonNullable<UnifyReport['modes']>): string {
+  const immutable = (n: string) => n.includes('immutable');
+  const why = (notes: string[]) => notes.join('; ') || 'the probe failed';
+  const can = [...(m.dedupe ? ['dedupe'] : []), ...(m.hardlink ? ['hardlink (stopped containers only)'] : [])];
+  const cannot = [
+    ...(m.dedupe ? [] : [`dedupe cannot (${why(m.notes.filter((n) => !immutable(n)))})`]),
+    ...(m.hardlink ? [] : [`hardlink cannot (${why(m.notes.filter(immutable))})`]),
+  ];
+  return `  on ${fs}: ${can.length ? `${can.join(' or ')} could share them` : 'no mode could share them'}${cannot.length ? `; ${cannot.join('; ')}` : ''}`;
 }

@@ -143,8 +143,10 @@ export async function unify(rootfsList: readonly string[], opts: UnifyOptions = 
   let probed: (Capabilities & { fresh: boolean }) | undefined;
   if (!opts.revert) {
     probed = await capabilities(store, fs, storeAnchor);
-    if (mode === 'dedupe' && !(probed.dedupe && probed.clone)) throw notSupported(mode, storeAnchor, fs, probed);
-    if (mode === 'hardlink' && !probed.immutable) throw notSupported(mode, storeAnchor, fs, probed);
+    report.modes = { dedupe: probed.dedupe && probed.clone, hardlink: probed.immutable, notes: probed.notes };
+    // A dry run changes nothing, so it counts on any file system and says which mode could share
+    // what it found there (report.modes); only a real run needs its mode to work here.
+    if (!dryRun && !report.modes[mode]) throw notSupported(mode, storeAnchor, fs, probed);
   }
 
   // A dry run creates neither the store nor its lock (a first probe of the file system leaves
