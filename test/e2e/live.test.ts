@@ -94,6 +94,7 @@ describe.skipIf(skipWhy !== undefined)('live migration (CRIU) in the lab', () =>
     expect(s.state).toBe('done');
     expect(s.mode).toBe('live');
     expect(s.modeReason).toBe('auto: h1 and h2 can both checkpoint/restore');
+    expect(s.memoryBytes).toBeGreaterThan(64 * 1024 * 1024); // its memory went in the dump, apart from the files
     const status = JSON.parse((await ferry(['status', s.id, '--json'])).stdout);
     const steps = status.record.steps as { name: string; output?: { method?: string } }[];
     expect(steps.find((x) => x.name === 'checkpoint')!.output!.method).toBe('dump');

@@ -71,6 +71,7 @@ function figures(s: OperationSummary): string[] {
   const out: string[] = [];
   if (s.totalMs !== undefined) out.push(`  total ${fmtMs(s.totalMs)}`);
   if (s.bytesTransferred) out.push(`  moved ${fmtBytes(s.bytesTransferred)} in ${s.precopyPasses} pre-copy pass(es) + final sync`);
+  if (s.memoryBytes !== undefined) out.push(`  process state (CRIU dump) ${fmtBytes(s.memoryBytes)}, sent while frozen`);
   if (s.frozenMs !== undefined) out.push(`  frozen → started on target: ${fmtMs(s.frozenMs)} (${s.checkpointMethod})`);
   return out;
 }

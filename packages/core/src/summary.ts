@@ -34,6 +34,8 @@ export interface OperationSummary {
   totalMs?: number;
   bytesTransferred: number;
   precopyPasses: number;
+  /** Bytes of process state (the CRIU dump) sent by a live migration; `bytesTransferred` is files. */
+  memoryBytes?: number;
   /** Source frozen → target started: the window in which the container did not run. */
   frozenMs?: number;
   checkpointMethod?: string;
@@ -103,6 +105,7 @@ export function summarize(r: StoredRecord): OperationSummary {
     precopyPasses: f.precopyPasses ?? 0,
     ...(f.frozenAt !== undefined && f.startedAt !== undefined ? { frozenMs: f.startedAt - f.frozenAt } : {}),
     ...(f.checkpointMethod ? { checkpointMethod: f.checkpointMethod } : {}),
+    ...(f.memoryBytes !== undefined ? { memoryBytes: f.memoryBytes } : {}),
     steps,
     ...(r.error ? { error: r.error } : {}),
   };

@@ -3,13 +3,9 @@ import { join, relative } from 'node:path';
 import { PreconditionError, type CheckpointInput, type CheckpointOutput, type TransferStats } from '@ferry/core';
 import type { Step } from '../context.js';
 import { manifestDigest } from '../manifest/manifest.js';
-import { rsyncPush } from '../transfer/rsync.js';
-import { sshTargetFor } from '../transfer/ssh.js';
-import { receiverLockPath } from '../transfer/receiver-lock.js';
 import { localDump, scratchDir } from '../ownership/scratch.js';
-import { DUMP_DIR, peerContainerDir } from '../transfer/target-dir.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
-import { openAtRestLink, pushContainer, pushVerifyList } from '../transfer/container-push.js';
+import { openAtRestLink, pushContainer, pushDump, pushVerifyList } from '../transfer/container-push.js';
 import { withoutList } from '../transfer/tracked-pass.js';
 import { changedUnder, contentLines, digestOf, metadataBytes, readList } from '../verify/tree-digest.js';
 
@@ -92,24 +88,22 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
     const { stats, verified } = await finalPass();
     let method: CheckpointOutput['method'] = 'stop';
     const { dir: dump, marker: dumpedFile } = localDump(ctx, input.migrationId);
-    const dumped = live && (await readJson<{ at: number }>(dumpedFile)) !== null;
+    let dumpFigures: CheckpointOutput['dump'];
+    const dumped = live ? await readJson<{ at: number; dumpMs?: number }>(dumpedFile) : null;
     if (live && (dumped || (await runtime.info(name))?.state !== 'STOPPED')) {
+      let dumpMs = dumped?.dumpMs ?? 0;
       if (!dumped) {
         await rm(dump, { recursive: true, force: true });
         await mkdir(dump, { recursive: true });
+        const t = Date.now();
         await runtime.checkpoint(name, dump); // stops the container once dumped
-        await writeJsonAtomic(dumpedFile, { at: Date.now() });
+        dumpMs = Date.now() - t;
+        await writeJsonAtomic(dumpedFile, { at: Date.now(), dumpMs });
       }
       ctx.progress({ stage: 'dump-sync', message: 'sending the checkpoint' });
-      await rsyncPush({
-        source: dump,
-        target: sshTargetFor(ctx.host, input.peer),
-        dest: `${peerContainerDir(input.peer, name)}/${DUMP_DIR}`,
-        peerLabel: input.peer.name,
-        receiverLock: receiverLockPath(input.peer.lxcPath, name),
-        ...(input.bwlimitKBps !== undefined ? { bwlimitKBps: input.bwlimitKBps } : {}),
-        signal: ctx.signal,
-      });
+      const sent = await pushDump(ctx, input, dump);
+      dumpFigures = { bytes: sent.bytesSent, dumpMs, sendMs: sent.ms };
+      ctx.log.info(dumpFigures, 'checkpoint sent');
       method = 'dump';
     } else {
       ctx.log.info({ digest: verified.manifestDigest !== undefined }, 'verified; stopping');
@@ -120,6 +114,7 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
       ...(frozenAt !== undefined ? { frozenAt } : {}),
       finalPass: stats,
       ...verified,
+      ...(dumpFigures ? { dump: dumpFigures } : {}),
     };
   }
   await writeJsonAtomic(record, out);

@@ -1,10 +1,10 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Peer } from '@ferry/core';
+import type { Peer, TransferStats } from '@ferry/core';
 import type { StepContext } from '../context.js';
 import { MARKER } from '../ownership/target-ownership.js';
 import { scratchDir } from '../ownership/scratch.js';
-import { FERRY_EXCLUDES, peerContainerDir, VERIFY_LIST } from './target-dir.js';
+import { DUMP_DIR, FERRY_EXCLUDES, peerContainerDir, VERIFY_LIST } from './target-dir.js';
 import { receiverLockPath, receiverPartialDir } from './receiver-lock.js';
 import { rsyncPush, transferProgress } from './rsync.js';
 import { sshRun, sshTargetFor, type SshTarget } from './ssh.js';
@@ -96,4 +96,23 @@ export async function pushContainer(
       onScan: () => ctx.progress({ stage, ...pass, message: 'scanning for changes' }),
     },
   );
+}
+
+/**
+ * Sends a live migration's CRIU dump into the target's container dir (DUMP_DIR), over the at-rest
+ * link: the container is stopped from the dump until it runs on the target, so a lost link must
+ * fail within seconds, as the final pass does.
+ */
+export async function pushDump(ctx: StepContext, input: { container: string; peer: Peer; bwlimitKBps?: number | undefined }, dumpDir: string): Promise<TransferStats> {
+  return rsyncPush({
+    source: dumpDir,
+    target: atRest(ctx, input.peer),
+    dest: `${peerContainerDir(input.peer, input.container)}/${DUMP_DIR}`,
+    peerLabel: input.peer.name,
+    receiverLock: receiverLockPath(input.peer.lxcPath, input.container),
+    atRest: true,
+    ioTimeoutSec: AT_REST_IO_TIMEOUT_S,
+    ...(input.bwlimitKBps !== undefined ? { bwlimitKBps: input.bwlimitKBps } : {}),
+    signal: ctx.signal,
+  });
 }

@@ -22,6 +22,8 @@ export interface StepFigures {
   /** When the container ran again at its destination. */
   startedAt?: number;
   checkpointMethod?: string;
+  /** Bytes of process state (a CRIU dump) sent, apart from the files' bytes. */
+  memoryBytes?: number;
 }
 
 /**
@@ -103,7 +105,12 @@ export const catalogue = {
   checkpoint: entry(CheckpointInput, CheckpointOutput, {
     atRest: () => true,
     peer: peerName,
-    figures: (o) => ({ bytesTransferred: o.finalPass.bytesSent, checkpointMethod: o.method, ...(o.frozenAt !== undefined ? { frozenAt: o.frozenAt } : {}) }),
+    figures: (o) => ({
+      bytesTransferred: o.finalPass.bytesSent,
+      checkpointMethod: o.method,
+      ...(o.frozenAt !== undefined ? { frozenAt: o.frozenAt } : {}),
+      ...(o.dump ? { memoryBytes: o.dump.bytes } : {}),
+    }),
   }),
   restore: entry(RestoreInput, RestoreOutput, {
     ownerOnly: true,

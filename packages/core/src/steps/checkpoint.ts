@@ -22,5 +22,7 @@ export const CheckpointOutput = z.object({
   manifestDigest: z.string().optional(),
   /** How that digest was taken: `changed` covers the paths the final pass sent, pushed beside it. */
   verify: VerifyLevel.optional(),
+  /** Live: the CRIU dump (processes and memory) — its size, and the time to write it and to send it. */
+  dump: z.object({ bytes: z.number().nonnegative(), dumpMs: z.number().nonnegative(), sendMs: z.number().nonnegative() }).optional(),
 });
 export type CheckpointOutput = z.infer<typeof CheckpointOutput>;
