@@ -6,4 +6,5 @@ export * from './heartbeat.js';
 export * from './load/load-meter.js';
 export * from './run.js';
 export * from './runtime/runtime.js';
+export { mountRootProblems } from './runtime/mount-roots.js';
 export * from './unify/index.js';

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { FerryError } from '@ferry/core';
 import { ensureRedis, type ProcId } from '@ferry/infra';
 import { LAB_ENV, readPidFile, startDaemon, stopDaemon } from './daemon.js';
+import { mountRootProblems } from '@ferry/worker';
 import { hostArgv } from './hostenv.js';
 import { layout, type Layout } from './paths.js';
 import type { LabHost, LabInfo } from './types.js';
@@ -74,7 +75,10 @@ export async function startWorkerDaemon(info: LabInfo, host: LabHost): Promise<P
     '--state-dir', host.stateDir,
     ...(info.live ? ['--live'] : []),
   ]);
-  return startDaemon({ argv, env: { ...daemonEnv(info), FERRY_MOUNT_ROOTS: lab.shared }, logFile: logFile(lab, name), pidFile: pidFile(lab, name) });
+  // The shared dir is the workers' mount root, unless the lab lives where no mount root may (the
+  // default state dir is under /root): then the lab shares nothing, and `ferry mount` is refused.
+  const share = mountRootProblems([lab.shared], host.lxcPath, [host.stateDir]).length === 0;
+  return startDaemon({ argv, env: { ...daemonEnv(info), ...(share ? { FERRY_MOUNT_ROOTS: lab.shared } : {}) }, logFile: logFile(lab, name), pidFile: pidFile(lab, name) });
 }
 
 export async function startSchedulerDaemon(info: LabInfo): Promise<ProcId> {
