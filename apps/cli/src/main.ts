@@ -406,7 +406,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .command('mount')
     .description('share a host directory with a container: now if it runs, and at every start')
     .argument('<container>', 'container name')
-    .argument('<host-dir>', 'absolute path of a directory on the host')
+    .argument('<host-dir>', "absolute path of a directory on the host, below one of its worker's mount roots (FERRY_MOUNT_ROOTS, --mount-root; none by default)")
     .argument('<path-in-container>', 'absolute path in the container (created if missing)')
     .option('--ro', 'read-only')
     .option('--host <host>', 'host of the container (default: the one that has it)')
@@ -485,6 +485,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--state-dir <dir>', "worker's scratch directory")
     .option('--live', 'offer live migration (checkpoint/restore with CRIU) when criu check passes (or FERRY_LIVE=1)')
     .option('--criu <path>', 'the criu binary (default: ferry\'s own build when installed, else criu on PATH)')
+    .option('--mount-root <dir>', 'a host dir whose subdirs ferry mount may share (repeatable; or FERRY_MOUNT_ROOTS=a:b; none by default)', (v: string, prev: string[] = []) => [...prev, v])
     .addHelpText(
       'after',
       examples(
