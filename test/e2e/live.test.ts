@@ -80,7 +80,8 @@ describe.skipIf(skipWhy !== undefined)('live migration (CRIU) in the lab', () =>
 
   it('moves a running service with its processes, memory and an open TCP connection: same PID, the counter goes on, the connection answers', async () => {
     const ct = await labContainerCreate({ name: 'mem1', host: 'h1', memoryMb: 64 });
-    const before = await svc(lab.client.netns, ct.ip);
+    let before = await svc(lab.client.netns, ct.ip); // memsvc listens once its memory is filled
+    for (let i = 0; i < 50 && !before; i++) before = await svc(lab.client.netns, ct.ip);
     expect(before).not.toBeNull();
     const conn = holdConnection(lab.client.netns, ct.ip);
     held.push(conn);

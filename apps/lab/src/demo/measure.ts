@@ -12,6 +12,8 @@ export interface Measured {
   precopyPasses: number;
   mode?: string;
   frozenMs?: number;
+  /** Bytes of process state (a live migration's CRIU dump). */
+  memoryBytes?: number;
   answeredAfter: boolean;
   probes: { ok: number; failed: number };
   steps: { name: string; host: string; ms: number | null; state: string }[];
@@ -64,6 +66,7 @@ export async function measureMigration(
       precopyPasses: s.precopyPasses,
       ...(s.mode ? { mode: s.mode } : {}),
       ...(s.frozenMs !== undefined ? { frozenMs: s.frozenMs } : {}),
+      ...(s.memoryBytes !== undefined ? { memoryBytes: s.memoryBytes } : {}),
       answeredAfter,
       probes: { ok: probe.samples.filter((x) => x.ok).length, failed: probe.samples.filter((x) => !x.ok).length },
       steps: s.steps.map((x) => ({ name: x.name, host: x.host, ms: x.ms ?? null, state: x.state })),
