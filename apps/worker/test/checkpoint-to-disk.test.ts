@@ -98,6 +98,8 @@ describe('checkpoint to disk and restore, real CRIU', () => {
     expect(info.containers.find((x) => x.name === name)).toMatchObject({ state: 'STOPPED', checkpoint: { at: out.at } });
     // Not running: a second checkpoint is refused with its reason.
     expect(await rejection(call('checkpoint-dump', a, ids(3)))).toMatchObject({ code: 'CONTAINER_NOT_RUNNING' });
+    // Nor is it migrated or cloned as a stopped container (it would start cold, its images left behind).
+    expect(await rejection(call('preflight', a, { ...ids(3), role: 'source', peer: peerOf(hostB) }))).toMatchObject({ code: 'CONTAINER_CHECKPOINTED' });
 
     const r = await call('checkpoint-restore', a, ids(4));
     expect(r).toMatchObject({ running: true, checkpointAt: out.at });

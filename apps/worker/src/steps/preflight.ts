@@ -55,6 +55,13 @@ async function source(ctx: StepContext, input: PreflightInput): Promise<Prefligh
       state: i.state,
     });
   }
+  if (!input.requireCheckpoint && i.state === 'STOPPED' && (await readCheckpoint(runtime, name))) {
+    // Moved or copied as a stopped container it would start cold elsewhere, its images left
+    // behind or copied along: a checkpointed container goes with `ferry restore --to`.
+    throw new PreconditionError('CONTAINER_CHECKPOINTED', `container ${name} is checkpointed on ${ctx.host.name}: bring it back with ferry restore ${name} [--to <host>]`, {
+      container: name,
+    });
+  }
   // A copy to this same host (a local clone) goes without ssh: nothing to check.
   if (input.peer.name !== ctx.host.name) {
     try {
