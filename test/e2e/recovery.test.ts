@@ -102,6 +102,6 @@ describe('retry and cancel after a crash', () => {
   it('retry of a migration that is not paused is bad input', async () => {
     const r = await ferry(['retry', 'm-doesnotexist']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/no migration with id m-doesnotexist/);
+    expect(r.stderr).toMatch(/no operation with id m-doesnotexist/);
   });
 });

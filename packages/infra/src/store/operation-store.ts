@@ -32,7 +32,7 @@ export class OperationStore {
 
   async mustGet(id: string): Promise<StoredRecord> {
     const r = await this.get(id);
-    if (!r) throw new FerryError('MIGRATION_NOT_FOUND', `no migration with id ${id}`);
+    if (!r) throw new FerryError('MIGRATION_NOT_FOUND', `no operation with id ${id}`);
     return r;
   }
 
