@@ -99,6 +99,12 @@ export async function releaseHost(stateDir: string, workerId: string): Promise<v
   unlock(stateDir, workerId);
 }
 
+/** LXC renames a container's monitor process `[lxc monitor] <lxc path> <name>`. */
+async function isLxcMonitor(pid: number): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
+  return cmdline.startsWith('[lxc monitor]');
+}
+
 /** Transfer tools are safe to kill: a transfer resumes from its partial files when it runs again. */
 const KILLABLE = new Set(['rsync', 'ssh']);
 
@@ -106,14 +112,15 @@ const KILLABLE = new Set(['rsync', 'ssh']);
  * The dead worker's children live on as orphans (an rsync, an lxc-freeze, an lxc-checkpoint). Its
  * steps must not run again beside them: transfers are killed, anything else is waited for (at most
  * `waitMs`, which is about when BullMQ would run the steps again anyway). Container monitors
- * (`lxc-start`) are left alone: they are the containers it started.
+ * are left alone: they are the containers it started (`lxc-start`) or restored from a CRIU dump
+ * (`lxc-checkpoint -r` leaves a monitor named `lxc-checkpoint`, its command line `[lxc monitor] …`).
  */
 export async function settleOrphans(predecessor: WorkerMark, waitMs = 15_000): Promise<{ killed: string[]; waited: string[]; left: string[] }> {
   const find = async () => {
     const found: (ProcId & { comm: string })[] = [];
     for (const p of await pidsWithEnv(WORKER_ENV, predecessor.workerId)) {
       const name = await comm(p.pid);
-      if (name !== null && name !== 'lxc-start') found.push({ ...p, comm: name });
+      if (name !== null && name !== 'lxc-start' && !(await isLxcMonitor(p.pid))) found.push({ ...p, comm: name });
     }
     return found;
   };

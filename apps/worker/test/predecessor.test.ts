@@ -112,6 +112,8 @@ describe("settleOrphans: the dead worker's children", () => {
     const transfer = spawn(join(dir, 'rsync'), ['30'], { env: marked });
     const tool = spawn('sleep', ['1'], { env: marked });
     const stranger = spawn('sleep', ['30'], { env: { ...process.env, [WORKER_ENV]: 'w-other' } });
+    // A restored container's monitor (lxc-checkpoint -r): its own, long-lived; never waited for.
+    const monitor = spawn('sleep', ['30'], { env: marked, argv0: '[lxc monitor] /var/lib/lxc c1' });
     const ended = (c: typeof tool) => new Promise<NodeJS.Signals | number | null>((r) => c.once('exit', (code, sig) => r(sig ?? code)));
     const [transferEnd, toolEnd] = [ended(transfer), ended(tool)];
     try {
@@ -124,8 +126,9 @@ describe("settleOrphans: the dead worker's children", () => {
       expect(await toolEnd).toBe(0); // it ran to its end
       expect(stranger.exitCode).toBeNull();
       expect(stranger.signalCode).toBeNull();
+      expect(monitor.exitCode).toBeNull();
     } finally {
-      for (const c of [transfer, tool, stranger]) c.kill('SIGKILL');
+      for (const c of [transfer, tool, stranger, monitor]) c.kill('SIGKILL');
       await rm(dir, { recursive: true, force: true });
     }
   });
