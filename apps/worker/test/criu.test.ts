@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandError } from '@ferry/core';
 import { run } from '@ferry/infra';
 import { findCriu } from '../src/runtime/criu.js';
+import { freezeCgroup, freezerDirOf, probeFreezer } from '../src/runtime/freezer.js';
 import { LIVE_OFF_REASON, LxcRuntime, criuReason } from '../src/runtime/lxc.js';
 import { lxcState, makeContainer, rand, removeLxcPath, tempDir, waitFor } from './helpers.js';
 
@@ -107,6 +108,17 @@ describe.skipIf(skipWhy !== undefined)(`CRIU through LxcRuntime (${criu})`, () =
     // CRIU restores the freezer state it found; restore must thaw it, or nothing in it ever runs.
     await waitFor(async () => ((await count())?.n ?? 0) >= frozen!.n + 5, 10_000, 'the counter to go on after a frozen dump');
     expect((await count())?.pid).toBe(frozen!.pid);
+
+    // A restore re-delivered after a crash between the restore and its thaw finds the copy
+    // "RUNNING" but frozen: unfreeze (what the steps call then) thaws it.
+    const i = (await rt.info(name))!;
+    const probe = await probeFreezer();
+    await freezeCgroup((await freezerDirOf(i.pid!, probe))!, probe.kind as 'v1' | 'v2', 5000);
+    const stalled = (await count())!.n;
+    await sleep(400);
+    expect((await count())!.n).toBeLessThanOrEqual(stalled + 1);
+    await rt.unfreeze(name);
+    await waitFor(async () => ((await count())?.n ?? 0) >= stalled + 5, 10_000, 'the counter to go on after unfreeze');
     await rt.stop(name);
     expect(await lxcState(lxcPath, name)).toBe('STOPPED');
   });

@@ -421,9 +421,22 @@ export class LxcRuntime implements Runtime {
 
   async unfreeze(name: string): Promise<void> {
     const s = await this.requireState(name);
+    if (s === 'RUNNING') return this.thawRestored(name);
     if (s !== 'FROZEN') return;
     await this.lxc('lxc-unfreeze', ['-n', name]);
     await this.waitState(name, 'RUNNING');
+  }
+
+  /**
+   * CRIU restores the freezer state it dumped, and ferry dumps a frozen container (nothing may
+   * change after the final pass): a restored copy comes back FROZEN while LXC reports RUNNING, and
+   * lxc-unfreeze, believing that, does nothing. Thaws its cgroup directly; a no-op otherwise.
+   */
+  private async thawRestored(name: string): Promise<void> {
+    const i = await this.info(name);
+    const probe = await probeFreezer();
+    const cgroup = i?.pid !== undefined && probe.kind !== 'none' ? await freezerDirOf(i.pid, probe) : undefined;
+    if (cgroup) await thawCgroup(cgroup, probe.kind as 'v1' | 'v2');
   }
 
   /** Dumps the container into `dir` with CRIU (`lxc-checkpoint -s`): it is stopped once dumped. */
@@ -435,13 +448,7 @@ export class LxcRuntime implements Runtime {
   async restore(name: string, dir: string): Promise<void> {
     await this.lxcCheckpoint(name, dir, ['-r', '-d'], 'restore.log');
     await this.waitState(name, 'RUNNING');
-    // CRIU restores the freezer state it dumped, and ferry dumps a frozen container (nothing may
-    // change after the final pass): the copy comes back FROZEN while LXC reports RUNNING, and
-    // lxc-unfreeze, believing that, does nothing. Thaw its cgroup directly.
-    const i = await this.info(name);
-    const probe = await probeFreezer();
-    const cgroup = i?.pid !== undefined && probe.kind !== 'none' ? await freezerDirOf(i.pid, probe) : undefined;
-    if (cgroup) await thawCgroup(cgroup, probe.kind as 'v1' | 'v2');
+    await this.thawRestored(name);
   }
 
   /**
@@ -455,7 +462,8 @@ export class LxcRuntime implements Runtime {
     // it. Not in `dir`: a dump wants an empty one.
     const outDir = await mkdtemp(join(tmpdir(), 'ferry-lxc-checkpoint-'));
     try {
-      await run('lxc-checkpoint', ['-P', this.lxcPath, '-n', name, '-D', dir, ...args], { timeoutMs: 10 * 60_000, env, outputFile: join(outDir, 'out') });
+      // Its own process group: a kill on timeout reaches criu too, not only lxc-checkpoint.
+      await run('lxc-checkpoint', ['-P', this.lxcPath, '-n', name, '-D', dir, ...args], { timeoutMs: 10 * 60_000, env, outputFile: join(outDir, 'out'), processGroup: true });
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;
       const criuErrors = (await readFile(join(dir, log), 'utf8').catch(() => ''))
@@ -463,10 +471,13 @@ export class LxcRuntime implements Runtime {
         // Root without CAP_SYS_RESOURCE: CRIU logs this as an error and carries on.
         .filter((l) => /\bError \(/.test(l) && !/RLIMIT_NOFILE/.test(l))
         .slice(-5);
-      if (!criuErrors.length) throw e;
+      // A dump or restore that ran out of time is not tried again while the container is down:
+      // the migration rolls back (the source resumes) instead.
+      const retryable = e.retryable && !e.failure.timedOut;
+      if (!criuErrors.length && retryable === e.retryable) throw e;
       throw new CommandError(
-        { ...e.failure, stderrTail: `${e.failure.stderrTail.trim()}\n${join(dir, log)}:\n${criuErrors.join('\n')}`.slice(-4000) },
-        { code: e.code, retryable: e.retryable },
+        { ...e.failure, stderrTail: `${e.failure.stderrTail.trim()}${criuErrors.length ? `\n${join(dir, log)}:\n${criuErrors.join('\n')}` : ''}`.slice(-4000) },
+        { code: e.code, retryable },
       );
     } finally {
       await rm(outDir, { recursive: true, force: true });

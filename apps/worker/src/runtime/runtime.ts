@@ -92,6 +92,7 @@ export interface Runtime {
   /** Stops at once (kill): used after the final sync, when the state is already copied. */
   stop(name: string): Promise<void>;
   freeze(name: string): Promise<void>;
+  /** Lets a frozen container run; also one restored frozen from a dump while reported running. */
   unfreeze(name: string): Promise<void>;
   /** Dumps a running container into `dir` (stopping it). Only where capabilities().checkpoint. */
   checkpoint(name: string, dir: string): Promise<void>;

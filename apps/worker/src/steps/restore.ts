@@ -39,6 +39,8 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
   const recordFile = join(scratchDir(ctx, input.migrationId), 'restore.json');
   const i = await runtime.info(name);
   if (i?.state === 'RUNNING') {
+    // Re-delivered after a restore from a dump that ended before its thaw: thaw it now.
+    await runtime.unfreeze(name);
     const rec = await readJson<RestoreOutput>(recordFile);
     return { ...(rec ?? {}), running: true, ...(i.pid !== undefined ? { pid: i.pid } : {}) };
   }

@@ -39,6 +39,8 @@ export const resumeSource: Step<ResumeSourceInput, ResumeSourceOutput> = async (
       out = { action: 'none', running: false };
     }
   } else if (i.state === 'RUNNING') {
+    // Re-delivered after a restore from the dump that ended before its thaw: thaw it now.
+    await ctx.runtime.unfreeze(input.container);
     out = { action: 'none', running: true };
   } else {
     throw new FerryError('CONTAINER_STATE', `container ${input.container} is ${i.state}; try again when it settles`, { retryable: true });

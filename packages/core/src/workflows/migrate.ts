@@ -6,8 +6,9 @@ import { expectFromSource, layout, step, type Wiring, type Workflow } from './wo
  * A migration: check both hosts, pre-copy the running container, freeze it for the final pass and
  * stop it (or dump it, live), start it on the target, announce it there, remove the source.
  *
- * Until restore has been asked for, a failure undoes what was done: the copy on the target is
- * removed and the source resumes. From restore on (the point of no return) only forward.
+ * Until restore has succeeded, a failure undoes what was done: the copy on the target is removed
+ * and the source resumes (live: from its dump). Once restore has succeeded (the point of no
+ * return) only forward.
  */
 type W = Wiring<'migrate'>;
 
