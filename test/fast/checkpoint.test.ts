@@ -1,7 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { shownState, type OperationRecord } from '@ferry/core';
-import { testRedis } from '../support/redis.js';
-import { FakeCluster, FakeRuntime, FakeWorld, filesDigest } from '../support/fake/index.js';
+import { FakeCluster, useFakeClusters, FakeRuntime, FakeWorld, filesDigest } from '../support/fake/index.js';
 import { describeHost } from '../../apps/worker/src/heartbeat.js';
 
 /**
@@ -11,19 +10,7 @@ import { describeHost } from '../../apps/worker/src/heartbeat.js';
  * ever active on two hosts at once.
  */
 describe('checkpoint to disk and restore (fast tier: fake hosts, real scheduler and workers)', () => {
-  let srv: Awaited<ReturnType<typeof testRedis>>;
-  let c: FakeCluster | undefined;
-
-  beforeAll(async () => {
-    srv = await testRedis();
-  });
-  afterAll(async () => srv.stop());
-  afterEach(async () => {
-    const world = c?.world;
-    await c?.stop();
-    c = undefined;
-    expect(world?.violations ?? []).toEqual([]);
-  });
+  const clusters = useFakeClusters();
 
   const FILES = { 'etc/hostname': 'web\n', 'srv/data': 'counter=41\n' };
   const names = (steps: OperationRecord['steps']) => steps.map((s) => `${s.name}@${s.host}`);
@@ -33,7 +20,7 @@ describe('checkpoint to disk and restore (fast tier: fake hosts, real scheduler 
     world.addHost('h1', { checkpoint: true });
     world.addHost('h2', { checkpoint: opts.h2Checkpoint ?? true });
     world.create('h1', 'web', { state: 'RUNNING', ip: '10.0.3.10', mac: '02:00:00:00:00:10', files: FILES });
-    c = await FakeCluster.start({ url: srv.url, world });
+    const c = await clusters.start({ world });
     return c;
   }
 

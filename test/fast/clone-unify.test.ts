@@ -1,7 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { macFromId, type OperationRecord } from '@ferry/core';
-import { testRedis } from '../support/redis.js';
-import { FakeCluster, FakeWorld, filesDigest } from '../support/fake/index.js';
+import { FakeCluster, useFakeClusters, FakeWorld, filesDigest } from '../support/fake/index.js';
 
 /**
  * FAST TIER, FAKE HOSTS: clones and unify through the real scheduler, processor and host workers
@@ -9,19 +8,7 @@ import { FakeCluster, FakeWorld, filesDigest } from '../support/fake/index.js';
  * After every test: no container was ever active on two hosts at once.
  */
 describe('clone and unify (fast tier: fake hosts, real scheduler and workers)', () => {
-  let srv: Awaited<ReturnType<typeof testRedis>>;
-  let c: FakeCluster | undefined;
-
-  beforeAll(async () => {
-    srv = await testRedis();
-  });
-  afterAll(async () => srv.stop());
-  afterEach(async () => {
-    const world = c?.world;
-    await c?.stop();
-    c = undefined;
-    expect(world?.violations ?? []).toEqual([]);
-  });
+  const clusters = useFakeClusters();
 
   const names = (steps: OperationRecord['steps']) => steps.map((s) => `${s.name}@${s.host}`);
   const WEB = {
@@ -39,7 +26,7 @@ describe('clone and unify (fast tier: fake hosts, real scheduler and workers)', 
     world.addHost('h1');
     world.addHost('h2');
     world.create('h1', 'web', { state: 'RUNNING', ip: '10.0.3.10', mac: '02:00:00:00:00:10', hostname: 'web', files: WEB });
-    c = await FakeCluster.start({ url: srv.url, world });
+    const c = await clusters.start({ world });
     return c;
   }
 
@@ -103,7 +90,7 @@ describe('clone and unify (fast tier: fake hosts, real scheduler and workers)', 
     const base = { 'bin/busybox': 'B'.repeat(10_000), 'etc/os-release': 'NAME=fake\n' };
     world.create('h1', 'a', { state: 'RUNNING', files: { ...base, 'etc/hostname': 'a\n' } });
     world.create('h1', 'b', { files: { ...base, 'etc/hostname': 'b\n' } });
-    c = await FakeCluster.start({ url: srv.url, world, hosts: ['h1'] });
+    const c = await clusters.start({ world, hosts: ['h1'] });
     const id = await c.unify({ containers: ['a', 'b'], host: 'h1' });
     const r = await c.waitFor(id, 'done');
     expect(names(r.steps)).toEqual(['unify@h1']);

@@ -1,8 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stepJobId, type OperationRecord } from '@ferry/core';
 import { stepJob } from '../../apps/scheduler/src/step-jobs.js';
-import { testRedis } from '../support/redis.js';
-import { FakeCluster, FakeWorld, filesDigest } from '../support/fake/index.js';
+import { FakeCluster, useFakeClusters, FakeWorld, filesDigest } from '../support/fake/index.js';
 
 /**
  * FAST TIER, FAKE HOSTS: whole migrations through the real scheduler, reconciler, processor and
@@ -14,19 +13,7 @@ import { FakeCluster, FakeWorld, filesDigest } from '../support/fake/index.js';
  * checked by the fake world at every change of any container, not by sampling.
  */
 describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
-  let srv: Awaited<ReturnType<typeof testRedis>>;
-  let c: FakeCluster | undefined;
-
-  beforeAll(async () => {
-    srv = await testRedis();
-  });
-  afterAll(async () => srv.stop());
-  afterEach(async () => {
-    const world = c?.world;
-    await c?.stop();
-    c = undefined;
-    expect(world?.violations ?? []).toEqual([]);
-  });
+  const clusters = useFakeClusters();
 
   const FILES = { 'etc/hostname': 'web\n', 'etc/hosts': '127.0.0.1 localhost\n127.0.1.1 web\n', 'srv/www/index.html': '<h1>hello</h1>\n', 'var/lib/data': 'x'.repeat(4096) };
 
@@ -36,7 +23,7 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
     world.addHost('h1', { checkpoint: opts.checkpoint ?? false });
     world.addHost('h2', { checkpoint: opts.checkpoint ?? false });
     world.create('h1', 'web', { state: 'RUNNING', ip: '10.0.3.10', mac: '02:00:00:00:00:10', files: FILES });
-    c = await FakeCluster.start({ url: srv.url, world });
+    const c = await clusters.start({ world });
     return c;
   }
 

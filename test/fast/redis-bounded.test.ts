@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETENTION, type RetentionPolicy } from '@ferry/core';
 import { collectGarbage, connect, usedMemory } from '@ferry/infra';
-import { quit, testRedis } from '../support/redis.js';
-import { FakeCluster, FakeWorld } from '../support/fake/index.js';
+import { quit } from '../support/redis.js';
+import { useFakeClusters, FakeWorld } from '../support/fake/index.js';
 
 /**
  * FAST TIER, FAKE HOSTS: Redis stays bounded. Migrations run through the real scheduler and host
@@ -20,19 +20,7 @@ const CONTAINERS = 20;
 const CHECKPOINTS = 8;
 
 describe('Redis stays bounded (fast tier: fake hosts, real scheduler and workers)', () => {
-  let srv: Awaited<ReturnType<typeof testRedis>>;
-  let c: FakeCluster | undefined;
-
-  beforeAll(async () => {
-    srv = await testRedis();
-  });
-  afterAll(async () => srv.stop());
-  afterEach(async () => {
-    const world = c?.world;
-    await c?.stop();
-    c = undefined;
-    expect(world?.violations ?? []).toEqual([]);
-  });
+  const clusters = useFakeClusters();
 
   it(`${OPS} finished migrations: records kept as the retention says; used_memory after gc flat past it (asserted from 1,000)`, { timeout: Math.max(180_000, OPS * 100) }, async () => {
     const world = new FakeWorld();
@@ -40,8 +28,8 @@ describe('Redis stays bounded (fast tier: fake hosts, real scheduler and workers
     world.addHost('h2');
     const names = Array.from({ length: CONTAINERS }, (_, i) => `ct${i}`);
     for (const [i, n] of names.entries()) world.create('h1', n, { state: 'RUNNING', ip: `10.0.3.${10 + i}`, mac: `02:00:00:00:00:${(16 + i).toString(16)}`, files: { 'etc/hostname': `${n}\n` } });
-    c = await FakeCluster.start({ url: srv.url, world });
-    const redis = connect(srv.url);
+    const c = await clusters.start({ world });
+    const redis = connect(clusters.url());
     const policy: RetentionPolicy = { ...DEFAULT_RETENTION, keep: OPS >= 1000 ? 100 : 20, minAgeMs: 0 };
     const where = new Map(names.map((n) => [n, 'h1']));
     const rows: { ops: number; before: number; after: number; records: number; keys: number; ms: number }[] = [];

@@ -10,3 +10,4 @@ export * from './runtime.js';
 export * from './steps.js';
 export * from './cluster.js';
 export * from './meter.js';
+export * from './use-clusters.js';
