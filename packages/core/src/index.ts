@@ -17,6 +17,7 @@ export * from './jobs.js';
 export * from './summary.js';
 export * from './toolbox.js';
 export * from './exec-codec.js';
+export * from './operation-log.js';
 export * from './rebalance/index.js';
 export * from './load/index.js';
 export * from './retention.js';

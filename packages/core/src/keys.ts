@@ -23,6 +23,8 @@ export function keys(prefix: string) {
     starts: (id: string) => `${prefix}:mig:${id}:starts`,
     /** Field `<phase>.<index>.<run>` → how often the reconciler re-enqueued a lost step job. */
     replays: (id: string) => `${prefix}:mig:${id}:replays`,
+    /** The operation's log (`ferry logs`), a stream of OperationLogEntry (operation-log.ts); removed with the record. */
+    operationLog: (id: string) => `${prefix}:mig:${id}:log`,
     migrations: `${prefix}:migs`,
     /** Which migration holds a container: one migration per container at a time. */
     lock: (container: string) => `${prefix}:lock:${container}`,
