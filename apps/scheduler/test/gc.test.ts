@@ -69,9 +69,11 @@ describe('gc (collectGarbage) against real Redis', () => {
       await store.setProgress(r.id, { phase: 'forward', index: 0, stage: 'x', at: 1 });
       await store.markStarted(r.id, 'forward', 0, 0, 1);
       await store.countReplay(r.id, 'forward', 0, 0);
+      await redis.xadd(store.k.operationLog(r.id), '*', 'msg', 'step started');
     }
-    // A hash whose record is gone (a late progress write), and an index entry without its record.
+    // A hash and a log whose record is gone (a late progress write and log line), and an index entry without its record.
     await store.setProgress('m-gone', { phase: 'forward', index: 0, stage: 'x', at: 1 });
+    await redis.xadd(store.k.operationLog('m-gone'), '*', 'msg', 'step done');
     await redis.zadd(store.k.migrations, now, 'm-ghost');
 
     const before = await prefixKeys();
@@ -83,8 +85,9 @@ describe('gc (collectGarbage) against real Redis', () => {
     expect(r.operations).toMatchObject({ seen: 9, open: 2, kept: 3, removed: 3, leftovers: 2 });
     expect((await ids()).sort()).toEqual(['m-d', 'm-deferred', 'm-e', 'm-old-paused', 'm-old-running']);
     for (const id of ['m-a', 'm-b', 'm-c', 'm-gone']) {
-      expect(await redis.exists(store.k.migration(id), store.k.progress(id), store.k.starts(id), store.k.replays(id))).toBe(0);
+      expect(await redis.exists(store.k.migration(id), store.k.progress(id), store.k.starts(id), store.k.replays(id), store.k.operationLog(id))).toBe(0);
     }
+    expect(await redis.xlen(store.k.operationLog('m-old-running'))).toBe(1);
     expect(await redis.zscore(store.k.migrations, 'm-ghost')).toBeNull();
     expect(await store.progress('m-old-running')).toHaveProperty('forward.0');
     // The deferred removal is kept up to deferredMaxAgeMs (30 d), past maxAge and keep.
@@ -96,7 +99,7 @@ describe('gc (collectGarbage) against real Redis', () => {
   it('removes a record only at the version it judged: one saved since stays', async () => {
     const r = rec('m-1', 'done', now - 10 * DAY);
     await store.save(r, true);
-    const keysOf = [store.k.migration('m-1'), store.k.progress('m-1'), store.k.starts('m-1'), store.k.replays('m-1'), store.k.migrations] as const;
+    const keysOf = [store.k.migration('m-1'), store.k.progress('m-1'), store.k.starts('m-1'), store.k.replays('m-1'), store.k.operationLog('m-1'), store.k.migrations] as const;
     const { scripts } = await import('../../../packages/infra/src/redis/scripts.js');
     await store.save({ ...r, version: 0 }); // now at version 1
     expect(await scripts(redis).dropOperation([...keysOf], 'm-1', '0')).toBe(false);

@@ -11,3 +11,6 @@ export * from './store/placement-store.js';
 export * from './store/round-store.js';
 export * from './store/cluster.js';
 export * from './store/gc.js';
+export * from './operation-log/sink.js';
+export * from './operation-log/tee.js';
+export * from './operation-log/read.js';

@@ -40,7 +40,7 @@ const SCRIPTS = {
   'next-epoch': 1,
   fence: 1,
   'release-lock': 1,
-  'drop-operation': 5,
+  'drop-operation': 6,
   'drop-owner': 2,
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
@@ -58,10 +58,10 @@ export interface Scripts {
   /** Deletes the lock at `key` only if `holder` holds it; whether it did. */
   releaseLock(key: string, holder: string): Promise<boolean>;
   /**
-   * Removes an operation's record and its hashes (`keys`: record, progress, starts, replays, index)
-   * only if the record is at `version` ('-1': absent); whether it did.
+   * Removes an operation's record, its hashes and its log (`keys`: record, progress, starts, replays,
+   * log, index) only if the record is at `version` ('-1': absent); whether it did.
    */
-  dropOperation(keys: [string, string, string, string, string], id: string, version: string): Promise<boolean>;
+  dropOperation(keys: [string, string, string, string, string, string], id: string, version: string): Promise<boolean>;
   /** Deletes a container's owner hash only if its lock is free and its epoch is `epoch`; whether it did. */
   dropOwner(ownerKey: string, lockKey: string, epoch: string): Promise<boolean>;
 }

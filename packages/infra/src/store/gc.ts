@@ -185,13 +185,13 @@ export async function collectGarbage(redis: Redis, prefix: string, o: GcOptions)
     for (let i = 0; i < expired.length; i += PAGE) {
       await Promise.all(
         expired.slice(i, i + PAGE).map(({ id, version }) =>
-          lua.dropOperation([k.migration(id), k.progress(id), k.starts(id), k.replays(id), k.migrations], id, version),
+          lua.dropOperation([k.migration(id), k.progress(id), k.starts(id), k.replays(id), k.operationLog(id), k.migrations], id, version),
         ),
       );
     }
   }
 
-  // 4. Hashes of records that are gone (a late progress write, or an older gc's crash).
+  // 4. Hashes and logs of records that are gone (a late progress write or log line, or an older gc's crash).
   const migPrefix = k.migration('');
   const expiredIds = new Set(expired.map((e) => e.id));
   const aux = new Map<string, string[]>();

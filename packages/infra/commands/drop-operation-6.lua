@@ -1,6 +1,6 @@
 --[[
-  Removes a finished operation's record, its progress, start marks and replay counts, and its entry
-  in the index, only if the record is still at the version gc judged (so a record that changed
+  Removes a finished operation's record, its progress, start marks, replay counts and log, and its
+  entry in the index, only if the record is still at the version gc judged (so a record that changed
   since, or one saved anew, is never removed). gc judges only finished operations.
 
     Input:
@@ -8,7 +8,8 @@
       KEYS[2] its progress hash
       KEYS[3] its start marks hash
       KEYS[4] its replay counts hash
-      KEYS[5] the index of operations (a sorted set of ids)
+      KEYS[5] its log (a stream)
+      KEYS[6] the index of operations (a sorted set of ids)
 
       ARGV[1] the operation's id
       ARGV[2] the record's version gc judged ('-1': the record is absent, only leftovers to remove)
@@ -24,6 +25,6 @@ if cur then
 elseif ARGV[2] ~= '-1' then
   return 0
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('ZREM', KEYS[6], ARGV[1])
 return 1
