@@ -486,10 +486,15 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--live', 'offer live migration (checkpoint/restore with CRIU) when criu check passes (or FERRY_LIVE=1)')
     .option('--criu <path>', 'the criu binary (default: ferry\'s own build when installed, else criu on PATH)')
     .option('--mount-root <dir>', 'a host dir whose subdirs ferry mount may share (repeatable; or FERRY_MOUNT_ROOTS=a:b; none by default)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics; a bare PORT is 127.0.0.1:PORT (or FERRY_WORKER_METRICS; off by default)')
     .addHelpText(
       'after',
       examples(
-        ['REDIS_URL=redis://10.0.0.1:6379 ferry worker --host h1 --address 10.0.0.11 --ssh-key /root/.ssh/ferry --known-hosts /etc/ferry/known_hosts', 'ferry worker --host h2 --address 10.0.0.12 --lxc-path /srv/lxc --live'],
+        [
+          'REDIS_URL=redis://10.0.0.1:6379 ferry worker --host h1 --address 10.0.0.11 --ssh-key /root/.ssh/ferry --known-hosts /etc/ferry/known_hosts',
+          'ferry worker --host h2 --address 10.0.0.12 --lxc-path /srv/lxc --live',
+          'ferry worker --host h3 --address 10.0.0.13 --metrics 10.0.0.13:9471',
+        ],
         'One worker per host; it runs until SIGTERM.',
       ),
     )
@@ -507,10 +512,20 @@ function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('scheduler')
     .description('run the scheduler (plans operations and advances them)')
-    .addHelpText('after', examples(['REDIS_URL=redis://10.0.0.1:6379 ferry scheduler'], 'Any number may run; it runs until SIGTERM.'))
-    .action(async () => {
-      const { runScheduler } = await import('@ferry/scheduler');
-      await runScheduler();
+    .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics; a bare PORT is 127.0.0.1:PORT (or FERRY_SCHEDULER_METRICS; off by default)')
+    .addHelpText(
+      'after',
+      examples(['REDIS_URL=redis://10.0.0.1:6379 ferry scheduler', 'ferry scheduler --metrics 0.0.0.0:9470'], 'Any number may run; it runs until SIGTERM.'),
+    )
+    .action(async (o: { metrics?: string }) => {
+      const { parseSchedulerFlags, runScheduler } = await import('@ferry/scheduler');
+      let opts;
+      try {
+        opts = parseSchedulerFlags(o);
+      } catch (e) {
+        throw new ExitError(EXIT.badInput, `scheduler: ${(e as Error).message}`);
+      }
+      await runScheduler(opts);
     });
 
   const redis = program

@@ -1,14 +1,22 @@
 import { connect, createLogger, ensureRedis } from '@ferry/infra';
 import { DEFAULT_PREFIX } from '@ferry/core';
 import { Scheduler } from './scheduler.js';
+import type { SchedulerRunOptions } from './flags.js';
 
 /** Runs a scheduler until SIGTERM/SIGINT. */
-export async function runScheduler(): Promise<void> {
+export async function runScheduler(opts: SchedulerRunOptions = {}): Promise<void> {
   const log = createLogger('scheduler');
   const { url } = await ensureRedis();
   const redis = connect(url);
-  const s = new Scheduler({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, log });
-  await s.start();
+  const s = new Scheduler({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, log, ...(opts.metrics ? { metrics: opts.metrics } : {}) });
+  try {
+    await s.start();
+  } catch (e) {
+    // A start refused (say, the metrics port taken): nothing else keeps the process up.
+    await s.stop().catch(() => undefined);
+    redis.disconnect();
+    throw e;
+  }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGTERM', stop);

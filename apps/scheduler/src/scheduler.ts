@@ -27,11 +27,12 @@ import {
   retentionFromEnv,
   type RetentionPolicy,
 } from '@ferry/core';
-import { HostRegistry, OperationStore, Queues } from '@ferry/infra';
+import { HostRegistry, OperationStore, Queues, type MetricsListen } from '@ferry/infra';
 import { stepJob } from './step-jobs.js';
 import { Reconciler, type ReconcilerPort } from './reconciler.js';
 import { Rebalancer } from './rebalancer.js';
 import { Collector } from './collector.js';
+import { SchedulerMetrics } from './metrics/index.js';
 
 export interface SchedulerOptions {
   redis: Redis;
@@ -45,6 +46,8 @@ export interface SchedulerOptions {
    * retention policy from the environment (retentionFromEnv).
    */
   gc?: false | { everyMs?: number; policy?: RetentionPolicy };
+  /** A Prometheus endpoint (`ferry scheduler --metrics`); none when absent. */
+  metrics?: MetricsListen;
 }
 
 /**
@@ -59,6 +62,9 @@ export class Scheduler {
   private reconciler?: Reconciler;
   rebalancer?: Rebalancer;
   collector?: Collector;
+  private metrics?: SchedulerMetrics;
+  /** Where the metrics endpoint answers, once started with `metrics`. */
+  metricsUrl?: string;
 
   constructor(readonly opts: SchedulerOptions) {
     this.store = new OperationStore(opts.redis, opts.prefix);
@@ -67,6 +73,11 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
+    if (this.opts.metrics) {
+      // First: a port that cannot be had stops the start before any job is taken.
+      this.metrics = new SchedulerMetrics({ store: this.store, queues: this.queues, prefix: this.opts.prefix, log: this.opts.log });
+      this.metricsUrl = await this.metrics.serve(this.opts.metrics, this.opts.log);
+    }
     // One job at a time: events of a migration apply in order; each takes milliseconds.
     this.worker = new Worker<SchedulerJob>(queueNames.scheduler, (job) => this.handle(job), {
       connection: this.opts.redis,
@@ -118,6 +129,7 @@ export class Scheduler {
     await this.rebalancer?.stop();
     await this.collector?.stop();
     await this.worker?.close();
+    await this.metrics?.close();
     await this.queues.close();
   }
 
@@ -185,7 +197,7 @@ export class Scheduler {
     const error = toErrorData(e);
     this.opts.log.warn({ migrationId: id, kind, error }, 'operation rejected');
     const r: RejectedRecord = { id, kind, state: 'rejected', request, error, createdAt: now, updatedAt: now, endedAt: now, version: 0 };
-    await this.store.save(r, true);
+    if (await this.store.save(r, true)) this.metrics?.rejected(r);
   }
 
   /** Applies an event with compare-and-set, then carries out the resulting commands. */
@@ -197,6 +209,7 @@ export class Scheduler {
       if (!t.changed) return cur;
       if (!(await this.store.save(t.record))) continue; // lost a race: re-read, re-apply
       const saved = { ...t.record, version: t.record.version + 1 };
+      this.metrics?.transition(cur, saved, event);
       await this.carryOut(saved, t.commands);
       return saved;
     }

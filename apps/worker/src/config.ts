@@ -1,4 +1,5 @@
 import type { Peer } from '@ferry/core';
+import type { MetricsListen } from '@ferry/infra';
 
 /** What a worker knows about its own host. */
 export interface HostConfig extends Peer {
@@ -23,4 +24,6 @@ export interface HostConfig extends Peer {
    * adopted from a peer must resolve below one of them. Absent or empty: none may.
    */
   mountRoots?: readonly string[];
+  /** A Prometheus endpoint (`--metrics`, FERRY_WORKER_METRICS); none when absent. */
+  metrics?: MetricsListen;
 }

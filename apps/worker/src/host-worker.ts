@@ -3,7 +3,7 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { queueNames, type StepJobData, type StepResultData } from '@ferry/core';
-import { HostRegistry, OperationStore, Queues } from '@ferry/infra';
+import { HostRegistry, OperationStore, Queues, type MetricsListen } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 import type { StepContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
@@ -14,6 +14,7 @@ import { sshRun, sshTargetFor } from './transfer/ssh.js';
 import { claimHost, reclaimJobs, releaseHost, settleOrphans, WORKER_ENV } from './predecessor.js';
 import type { Runtime } from './runtime/runtime.js';
 import { CgroupLoadMeter, type LoadMeter } from './load/load-meter.js';
+import { WorkerMetrics } from './metrics.js';
 
 export interface HostWorkerOptions {
   redis: Redis;
@@ -38,6 +39,8 @@ export interface HostWorkerOptions {
    * cgroups, CgroupLoadMeter). The fast tier's fake hosts give loads of their own.
    */
   meter?: LoadMeter;
+  /** A Prometheus endpoint of this worker's steps (`ferry worker --metrics`); none when absent. */
+  metrics?: MetricsListen;
 }
 
 /**
@@ -57,11 +60,15 @@ export class HostWorker {
   readonly store: OperationStore;
   readonly registry: HostRegistry;
   readonly queues: Queues;
+  private readonly metrics?: WorkerMetrics;
+  /** Where the metrics endpoint answers, once started with `metrics`. */
+  metricsUrl?: string;
 
   constructor(private readonly o: HostWorkerOptions) {
     this.store = new OperationStore(o.redis, o.prefix);
     this.registry = new HostRegistry(o.redis, o.prefix);
     this.queues = new Queues(o.redis, o.prefix);
+    if (o.metrics) this.metrics = new WorkerMetrics(o.host.name);
     this.heartbeat = new Heartbeat(o.host, o.runtime, this.registry, o.log, o.meter ?? new CgroupLoadMeter(o.runtime, o.log));
   }
 
@@ -96,7 +103,8 @@ export class HostWorker {
       queueNames.host(this.o.host.name),
       async (job, token) => {
         try {
-          return await processor(job, token);
+          const run = () => processor(job, token);
+          return await (this.metrics ? this.metrics.track(job.data, run, () => this.abort.signal.aborted) : run());
         } finally {
           void this.heartbeat.beat();
         }
@@ -124,6 +132,8 @@ export class HostWorker {
           log.warn({ predecessorPid: predecessor.pid, jobs: moved, orphans }, 'took back the steps of a worker that died');
         }
       }
+      // Once the host is ours (a second worker is refused above, not by a taken port).
+      if (this.o.metrics && this.metrics) this.metricsUrl = await this.metrics.serve(this.o.metrics, log);
       await this.heartbeat.start();
       await sweepAbandonedCopies(ctxFor(log, () => undefined), this.store).catch((err: unknown) => log.warn({ err }, 'sweep of abandoned copies failed'));
       void this.o.runtime.emptyTrash?.();
@@ -148,7 +158,7 @@ export class HostWorker {
   async kill(): Promise<void> {
     this.closing = true;
     this.heartbeat.stop();
-    await Promise.all([this.worker?.close(true), this.toolbox?.stop()]);
+    await Promise.all([this.worker?.close(true), this.toolbox?.stop(), this.metrics?.close()]);
   }
 
   /** SIGTERM: running steps are told to stop (they are retried later); then the worker closes. */
@@ -176,6 +186,7 @@ export class HostWorker {
     } finally {
       clearTimeout(timer);
       if (this.worker) await releaseHost(this.o.host.stateDir, this.worker.id);
+      await this.metrics?.close();
       await this.queues.close();
     }
   }

@@ -4,6 +4,7 @@ export * from './context.js';
 export * from './host-worker.js';
 export * from './heartbeat.js';
 export * from './load/load-meter.js';
+export * from './metrics.js';
 export * from './run.js';
 export * from './runtime/runtime.js';
 export { mountRootProblems } from './runtime/mount-roots.js';

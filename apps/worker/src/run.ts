@@ -25,7 +25,7 @@ export async function runWorker(host: HostConfig): Promise<void> {
     mountRoots: host.mountRoots ?? [],
     protectedDirs: [host.stateDir],
   });
-  const w = new HostWorker({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, host, runtime, log });
+  const w = new HostWorker({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, host, runtime, log, ...(host.metrics ? { metrics: host.metrics } : {}) });
   try {
     await w.start();
   } catch (e) {
