@@ -46,10 +46,14 @@ export interface FakeClusterOptions {
   /** The reconciler's period (default 60 s: tests call `scheduler.reconcileNow()`). */
   reconcileEveryMs?: number;
   log?: Logger;
+  /** Metrics endpoints on 127.0.0.1, ports from the kernel (`metricsUrl`). */
+  metrics?: boolean;
 }
 
 /** A unify request as submitted; `container` (its fence) defaults to the first of `containers`. */
 type UnifyRequestInput = Omit<z.input<typeof UnifyRequest>, 'container'> & { container?: string };
+
+const LOCAL_ANY_PORT = { host: '127.0.0.1', port: 0 };
 
 /** The pid of a process that has exited and been reaped (what a killed worker's mark names). */
 function deadPid(): number {
@@ -76,7 +80,7 @@ export class FakeCluster {
     this.schedulerRedis = connect(opts.url);
     this.store = new OperationStore(this.redis, this.prefix);
     this.queues = new Queues(this.redis, this.prefix);
-    this.scheduler = new Scheduler({ redis: this.schedulerRedis, prefix: this.prefix, log: this.log.child({ component: 'scheduler' }), reconcileEveryMs: opts.reconcileEveryMs ?? 60_000, rebalance: { pollMs: 50 } });
+    this.scheduler = new Scheduler({ redis: this.schedulerRedis, prefix: this.prefix, log: this.log.child({ component: 'scheduler' }), reconcileEveryMs: opts.reconcileEveryMs ?? 60_000, rebalance: { pollMs: 50 }, ...(opts.metrics ? { metrics: LOCAL_ANY_PORT } : {}) });
     this.world.faults.onCrash = (host) => {
       this.crashes.set(host, this.crash(host));
     };
@@ -129,6 +133,7 @@ export class FakeCluster {
       steps: fakeSteps(this.world),
       meter: new FakeMeter(this.world),
       log: this.log.child({ component: 'worker' }),
+      ...(this.opts.metrics ? { metrics: LOCAL_ANY_PORT } : {}),
     });
     await worker.start();
     this.workers.set(name, { worker, redis });
@@ -161,6 +166,13 @@ export class FakeCluster {
     this.workers.delete(name);
     await w.worker.stop(1000);
     await w.redis.quit().catch(() => w.redis.disconnect());
+  }
+
+  /** Where the scheduler's (`scheduler`) or a host worker's metrics endpoint answers (option `metrics`). */
+  metricsUrl(of: 'scheduler' | string): string {
+    const url = of === 'scheduler' ? this.scheduler.metricsUrl : this.workers.get(of)?.worker.metricsUrl;
+    if (!url) throw new Error(`no metrics endpoint for ${of}: start the cluster with metrics: true`);
+    return url;
   }
 
   /** The host's step queue (to look at, or lose, its jobs). */
