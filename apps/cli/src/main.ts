@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { summarize, type StoredRecord } from '@ferry/core';
+import { OPERATION_LOG, summarize, type StoredRecord } from '@ferry/core';
 import { EXIT, ExitError } from './exit-error.js';
 import type { Client } from './client.js';
 import { exitCodeOf, submitMigration, waitFor } from './commands/migrate.js';
@@ -205,6 +205,26 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addHelpText('after', examples(['ferry watch m-mipz3k8wq4x7a1'], 'Exits when it ends or pauses: 0 done, 1 otherwise.'))
     .action(async (id: string) => {
       await withClient(async (c) => setExit(await watch(c, id)));
+    });
+
+  program
+    .command('logs')
+    .description("print an operation's log: its steps' lines from every host they ran on, and the scheduler's, in order")
+    .argument('<id>', 'operation id')
+    .option('-f, --follow', 'print new lines as they come, until the operation ends')
+    .option('--json', 'print each line as JSON')
+    .addHelpText(
+      'after',
+      examples(
+        ['ferry logs m-mipz3k8wq4x7a1', 'ferry logs m-mipz3k8wq4x7a1 --follow', 'ferry logs m-mipz3k8wq4x7a1 --json'],
+        'Columns: time, host (or scheduler), step, level, message and its fields. Info and above, at most',
+        `${OPERATION_LOG.maxLen} lines an operation (the oldest go first), each cut to ${OPERATION_LOG.lineBytes} bytes; removed with the`,
+        'operation by ferry gc. --follow exits when it ends: 0 done, 1 otherwise; without it, 0.',
+      ),
+    )
+    .action(async (id: string, o) => {
+      const { logs } = await import('./commands/logs.js');
+      await withClient(async (c) => setExit(await logs(c, id, { follow: Boolean(o.follow), json: Boolean(o.json) })));
     });
 
   for (const kind of ['retry', 'cancel'] as const) {

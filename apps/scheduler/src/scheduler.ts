@@ -27,7 +27,7 @@ import {
   retentionFromEnv,
   type RetentionPolicy,
 } from '@ferry/core';
-import { HostRegistry, OperationStore, Queues, type MetricsListen } from '@ferry/infra';
+import { HostRegistry, OperationLogSink, OperationStore, Queues, teeOperationLog, type MetricsListen } from '@ferry/infra';
 import { stepJob } from './step-jobs.js';
 import { Reconciler, type ReconcilerPort } from './reconciler.js';
 import { Rebalancer } from './rebalancer.js';
@@ -66,7 +66,12 @@ export class Scheduler {
   /** Where the metrics endpoint answers, once started with `metrics`. */
   metricsUrl?: string;
 
+  /** The scheduler's lines about an operation (planned, step enqueued, state changed...) to its log. */
+  private readonly oplog: OperationLogSink;
+
   constructor(readonly opts: SchedulerOptions) {
+    this.oplog = new OperationLogSink(opts.redis, opts.prefix, { source: 'scheduler' });
+    this.opts = { ...opts, log: teeOperationLog(opts.log, this.oplog) };
     this.store = new OperationStore(opts.redis, opts.prefix);
     this.registry = new HostRegistry(opts.redis, opts.prefix);
     this.queues = new Queues(opts.redis, opts.prefix);
@@ -129,6 +134,7 @@ export class Scheduler {
     await this.rebalancer?.stop();
     await this.collector?.stop();
     await this.worker?.close();
+    await this.oplog.drain();
     await this.metrics?.close();
     await this.queues.close();
   }
@@ -208,6 +214,7 @@ export class Scheduler {
       const t = transition(cur, event, Date.now());
       if (!t.changed) return cur;
       if (!(await this.store.save(t.record))) continue; // lost a race: re-read, re-apply
+      if (t.record.state !== cur.state) this.opts.log.info({ migrationId: id, event: event.type, from: cur.state }, `now ${t.record.state}`);
       const saved = { ...t.record, version: t.record.version + 1 };
       this.metrics?.transition(cur, saved, event);
       await this.carryOut(saved, t.commands);

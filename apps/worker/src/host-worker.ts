@@ -3,7 +3,7 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { queueNames, type StepJobData, type StepResultData } from '@ferry/core';
-import { HostRegistry, OperationStore, Queues, type MetricsListen } from '@ferry/infra';
+import { HostRegistry, OperationLogSink, OperationStore, Queues, teeOperationLog, type MetricsListen } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 import type { StepContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
@@ -60,6 +60,8 @@ export class HostWorker {
   readonly store: OperationStore;
   readonly registry: HostRegistry;
   readonly queues: Queues;
+  /** Each step's lines, info and above, to its operation's log (`ferry logs`); never waits for Redis. */
+  private readonly oplog: OperationLogSink;
   private readonly metrics?: WorkerMetrics;
   /** Where the metrics endpoint answers, once started with `metrics`. */
   metricsUrl?: string;
@@ -68,6 +70,7 @@ export class HostWorker {
     this.store = new OperationStore(o.redis, o.prefix);
     this.registry = new HostRegistry(o.redis, o.prefix);
     this.queues = new Queues(o.redis, o.prefix);
+    this.oplog = new OperationLogSink(o.redis, o.prefix);
     if (o.metrics) this.metrics = new WorkerMetrics(o.host.name);
     this.heartbeat = new Heartbeat(o.host, o.runtime, this.registry, o.log, o.meter ?? new CgroupLoadMeter(o.runtime, o.log));
   }
@@ -92,7 +95,7 @@ export class HostWorker {
       // false alarm only rolls the migration back (the source resumes), while waiting is an outage.
       peerGoneAtRestMs: this.o.peerGoneAtRestMs ?? 1_500,
       queues: this.queues,
-      log,
+      log: teeOperationLog(log, this.oplog),
       stopping: () => this.abort.signal.aborted,
       closing: () => this.closing,
       context: ctxFor,
@@ -185,6 +188,7 @@ export class HostWorker {
       await closed;
     } finally {
       clearTimeout(timer);
+      await this.oplog.drain();
       if (this.worker) await releaseHost(this.o.host.stateDir, this.worker.id);
       await this.metrics?.close();
       await this.queues.close();
