@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -6,6 +6,7 @@ import { run } from '@ferry/infra';
 import type { HostConfig } from '../src/config.js';
 import { LxcRuntime } from '../src/runtime/lxc.js';
 import { findCriu } from '../src/runtime/criu.js';
+import { metadataSum } from '../src/verify/tree-digest.js';
 import {
   callStep,
   lxcState,
@@ -281,6 +282,50 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
       );
       expect(e).toMatchObject({ code: 'CHECKPOINT_UNSUPPORTED', retryable: false });
       expect(await lxcState(hostA.lxcPath, name)).toBe('RUNNING');
+    });
+  });
+
+  describe('default verification: both sides index before the freeze, patch with the final pass list', () => {
+    const name = `test-${rand()}`;
+    beforeAll(async () => {
+      await makeContainer(hostA.lxcPath, name, { init: BUSY });
+      await run('lxc-start', ['-P', hostA.lxcPath, '-n', name, '-d']);
+      await run('lxc-wait', ['-P', hostA.lxcPath, '-n', name, '-s', 'RUNNING', '-t', '10']);
+    });
+
+    const migrateOnce = async (change: (rootfs: string) => Promise<void>) => {
+      const c = { migrationId: `m-${rand()}`, container: name, epoch: 6 };
+      const precopy = { maxPasses: 2, stopBelowBytes: 0, minShrink: 0.8 };
+      await call('rsync-transfer', ctxA, { ...c, peer: peerOf(hostB), wasRunning: true, precopy });
+      expect(await call('index-copy', ctxB, c)).toMatchObject({ indexed: true });
+      await change(join(hostA.lxcPath, name, 'rootfs')); // after both indexes' moment: only the final pass carries it
+      const cp = await call('checkpoint', ctxA, { ...c, peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: 'changed' });
+      const r = await call('restore', ctxB, { ...c, source: peerOf(hostA), method: 'stop', start: false, expectManifestDigest: cp.manifestDigest, verify: 'changed', metaPatch: cp.metaPatch });
+      expect(r.manifestDigest).toBe(cp.manifestDigest);
+      // Both sides agree with a fresh walk of each tree, whichever way they took the sum.
+      expect(await metadataSum(join(hostB.lxcPath, name, 'rootfs'))).toBe(await metadataSum(join(hostA.lxcPath, name, 'rootfs')));
+      expect(await call('discard-target', ctxB, c)).toEqual({ stopped: false, removed: true });
+      expect(await call('resume-source', ctxA, { ...c, wasRunning: true })).toMatchObject({ running: true });
+      return { cp, r };
+    };
+
+    it('a same-size rewrite with its mtime put back, a deletion and a rename: indexes patched on both sides, digests agree', async () => {
+      const { cp, r } = await migrateOnce(async (root) => {
+        await writeFile(join(root, 'etc/same'), 'a'.repeat(4096));
+        await utimes(join(root, 'etc/same'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+        await writeFile(join(root, 'etc/gone'), 'x');
+        await rename(join(root, 'etc/gone'), join(root, 'etc/moved'));
+      });
+      expect(cp).toMatchObject({ verify: 'changed', verifyMeta: 'index', metaPatch: true });
+      expect(r).toMatchObject({ verifyMeta: 'index' });
+    });
+
+    it('a new hard link among the changes: the index cannot vouch, both sides walk, digests still agree', async () => {
+      const { cp, r } = await migrateOnce(async (root) => {
+        await link(join(root, 'etc/moved'), join(root, 'etc/linked'));
+      });
+      expect(cp).toMatchObject({ verify: 'changed', verifyMeta: 'walk' });
+      expect(r).toMatchObject({ verifyMeta: 'walk' });
     });
   });
 

@@ -10,8 +10,12 @@ export function planMigration(request: MigrationRequest, caps: { source: Capabil
   return workflows.migrate.plan(request, (host) => (host === request.from ? caps.source : caps.target));
 }
 
-export function record(opts: { arpRefresh?: boolean; caps?: Capabilities } = {}): MigrateRecord {
-  const request = parseMigrationRequest({ container: 'web', from: 'h1', to: 'h2', options: { arpRefresh: opts.arpRefresh ?? true } });
+/**
+ * A migration record. Verification `full` unless asked: the state machine's tests count steps on
+ * the plain path; the default (`changed`) adds index-copy after the pre-copy (plan.test.ts).
+ */
+export function record(opts: { arpRefresh?: boolean; caps?: Capabilities; verify?: 'off' | 'changed' | 'full' } = {}): MigrateRecord {
+  const request = parseMigrationRequest({ container: 'web', from: 'h1', to: 'h2', options: { arpRefresh: opts.arpRefresh ?? true, verify: opts.verify ?? 'full' } });
   const caps = opts.caps ?? noCheckpoint;
   return newRecord({
     id: 'm-test000001',

@@ -11,6 +11,7 @@ describe('plan', () => {
       'preflight@h1',
       'preflight@h2',
       'rsync-transfer@h1',
+      'index-copy@h2',
       'checkpoint@h1',
       'restore@h2',
       'arp-refresh@h2',
@@ -39,6 +40,12 @@ describe('plan', () => {
     expect(planMigration(req({ mode: 'restart' }), { source: withCheckpoint, target: withCheckpoint }).mode).toBe('restart');
   });
 
+  it('indexes the copy before the freeze only for the default verification (changed)', () => {
+    for (const verify of ['full', 'off'] as const) {
+      expect(planMigration(req({ options: { verify } }), { source: noCheckpoint, target: noCheckpoint }).steps.map((s) => s.name)).not.toContain('index-copy');
+    }
+  });
+
   it('leaves out arp-refresh when switched off', () => {
     const p = planMigration(req({ options: { arpRefresh: false } }), { source: noCheckpoint, target: noCheckpoint });
     expect(p.steps.map((s) => s.name)).not.toContain('arp-refresh');
@@ -51,8 +58,9 @@ describe('plan', () => {
     expect(names(0)).toEqual([]);
     expect(names(1)).toEqual([]);
     expect(names(2)).toEqual(['discard-target@h2']);
-    expect(names(3)).toEqual(['resume-source@h1', 'discard-target@h2']);
-    expect(names(4)).toEqual(['discard-target@h2', 'resume-source@h1', 'arp-refresh@h1']);
-    expect(names(4, false)).toEqual(['discard-target@h2', 'resume-source@h1']);
+    expect(names(3)).toEqual(['discard-target@h2']); // index-copy: nothing frozen yet
+    expect(names(4)).toEqual(['resume-source@h1', 'discard-target@h2']);
+    expect(names(5)).toEqual(['discard-target@h2', 'resume-source@h1', 'arp-refresh@h1']);
+    expect(names(5, false)).toEqual(['discard-target@h2', 'resume-source@h1']);
   });
 });

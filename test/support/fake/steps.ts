@@ -21,6 +21,8 @@ import {
   type CloneIdentityOutput,
   type DiscardTargetInput,
   type DiscardTargetOutput,
+  type IndexCopyInput,
+  type IndexCopyOutput,
   type PreflightInput,
   type PreflightOutput,
   type RestoreInput,
@@ -329,6 +331,12 @@ export function fakeSteps(world: FakeWorld): StepTable {
     const out: RestoreOutput = { running: true, ...(after.pid !== undefined ? { pid: after.pid } : {}), ...(digest ? { manifestDigest: digest } : {}), startedAt: Date.now() };
     write(ctx, input.migrationId, 'restore.json', out);
     return out;
+  };
+
+  // ---- index-copy: the fake world's digests need no index; the step is where a fault can hit ----
+  const indexCopy: Step<IndexCopyInput, IndexCopyOutput> = async (ctx, input) => {
+    await at(ctx, 'index-copy', input.container, 'start');
+    return { indexed: false, ms: 0, skipped: 'fake runtime' };
   };
 
   // ---- arp-refresh -----------------------------------------------------------------------
@@ -676,6 +684,7 @@ export function fakeSteps(world: FakeWorld): StepTable {
     preflight: abortable(preflight),
     'rsync-transfer': abortable(rsyncTransfer),
     checkpoint: abortable(checkpoint),
+    'index-copy': abortable(indexCopy),
     restore: abortable(restore),
     'arp-refresh': abortable(arpRefresh),
     cleanup: abortable(cleanup),

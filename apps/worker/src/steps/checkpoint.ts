@@ -6,8 +6,9 @@ import { manifestDigest } from '../manifest/manifest.js';
 import { localDump, scratchDir } from '../ownership/scratch.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
 import { openAtRestLink, pushContainer, pushDump, pushVerifyList } from '../transfer/container-push.js';
-import { withoutList } from '../transfer/tracked-pass.js';
-import { changedUnder, contentLines, digestOf, metadataBytes, readList } from '../verify/tree-digest.js';
+import { trackedSince, withoutList } from '../transfer/tracked-pass.js';
+import { metaIndexFile } from '../verify/meta-index.js';
+import { changedUnder, contentLines, digestOf, listUnder, metadataIndex, metadataPatch, metadataSum, readList } from '../verify/tree-digest.js';
 
 /**
  * Source: brings the container to rest and sends the last changes.
@@ -29,29 +30,63 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
   if (!i) throw new PreconditionError('CONTAINER_MISSING', `container ${name} does not exist on ${ctx.host.name}`);
   const caps = await runtime.capabilities();
 
+  const rootfs = runtime.rootfsDir(name);
+  const rootfsRel = relative(runtime.containerDir(name), rootfs);
+  const index = metaIndexFile(ctx, input.migrationId);
+  /** Written before the final pass starts: a re-run cannot tell what an earlier one changed. */
+  const finalStarted = join(scratch, 'final-pass.started');
+  const firstFinal = !(await readJson<object>(finalStarted));
+
   /**
    * The last pass, at rest, and the digest the target's copy must match. `changed`: the metadata
-   * walk runs beside the pass (the source no longer changes; rsync only reads it), the content of
-   * what the pass sent is digested after it, and that list goes to the target. A pass that could
-   * not say what it sent (no earlier pass to compare with) is verified in full.
+   * sum comes from the index taken just before the freeze, brought up to date with the final
+   * pass's list (the frozen window grows with the change, not with the tree); where that cannot
+   * be vouched for, from a walk beside the pass (the source no longer changes; rsync only reads
+   * it). The content of what the pass sent is digested after it, and that list goes to the
+   * target, with whether it may patch its own index with it. A pass that could not say what it
+   * sent (no earlier pass to compare with) is verified in full.
    */
-  const finalPass = async (): Promise<{ stats: TransferStats; verified: Pick<CheckpointOutput, 'manifestDigest' | 'verify'> }> => {
+  const finalPass = async (): Promise<{ stats: TransferStats; verified: Pick<CheckpointOutput, 'manifestDigest' | 'verify' | 'metaPatch' | 'verifyMeta'> }> => {
     ctx.progress({ stage: 'final-sync', message: 'final pass' });
-    const rootfs = runtime.rootfsDir(name);
-    const meta = input.verify === 'changed' ? metadataBytes(rootfs, ctx.signal) : undefined;
+    const indexed = firstFinal && input.verify === 'changed' ? await readJson<{ since: number }>(`${index}.json`) : null;
+    const patchable = indexed !== null && indexed.since === (await trackedSince(scratch));
+    await writeJsonAtomic(finalStarted, { at: Date.now() });
+    const meta = input.verify === 'changed' && !patchable ? metadataSum(rootfs, ctx.signal) : undefined;
     meta?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     const stats = await pushContainer(ctx, input, 'final-sync', { atRest: true });
     ctx.log.info({ filesChanged: stats.filesChanged, bytesSent: stats.bytesSent, passMs: stats.ms }, 'final pass done');
     if (input.verify === 'off') return { stats, verified: {} };
     ctx.progress({ stage: 'verify', message: 'digest of the source rootfs' });
-    if (meta && stats.listFile) {
-      const changed = changedUnder(await readList(stats.listFile), relative(runtime.containerDir(name), rootfs));
-      const manifestDigest = digestOf(await meta, await contentLines(rootfs, changed, ctx.signal));
+    if (input.verify === 'changed' && stats.listFile) {
+      const t = Date.now();
+      const list = await readList(stats.listFile);
+      const p = patchable ? await metadataPatch(rootfs, index, listUnder(list, rootfsRel), ctx.signal) : null;
+      if (p && 'refused' in p) ctx.log.info({ why: p.refused }, 'source index not usable: walking the frozen rootfs');
+      const patched = p && 'sum' in p ? p.sum : null;
+      const sum = patched ?? (await (meta ?? metadataSum(rootfs, ctx.signal)));
+      const manifestDigest = digestOf(sum, await contentLines(rootfs, changedUnder(list, rootfsRel), ctx.signal));
       await pushVerifyList(ctx, input, stats.listFile);
-      return { stats: withoutList(stats), verified: { manifestDigest, verify: 'changed' } };
+      ctx.log.info({ verifyMeta: patched !== null ? 'index' : 'walk', verifyMs: Date.now() - t }, 'source digest taken');
+      return { stats: withoutList(stats), verified: { manifestDigest, verify: 'changed', verifyMeta: patched !== null ? 'index' : 'walk', ...(firstFinal ? { metaPatch: true } : {}) } };
     }
     await meta;
     return { stats: withoutList(stats), verified: { manifestDigest: await manifestDigest(rootfs, { signal: ctx.signal }), verify: 'full' } };
+  };
+
+  /**
+   * `changed`, first time here, container running: index the rootfs's metadata before the freeze
+   * (after the last pre-copy pass began, so that pass's successor, the final one, lists every
+   * change since). Costs a walk while the container runs instead of one while it is frozen.
+   */
+  const indexBeforeFreeze = async (): Promise<void> => {
+    const since = await trackedSince(scratch);
+    if (input.verify !== 'changed' || !firstFinal || since === undefined) return;
+    const t = Date.now();
+    await rm(`${index}.json`, { force: true });
+    await mkdir(scratch, { recursive: true });
+    if ((await metadataIndex(rootfs, index, ctx.signal)) === null) return;
+    await writeJsonAtomic(`${index}.json`, { since });
+    ctx.log.info({ indexMs: Date.now() - t }, 'source indexed before the freeze');
   };
 
   let out: CheckpointOutput;
@@ -72,6 +107,7 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
     if (i.state === 'RUNNING' || i.state === 'FROZEN') {
       if (caps.freeze) {
         if (i.state === 'RUNNING') {
+          if (frozenAt === undefined) await indexBeforeFreeze();
           const before = Date.now(); // tasks stop at the freeze's first write
           await runtime.freeze(name);
           frozenAt = before;

@@ -14,14 +14,16 @@ import { rsyncTransfer } from './rsync-transfer.js';
 import { unify } from './unify.js';
 import { checkpointDump } from './checkpoint-dump.js';
 import { checkpointRestore } from './checkpoint-restore.js';
+import { indexCopy } from './index-copy.js';
 
-export { arpRefresh, checkpoint, checkpointDump, checkpointRestore, cleanup, cloneCopy, cloneIdentity, discardTarget, preflight, restore, resumeSource, rsyncTransfer };
+export { arpRefresh, checkpoint, checkpointDump, checkpointRestore, cleanup, cloneCopy, cloneIdentity, discardTarget, indexCopy, preflight, restore, resumeSource, rsyncTransfer };
 
 /** Every step, by name. Inputs arrive parsed by the core schemas. */
 export const steps: { [N in StepName]: Step<StepInput<N>, StepOutput<N>> } = {
   preflight: abortable(preflight),
   'rsync-transfer': abortable(rsyncTransfer),
   checkpoint: abortable(checkpoint),
+  'index-copy': abortable(indexCopy),
   restore: abortable(restore),
   'arp-refresh': abortable(arpRefresh),
   cleanup: abortable(cleanup),

@@ -1,6 +1,6 @@
 import { rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { FerryError, PreconditionError, type RestoreInput, type RestoreOutput, type VerifyLevel } from '@ferry/core';
+import { FerryError, PreconditionError, type RestoreInput, type RestoreOutput } from '@ferry/core';
 import { announce } from '../net/gratuitous-arp.js';
 import type { Step, StepContext } from '../context.js';
 import { manifestDigest } from '../manifest/manifest.js';
@@ -8,21 +8,43 @@ import { receiverLockPath, removePartialDir, waitForReceivers } from '../transfe
 import { MARKER, ownedByMigration, ownershipFile } from '../ownership/target-ownership.js';
 import { scratchDir } from '../ownership/scratch.js';
 import { DUMP_DIR, peerContainerDir, VERIFY_LIST } from '../transfer/target-dir.js';
-import { changedUnder, readList, treeDigest } from '../verify/tree-digest.js';
+import { removeMetaIndex, metaIndexFile } from '../verify/meta-index.js';
+import { changedUnder, contentLines, digestOf, listUnder, metadataPatch, metadataSum, readList } from '../verify/tree-digest.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
 import { CHECKPOINT_DIR } from '../checkpoint/on-disk.js';
 
-/** The copy's digest, taken the way the source took its own (see checkpoint.ts). */
-async function copyDigest(ctx: StepContext, name: string, verify: VerifyLevel): Promise<string> {
+/**
+ * The copy's digest, taken the way the source took its own (see checkpoint.ts). `changed`: the
+ * metadata from the index taken before the freeze (index-copy) brought up to date with the final
+ * pass's list, when the source says that list is all the pass changed here; else from a walk.
+ */
+async function copyDigest(ctx: StepContext, input: RestoreInput): Promise<{ digest: string; verifyMeta?: 'index' | 'walk' }> {
   const { runtime } = ctx;
+  const name = input.container;
   const rootfs = runtime.rootfsDir(name);
-  if (verify !== 'changed') return manifestDigest(rootfs, { signal: ctx.signal });
+  if (input.verify !== 'changed') return { digest: await manifestDigest(rootfs, { signal: ctx.signal }) };
   const listFile = join(runtime.containerDir(name), VERIFY_LIST);
   const list = await readList(listFile).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw e;
     throw new FerryError('VERIFY_LIST_MISSING', `the list of what the final pass sent is missing on ${ctx.host.name} (${listFile})`, { retryable: false });
   });
-  return treeDigest(rootfs, changedUnder(list, relative(runtime.containerDir(name), rootfs)), ctx.signal);
+  const rel = relative(runtime.containerDir(name), rootfs);
+  const t = Date.now();
+  let verifyMeta: 'index' | 'walk' = 'walk';
+  const [sum, content] = await Promise.all([
+    (async () => {
+      const patched = input.metaPatch ? await metadataPatch(rootfs, metaIndexFile(ctx, input.migrationId), listUnder(list, rel), ctx.signal) : { refused: 'the final pass ran more than once' };
+      if ('sum' in patched) {
+        verifyMeta = 'index';
+        return patched.sum;
+      }
+      ctx.log.info({ why: patched.refused }, 'copy index not usable: walking the copy');
+      return metadataSum(rootfs, ctx.signal);
+    })(),
+    contentLines(rootfs, changedUnder(list, rel), ctx.signal),
+  ]);
+  ctx.log.info({ verifyMeta, verifyMs: Date.now() - t }, 'copy digest taken');
+  return { digest: digestOf(sum, content), verifyMeta };
 }
 
 /**
@@ -64,9 +86,10 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
   for (const d of adopted.dropped) ctx.log.warn({ container: name }, d);
 
   let digest: string | undefined;
+  let verifyMeta: RestoreOutput['verifyMeta'];
   if (input.expectManifestDigest) {
     ctx.progress({ stage: 'verify', message: 'digest of the copy' });
-    digest = await copyDigest(ctx, name, input.verify ?? 'full');
+    ({ digest, verifyMeta } = await copyDigest(ctx, { ...input, verify: input.verify ?? 'full' }));
     if (digest !== input.expectManifestDigest) {
       throw new FerryError(
         'MANIFEST_MISMATCH',
@@ -77,10 +100,11 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
   }
   await rm(join(dir, MARKER), { force: true });
   await rm(join(dir, VERIFY_LIST), { force: true });
+  await removeMetaIndex(ctx, input.migrationId);
   await removePartialDir(ctx.host.lxcPath, name);
 
   if (!input.start) {
-    const out: RestoreOutput = { running: false, ...(digest ? { manifestDigest: digest } : {}) };
+    const out: RestoreOutput = { running: false, ...(digest ? { manifestDigest: digest } : {}), ...(verifyMeta ? { verifyMeta } : {}) };
     await writeJsonAtomic(recordFile, out);
     return out;
   }
@@ -106,6 +130,7 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
     running: true,
     ...(after.pid !== undefined ? { pid: after.pid } : {}),
     ...(digest ? { manifestDigest: digest } : {}),
+    ...(verifyMeta ? { verifyMeta } : {}),
     startedAt: Date.now(),
   };
   await writeJsonAtomic(recordFile, out);

@@ -47,6 +47,14 @@ export interface PassOptions {
   openForWrite?: () => Promise<string[]>;
 }
 
+/**
+ * The moment the next pass's changes are counted from (the start of the last completed pass), or
+ * undefined before one: an index of the tree taken after it is made current again by that pass's list.
+ */
+export async function trackedSince(scratch: string): Promise<number | undefined> {
+  return (await readJson<TrackState>(join(scratch, 'track.json')))?.since;
+}
+
 /** One change watcher per tree, alive from the first pass to the last (in this worker process). */
 interface Watching {
   watch: FsWatch;

@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstat, readFile, readlink, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { run } from '@ferry/infra';
 
 /**
  * The default verification of a migrated tree, cheap enough to run on every migration: the
  * metadata of every entry (type, permissions, owner, size, mtime, symlink target, which paths
- * share an inode), read by one `find` walk at C speed, plus the content of the paths the final
- * pass sent (SHA-256 of files, device numbers). The source digests its frozen tree, the target its
- * copy before it starts; any difference stops the migration. `--verify=full` digests every
+ * share an inode), plus the content of the paths the final pass sent (SHA-256 of files, device
+ * numbers). The source digests its frozen tree, the target its copy before it starts; any
+ * difference stops the migration. The metadata part is a sum over entries, so each side can take
+ * it from an index made while the container still ran, brought up to date with the final pass's
+ * list (metadataPatch), and walks at rest only where that cannot be vouched for. `--verify=full` digests every
  * file's content and every extended attribute instead (see manifest.ts).
  *
  * Names are bytes: paths travel as latin1 strings (one char per byte) and reach the file
@@ -99,35 +101,81 @@ export async function contentLines(root: string, paths: readonly string[], signa
  * Both sides must be given the same list.
  */
 export async function treeDigest(root: string, changed: readonly string[], signal?: AbortSignal): Promise<string> {
-  const [meta, content] = await Promise.all([metadataBytes(root, signal), contentLines(root, changed, signal)]);
+  const [meta, content] = await Promise.all([metadataSum(root, signal), contentLines(root, changed, signal)]);
   return digestOf(meta, content);
 }
 
 /** The helper the setup script builds (native/treemeta.c), or FERRY_TREEMETA; null when missing. */
 export function treemetaBinary(): string | null {
+  if (process.env.FERRY_TREEMETA === 'none') return null;
   const p = process.env.FERRY_TREEMETA ?? fileURLToPath(new URL('../../native/ferry-treemeta', import.meta.url));
   return existsSync(p) ? p : null;
 }
 
 /**
- * The metadata part of the digest as the bytes hashed: every metadataLines line and "\n". From
- * the C helper when built (one walk, no JavaScript per entry: 0.4 s instead of 1.0 s at 100,000
- * files here), else from metadataLines. Both give the same bytes (a test holds them to it); `FERRY_TREEMETA=none` forces
- * the JavaScript path.
+ * The metadata lines' bytes, as metadataLines gives them (each followed by "\n"): from the C
+ * helper when built, else from metadataLines (`FERRY_TREEMETA=none` forces that). Both give the
+ * same bytes (a test holds them to it).
  */
 export async function metadataBytes(root: string, signal?: AbortSignal): Promise<Buffer> {
-  const bin = process.env.FERRY_TREEMETA === 'none' ? null : treemetaBinary();
+  const bin = treemetaBinary();
   if (!bin) return Buffer.from((await metadataLines(root, signal)).map((l) => `${l}\n`).join(''), 'utf8');
   const chunks: Buffer[] = [];
   await run(bin, [root], { keep: 1, timeoutMs: 30 * 60_000, onStdoutBytes: (b) => chunks.push(b), ...(signal ? { signal } : {}) });
   return Buffer.concat(chunks);
 }
 
-export function digestOf(meta: readonly string[] | Buffer, content: readonly string[]): string {
+const MOD = (1n << 256n) - 1n;
+
+/**
+ * The metadata part of the digest: SHA-256 of every metadata line (with its "\n"), added up
+ * modulo 2^256, in hex. A sum, not a hash of the sorted lines, so that it can be brought up to
+ * date from an index taken earlier by taking out what a final pass touched and adding it back as
+ * it is now (metadataPatch): the frozen window then grows with the change, not with the tree.
+ * From the C helper when built (one walk, no JavaScript per entry), else from metadataLines.
+ */
+export async function metadataSum(root: string, signal?: AbortSignal): Promise<string> {
+  const bin = treemetaBinary();
+  if (bin) return (await run(bin, ['sum', root], { keep: 4096, timeoutMs: 30 * 60_000, ...(signal ? { signal } : {}) })).stdout.trim();
+  return sumOfLines(await metadataLines(root, signal));
+}
+
+export function sumOfLines(lines: readonly string[]): string {
+  let sum = 0n;
+  for (const l of lines) sum = (sum + BigInt(`0x${createHash('sha256').update(`${l}\n`).digest('hex')}`)) & MOD;
+  return sum.toString(16).padStart(64, '0');
+}
+
+/**
+ * Indexes `root`'s metadata into `file` (absolute) for metadataPatch, and returns the sum. Null
+ * where the C helper is not built (then the sides walk at rest, as before).
+ */
+export async function metadataIndex(root: string, file: string, signal?: AbortSignal): Promise<string | null> {
+  const bin = treemetaBinary();
+  if (!bin) return null;
+  return (await run(bin, ['snapshot', root, file], { keep: 4096, timeoutMs: 30 * 60_000, ...(signal ? { signal } : {}) })).stdout.trim();
+}
+
+/**
+ * The metadata sum of `root` now, from the index in `file` and a fresh look at only the entries
+ * `list` names (rsync --files-from entries relative to `root`: `p`, or `d/.` for a directory and
+ * its entries), which must be everything that changed in `root` since the index was taken. Refused
+ * (with why) when that cannot be vouched for (no helper, no index, an index of another directory,
+ * an entry with more than one link): the caller walks instead (metadataSum).
+ */
+export async function metadataPatch(root: string, file: string, list: readonly string[], signal?: AbortSignal): Promise<{ sum: string } | { refused: string }> {
+  const bin = treemetaBinary();
+  if (!bin) return { refused: 'ferry-treemeta is not built' };
+  if (!existsSync(file)) return { refused: 'no index' };
+  const listFile = `${file}.list`;
+  await writeFile(listFile, Buffer.from(list.map((p) => `${p}\0`).join(''), 'latin1'));
+  const r = await run(bin, ['patch', root, file, listFile], { keep: 4096, okExitCodes: [0, 3], timeoutMs: 30 * 60_000, ...(signal ? { signal } : {}) });
+  return r.exitCode === 0 ? { sum: r.stdout.trim() } : { refused: r.stderr.trim().replace(/^ferry-treemeta: cannot patch: /, '') };
+}
+
+export function digestOf(metaSum: string, content: readonly string[]): string {
   const h = createHash('sha256');
-  if (Buffer.isBuffer(meta)) h.update(meta);
-  else for (const l of meta) h.update(`${l}\n`);
-  h.update('--\n');
+  h.update(`meta ${metaSum}\n--\n`);
   for (const l of content) h.update(`${l}\n`);
   return h.digest('hex');
 }
@@ -135,6 +183,23 @@ export function digestOf(meta: readonly string[] | Buffer, content: readonly str
 /** A NUL-separated list of paths (a tracked pass's --files-from), names as latin1 strings. */
 export async function readList(file: string): Promise<string[]> {
   return (await readFile(file)).toString('latin1').split('\0').filter((p) => p !== '');
+}
+
+/**
+ * The entries of a tracked pass's list (relative to the container dir) that lie in the root
+ * filesystem, relative to it, in the list's own form (`d/.` for a directory and its entries):
+ * what metadataPatch takes. An entry naming the root filesystem itself stands for it and its
+ * entries (more than was touched is only more work).
+ */
+export function listUnder(list: readonly string[], rootfsRel: string): string[] {
+  const prefix = rootfsRel === '.' || rootfsRel === '' ? '' : `${rootfsRel.replace(/\/+$/, '')}/`;
+  const out: string[] = [];
+  for (const p of list) {
+    if (prefix === '') out.push(p);
+    else if (p.startsWith(prefix)) out.push(p.slice(prefix.length) || '.');
+    else if (`${p}/` === prefix || p === '.') out.push('.');
+  }
+  return out;
 }
 
 /**

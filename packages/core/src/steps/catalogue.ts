@@ -12,6 +12,7 @@ import { CloneIdentityInput, CloneIdentityOutput } from './clone-identity.js';
 import { UnifyInput, UnifyOutput } from './unify.js';
 import { CheckpointDumpInput, CheckpointDumpOutput } from './checkpoint-dump.js';
 import { CheckpointRestoreInput, CheckpointRestoreOutput } from './checkpoint-restore.js';
+import { IndexCopyInput, IndexCopyOutput } from './index-copy.js';
 
 /** What a finished step adds to an operation's figures (summed over its steps by `summarize`). */
 export interface StepFigures {
@@ -112,6 +113,7 @@ export const catalogue = {
       ...(o.dump ? { memoryBytes: o.dump.bytes } : {}),
     }),
   }),
+  'index-copy': entry(IndexCopyInput, IndexCopyOutput),
   restore: entry(RestoreInput, RestoreOutput, {
     ownerOnly: true,
     mayStartContainer: true,

@@ -22,6 +22,14 @@ export const CheckpointOutput = z.object({
   manifestDigest: z.string().optional(),
   /** How that digest was taken: `changed` covers the paths the final pass sent, pushed beside it. */
   verify: VerifyLevel.optional(),
+  /**
+   * The final pass ran once, and its list (pushed beside the copy) is all it changed there: the
+   * target may bring the index it took before the freeze (index-copy) up to date with that list
+   * instead of walking its copy. Not set after a re-run of the final pass.
+   */
+  metaPatch: z.boolean().optional(),
+  /** `changed`: where the metadata sum came from — the index taken before the freeze, or a walk at rest. */
+  verifyMeta: z.enum(['index', 'walk']).optional(),
   /** Live: the CRIU dump (processes and memory) — its size, and the time to write it and to send it. */
   dump: z.object({ bytes: z.number().nonnegative(), dumpMs: z.number().nonnegative(), sendMs: z.number().nonnegative() }).optional(),
 });

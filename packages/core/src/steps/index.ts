@@ -12,4 +12,5 @@ export * from './clone-identity.js';
 export * from './unify.js';
 export * from './checkpoint-dump.js';
 export * from './checkpoint-restore.js';
+export * from './index-copy.js';
 export * from './catalogue.js';

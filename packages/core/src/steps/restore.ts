@@ -18,6 +18,8 @@ export const RestoreInput = StepBase.extend({
   /** When set, the copy must match this digest (taken the `verify` way) before it is started. */
   expectManifestDigest: z.string().optional(),
   verify: VerifyLevel.optional(),
+  /** `changed`: the final pass's list is all that changed since index-copy (see CheckpointOutput). */
+  metaPatch: z.boolean().optional(),
   /** The container's address: one gratuitous ARP goes out as soon as it runs (arp-refresh sends the rest). */
   ip: Ipv4.optional(),
 });
@@ -27,6 +29,8 @@ export const RestoreOutput = z.object({
   running: z.boolean(),
   pid: z.int().optional(),
   manifestDigest: z.string().optional(),
+  /** `changed`: where the copy's metadata sum came from — its index (index-copy) patched, or a walk. */
+  verifyMeta: z.enum(['index', 'walk']).optional(),
   startedAt: z.number().optional(),
 });
 export type RestoreOutput = z.infer<typeof RestoreOutput>;

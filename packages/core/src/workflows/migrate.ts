@@ -29,6 +29,9 @@ const precopy = step(
   { attempts: 8 },
 );
 
+/** The target indexes its copy while the container still runs (the default verification's basis). */
+const indexCopy = step('index-copy', 'target', (w: W) => base(w));
+
 /** Freeze, final pass, verify, then stop (restart) or dump (live). */
 const checkpoint = step(
   'checkpoint',
@@ -53,6 +56,7 @@ const restore = step('restore', 'target', (w: W) => {
     method: cp?.method ?? 'stop',
     start: wasRunning(w),
     ...(cp?.manifestDigest ? { expectManifestDigest: cp.manifestDigest, verify: cp.verify ?? 'full' } : {}),
+    ...(cp?.metaPatch ? { metaPatch: true } : {}),
     // Announced from restore as soon as it runs only when ARP refresh is asked for.
     ...(ip && w.request.options.arpRefresh ? { ip } : {}),
   };
@@ -73,7 +77,7 @@ export const migrate: Workflow<'migrate'> = {
   hostNames: (req) => [req.from, req.to],
   hosts: (req, peer) => ({ source: peer(req.from), target: peer(req.to) }),
   holds: (req) => [req.container],
-  steps: [preflightSource, preflightTarget, precopy, checkpoint, restore, announceOnTarget, cleanup, discardTarget, resumeSource, announceOnSource],
+  steps: [preflightSource, preflightTarget, precopy, indexCopy, checkpoint, restore, announceOnTarget, cleanup, discardTarget, resumeSource, announceOnSource],
 
   /** `auto` picks live migration only where both hosts can checkpoint/restore; else restart. */
   plan(req, caps) {
@@ -100,7 +104,7 @@ export const migrate: Workflow<'migrate'> = {
     return layout<'migrate'>((role) => (role === 'target' ? req.to : req.from), {
       mode: req.mode === 'restart' || !canLive ? 'restart' : 'live',
       modeReason,
-      forward: [preflightSource, preflightTarget, precopy, checkpoint, restore, ...(arp ? [announceOnTarget] : []), cleanup],
+      forward: [preflightSource, preflightTarget, precopy, ...(req.options.verify === 'changed' ? [indexCopy] : []), checkpoint, restore, ...(arp ? [announceOnTarget] : []), cleanup],
       pointOfNoReturn: restore,
       // The target becomes the owner the moment it is asked to start the container.
       handoverAt: restore,
