@@ -2,10 +2,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OperationSummary } from '@ferry/core';
-import { labContainerCreate, type LabInfo } from '@ferry/lab';
+import { LAB_METRICS, labContainerCreate, type LabInfo } from '@ferry/lab';
 import { manifestDigest } from '../../apps/worker/src/manifest/manifest.js';
 import { succeeds } from '@ferry/infra';
 import { containerState, ferry, httpFrom, switchPortOf, useLab } from '../support/lab.js';
+import { parseExposition, scrape, valueOf, type Exposition } from '../support/prom-text.js';
 
 // Where `criu check` passes, live mode is possible and is not bad input.
 const criuWorks = await succeeds('criu', ['check']);
@@ -23,6 +24,7 @@ describe('live migration in the lab', () => {
   it('moves a running container with a writer: target runs it with the data as at the freeze, source keeps a stopped copy', async () => {
     const ct = await labContainerCreate({ name: 'web1', host: 'h1', sizeMb: 24, writer: true });
     expect(await httpFrom(lab.client.netns, `http://${ct.ip}/`)).toContain('web1');
+    const before = await labMetrics();
     const r = await ferry(['migrate', 'web1', '--from', 'h1', '--to', 'h2', '--keep-source', '--verify', 'full', '--wait', '--json']);
     expect(r.stderr).not.toMatch(/ferry: /);
     expect(r.code).toBe(0);
@@ -49,7 +51,36 @@ describe('live migration in the lab', () => {
     // HTTP answers, and the client's traffic goes to the target's port on the switch.
     expect(await httpFrom(lab.client.netns, `http://${ct.ip}/`)).toContain('web1');
     expect(await switchPortOf(lab.switch.bridge, ct.mac)).toBe(h('h2').uplink);
+
+    // The daemons' metrics endpoints moved by exactly this migration, as its record says.
+    const after = await labMetrics();
+    const delta = (of: 'scheduler' | 'h1' | 'h2', name: string, labels: Record<string, string> = {}) => valueOf(after[of], name, labels) - valueOf(before[of], name, labels);
+    expect(delta('scheduler', 'ferry_operations_finished_total', { kind: 'migrate', state: 'done' })).toBe(1);
+    expect(delta('scheduler', 'ferry_bytes_moved_total', { kind: 'migrate', host: 'h1' })).toBe(s.bytesTransferred);
+    expect(delta('scheduler', 'ferry_frozen_seconds_count', { kind: 'migrate' })).toBe(1);
+    expect(delta('scheduler', 'ferry_frozen_seconds_sum', { kind: 'migrate' })).toBeCloseTo(s.frozenMs! / 1000, 3);
+    expect(delta('scheduler', 'ferry_downtime_seconds_count', { kind: 'migrate' })).toBe(1);
+    expect(delta('scheduler', 'ferry_downtime_seconds_sum', { kind: 'migrate' })).toBeGreaterThanOrEqual(s.frozenMs! / 1000);
+    for (const host of ['h1', 'h2'] as const) {
+      expect(valueOf(after.scheduler, 'ferry_worker_heartbeat_age_seconds', { host })).toBeLessThan(5);
+      expect(valueOf(after.scheduler, 'ferry_queue_depth', { queue: `host-${host}`, state: 'waiting' })).toBe(0);
+      const ran = (status.record.steps as { name: string; host: string; state: string }[]).filter((x) => x.host === host);
+      for (const name of new Set(ran.map((x) => x.name))) {
+        expect(delta(host, 'ferry_step_duration_seconds_count', { step: name, host, outcome: 'ok' }), `${name}@${host}`).toBe(ran.filter((x) => x.name === name).length);
+      }
+    }
   });
+
+  /** The scheduler's endpoint (this machine's loopback) and each worker's (from inside its host's namespace). */
+  async function labMetrics(): Promise<Record<'scheduler' | 'h1' | 'h2', Exposition>> {
+    const worker = async (name: string) => {
+      const text = await httpFrom(h(name).netns, `http://${h(name).address}:${LAB_METRICS.workerPort}/metrics`, 5);
+      if (text === null) throw new Error(`no metrics from ${name}'s worker`);
+      return parseExposition(text);
+    };
+    const { host, port } = LAB_METRICS.scheduler;
+    return { scheduler: await scrape(`http://${host}:${port}/metrics`), h1: await worker('h1'), h2: await worker('h2') };
+  }
 
   it('loses nothing a size + mtime check cannot see: a file rewritten with its mtime put back, a dir named .ferry-partial (4 runs)', async () => {
     // The writer rewrites /srv/same in place and puts its mtime back, every 100 ms. Runs with the

@@ -19,6 +19,7 @@ import type { LabContainer, LabContainerOptions, LabInfo, LabUpOptions } from '.
  * sshd, LXC path and worker, plus a client namespace. Needs root.
  */
 export type { LabContainer, LabContainerOptions, LabHost, LabInfo, LabUpOptions } from './types.js';
+export { LAB_METRICS } from './metrics.js';
 
 function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new FerryError('LAB_NEEDS_ROOT', 'the lab makes network namespaces and containers: run it as root');

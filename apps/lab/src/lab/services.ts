@@ -7,6 +7,7 @@ import { ensureRedis, type ProcId } from '@ferry/infra';
 import { LAB_ENV, readPidFile, startDaemon, stopDaemon } from './daemon.js';
 import { mountRootProblems } from '@ferry/worker';
 import { hostArgv } from './hostenv.js';
+import { labMetricsEnv } from './metrics.js';
 import { layout, type Layout } from './paths.js';
 import type { LabHost, LabInfo } from './types.js';
 
@@ -48,7 +49,7 @@ export async function labRedisUrl(): Promise<{ url: string; started: boolean }> 
 }
 
 function daemonEnv(info: LabInfo): NodeJS.ProcessEnv {
-  return { ...process.env, REDIS_URL: info.redisUrl, FERRY_PREFIX: info.prefix, [LAB_ENV]: info.stateDir };
+  return { ...process.env, ...labMetricsEnv(), REDIS_URL: info.redisUrl, FERRY_PREFIX: info.prefix, [LAB_ENV]: info.stateDir };
 }
 
 function requireBuilt(): string {
