@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { FerryError } from '@ferry/core';
 import { metricsUrl, type MetricsListen } from './listen.js';
 
 export interface MetricsServer {
@@ -36,7 +37,7 @@ export async function serveMetrics(registry: Registry, at: MetricsListen, log: L
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`metrics: cannot listen on ${at.host}:${at.port}: ${e.code ?? e.message}`)));
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new FerryError('METRICS_LISTEN_FAILED', `metrics: cannot listen on ${at.host}:${at.port}: ${e.code ?? e.message}`)));
     server.listen(at.port, at.host, () => resolve());
   });
   const url = metricsUrl({ host: at.host, port: (server.address() as AddressInfo).port });
