@@ -217,9 +217,10 @@ function buildProgram(setExit: (code: number) => void): Command {
       'after',
       examples(
         ['ferry logs m-mipz3k8wq4x7a1', 'ferry logs m-mipz3k8wq4x7a1 --follow', 'ferry logs m-mipz3k8wq4x7a1 --json'],
-        'Columns: time, host (or scheduler), step, level, message and its fields. Info and above, at most',
-        `${OPERATION_LOG.maxLen} lines an operation (the oldest go first), each cut to ${OPERATION_LOG.lineBytes} bytes; removed with the`,
-        'operation by ferry gc. --follow exits when it ends: 0 done, 1 otherwise; without it, 0.',
+        'Columns: time, host (or scheduler), step, level, message and its fields; info and above.',
+        `At most ${OPERATION_LOG.maxLen} lines an operation (the oldest go first), each cut to ${OPERATION_LOG.lineBytes} bytes;`,
+        'removed with the operation by ferry gc.',
+        '--follow exits when the operation ends: 0 done, 1 otherwise; without it, 0. Unknown id: 2.',
       ),
     )
     .action(async (id: string, o) => {
