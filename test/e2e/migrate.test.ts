@@ -113,6 +113,18 @@ describe('live migration in the lab', () => {
     expect(await containerState('h1', h('h1').lxcPath, 'web2')).toBeNull();
     expect(existsSync(join(h('h1').lxcPath, 'web2'))).toBe(false);
     expect(await httpFrom(lab.client.netns, `http://${ct.ip}/`)).toContain('web2');
+
+    // One log for the migration: each step's lines from the host that ran it, and the scheduler's,
+    // in order. It has ended: --follow reads what came last (the scheduler's 'finished') and exits 0.
+    const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as OperationSummary;
+    const steps = JSON.parse((await ferry(['status', s.id, '--json'])).stdout).record.steps as { name: string; host: string }[];
+    const log = await ferry(['logs', s.id, '--follow', '--json']);
+    expect(log.code).toBe(0);
+    const lines = log.stdout.trim().split('\n').map((l) => JSON.parse(l) as { host: string; step?: string; msg: string });
+    expect(lines.filter((l) => l.msg === 'step done').map((l) => `${l.step}@${l.host}`)).toEqual(steps.map((x) => `${x.name}@${x.host}`));
+    expect(lines[0]).toMatchObject({ host: 'scheduler', msg: 'migrate planned' });
+    expect(lines.findIndex((l) => l.host === 'scheduler' && l.msg === 'migration finished')).toBeGreaterThan(lines.map((l) => l.msg).lastIndexOf('step done'));
+    expect((await ferry(['logs', s.id])).stdout).toMatch(/ h2 +restore +info +step done/);
   });
 
   it('without ARP refresh the switch still sends to the old port and the client is cut off', async () => {
