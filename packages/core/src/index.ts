@@ -21,3 +21,4 @@ export * from './operation-log.js';
 export * from './rebalance/index.js';
 export * from './load/index.js';
 export * from './retention.js';
+export * from './trust/index.js';
