@@ -17,3 +17,4 @@ export * from './metrics/registry.js';
 export * from './operation-log/sink.js';
 export * from './operation-log/tee.js';
 export * from './operation-log/read.js';
+export * from './trust/index.js';

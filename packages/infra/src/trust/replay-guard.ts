@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/**
+ * A process's own record of the signed jobs it has finished (or, for at-most-once jobs, begun),
+ * kept on local disk, never in Redis (which anyone who can write to it could clear). A job whose
+ * signature is recorded is a replay: the same signed job re-added, whatever its id now says, after
+ * it was done. Entries live until their job's expiry (after it the signature is refused anyway),
+ * so the record stays small. One line per job, `<expiry ms> <digest of the signature>`, appended
+ * (a crash of the process loses nothing written; a crash of the machine may lose the last lines).
+ */
+export class ReplayGuard {
+  private readonly seen = new Map<string, number>();
+  private appended = 0;
+  private writes: Promise<void>;
+  /** The file read (read only: a second process refused the same state dir must not rewrite it). */
+  private readonly loaded: Promise<void>;
+
+  constructor(
+    readonly file: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.loaded = mkdir(dirname(file), { recursive: true, mode: 0o700 }).then(() => this.load());
+    this.writes = this.loaded.catch(() => undefined);
+  }
+
+  /** A guard whose file has been read (a file that cannot be read fails here, not at the first job). */
+  static async open(file: string, now: () => number = Date.now): Promise<ReplayGuard> {
+    const g = new ReplayGuard(file, now);
+    await g.loaded;
+    return g;
+  }
+
+  /** Whether this signed job was recorded (and has not expired). */
+  async has(sig: string): Promise<boolean> {
+    await this.loaded;
+    const exp = this.seen.get(digest(sig));
+    return exp !== undefined && exp > this.now();
+  }
+
+  /** Records a signed job as done; resolves once it is written. */
+  async record(sig: string, exp: number): Promise<void> {
+    await this.loaded;
+    this.seen.set(digest(sig), exp);
+    await this.write(`${exp} ${digest(sig)}\n`);
+  }
+
+  /** For at-most-once jobs: records it and returns true, or false when it was recorded already. */
+  async claim(sig: string, exp: number): Promise<boolean> {
+    await this.loaded;
+    const id = digest(sig);
+    const known = this.seen.get(id);
+    if (known !== undefined && known > this.now()) return false;
+    this.seen.set(id, exp); // before the write: a second claim meanwhile sees it
+    await this.write(`${exp} ${id}\n`);
+    return true;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  private write(line: string): Promise<void> {
+    const next = this.writes.then(async () => {
+      await appendFile(this.file, line, { mode: 0o600 });
+      // Rewritten without expired entries once it holds many more lines than live ones.
+      if (++this.appended > 1000 + 2 * this.seen.size) await this.compact();
+    });
+    this.writes = next.catch(() => undefined);
+    return next;
+  }
+
+  private async load(): Promise<void> {
+    const text = await readFile(this.file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return '';
+      throw e;
+    });
+    const now = this.now();
+    const lines = text.split('\n');
+    this.appended = lines.length; // a file bloated by earlier runs is compacted at the next write
+    for (const line of lines) {
+      const [exp, id] = line.split(' ');
+      const n = Number(exp);
+      if (id && Number.isFinite(n) && n > now) this.seen.set(id, Math.max(n, this.seen.get(id) ?? 0));
+    }
+  }
+
+  private async compact(): Promise<void> {
+    await this.load(); // lines another process of the same state dir appended meanwhile
+    const now = this.now();
+    for (const [id, exp] of this.seen) if (exp <= now) this.seen.delete(id);
+    const tmp = `${this.file}.tmp`;
+    await writeFile(tmp, [...this.seen].map(([id, exp]) => `${exp} ${id}\n`).join(''), { mode: 0o600 });
+    await rename(tmp, this.file);
+    this.appended = 0;
+  }
+}
+
+function digest(sig: string): string {
+  return createHash('sha256').update(sig).digest('hex').slice(0, 32);
+}
