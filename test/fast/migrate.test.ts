@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { stepJobId, type OperationRecord } from '@ferry/core';
+import { JOB_TTL_MS, stepJobId, type OperationRecord } from '@ferry/core';
 import { stepJob } from '../../apps/scheduler/src/step-jobs.js';
 import { FakeCluster, useFakeClusters, FakeWorld, filesDigest } from '../support/fake/index.js';
 
@@ -124,7 +124,7 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
     // reaches the target late is refused there; the copy waiting for its removal is not started.
     const late = stepJob({ ...paused, epoch: paused.epoch - 1 }, 'forward', 4, 0, paused.steps[4]!);
     const q = c.hostQueue('h2');
-    await q.add(late.name, late.data, { jobId: 'late-restore' });
+    await c.keys.signer.add(q, late.name, late.data, { jobId: 'late-restore' }, JOB_TTL_MS.step); // signed: the fence is what refuses it
     await until(async () => (await q.getJob('late-restore'))?.returnvalue);
     expect((await q.getJob('late-restore'))!.returnvalue).toMatchObject({ ok: false, error: { code: 'STALE_EPOCH' } });
     expect(c.world.runningOn('web')).toEqual(['h1']);

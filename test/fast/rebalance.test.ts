@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newRoundId, REBALANCE_AUTO, roundJobId, roundMigrationId, type RebalanceRound } from '@ferry/core';
 import { connect, PlacementStore, Queues, RoundStore } from '@ferry/infra';
@@ -181,7 +184,8 @@ describe('rebalance rounds (fast tier: fake hosts, real scheduler and workers)',
   it('automatic rounds: a job scheduler (upsertJobScheduler) runs them one at a time until removed', async () => {
     const c = await cluster();
     // A second scheduler process on the same Redis: rounds still run one at a time across both.
-    const other = new Scheduler({ redis: connect(srv.url), prefix: c.prefix, log: pino({ level: 'silent' }), reconcileEveryMs: 60_000, rebalance: { pollMs: 50 } });
+    const otherDir = mkdtempSync(join(tmpdir(), 'ferry-other-scheduler-'));
+    const other = new Scheduler({ redis: connect(srv.url), prefix: c.prefix, log: pino({ level: 'silent' }), reconcileEveryMs: 60_000, rebalance: { pollMs: 50 }, trust: c.keys.scheduler(otherDir) });
     await other.start();
     // The first move hangs for a while: rounds come every 100 ms meanwhile, and must wait for it.
     const hang = c.world.faults.add({ step: 'rsync-transfer', host: 'h1', kind: 'hang' });
@@ -196,6 +200,7 @@ describe('rebalance rounds (fast tier: fake hosts, real scheduler and workers)',
     await queues.rebalance.removeJobScheduler(REBALANCE_AUTO);
     await other.stop();
     await quit(other.opts.redis);
+    rmSync(otherDir, { recursive: true, force: true });
     const all = await rounds.list(100);
     expect(all.every((r) => r.trigger === 'auto')).toBe(true);
     // One at a time: no two rounds overlapped.

@@ -507,6 +507,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--live', 'offer live migration (checkpoint/restore with CRIU) when criu check passes (or FERRY_LIVE=1)')
     .option('--criu <path>', 'the criu binary (default: ferry\'s own build when installed, else criu on PATH)')
     .option('--mount-root <dir>', 'a host dir whose subdirs ferry mount may share (repeatable; or FERRY_MOUNT_ROOTS=a:b; none by default)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--control-key <file>', "the control plane's public key: only jobs it signed run here (or FERRY_CONTROL_PUB; default <state dir>/keys/control.pub)")
+    .option('--host-keys <dir>', "where this worker writes its public key as <host>.pub, for the scheduler (or FERRY_HOST_KEYS; default <state dir>/keys/hosts)")
     .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics; a bare PORT is 127.0.0.1:PORT (or FERRY_WORKER_METRICS; off by default)')
     .addHelpText(
       'after',
@@ -534,11 +536,13 @@ function buildProgram(setExit: (code: number) => void): Command {
     .command('scheduler')
     .description('run the scheduler (plans operations and advances them)')
     .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics; a bare PORT is 127.0.0.1:PORT (or FERRY_SCHEDULER_METRICS; off by default)')
+    .option('--control-key <file>', 'the control-plane private key, made (0600, with <name>.pub beside it) if missing (or FERRY_CONTROL_KEY; default <state dir>/keys/control.key)')
+    .option('--host-keys <dir>', 'trusted host public keys, <host>.pub: results are accepted only so signed (or FERRY_HOST_KEYS; default <state dir>/keys/hosts)')
     .addHelpText(
       'after',
       examples(['REDIS_URL=redis://10.0.0.1:6379 ferry scheduler', 'ferry scheduler --metrics 0.0.0.0:9470'], 'Any number may run; it runs until SIGTERM.'),
     )
-    .action(async (o: { metrics?: string }) => {
+    .action(async (o: { metrics?: string; controlKey?: string; hostKeys?: string }) => {
       const { parseSchedulerFlags, runScheduler } = await import('@ferry/scheduler');
       let opts;
       try {
@@ -546,7 +550,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       } catch (e) {
         throw new ExitError(EXIT.badInput, `scheduler: ${(e as Error).message}`);
       }
-      await runScheduler(opts);
+      await runScheduler({ ...opts, trust: { ...(o.controlKey ? { controlKey: o.controlKey } : {}), ...(o.hostKeys ? { hostKeys: o.hostKeys } : {}) } });
     });
 
   const redis = program

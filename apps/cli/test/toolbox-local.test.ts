@@ -12,8 +12,8 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { decodeExecEntry, newToolboxId, toolboxKeys, toolboxQueues, type ContainerDetails, type ExecJobData } from '@ferry/core';
-import { run, type RunOptions } from '@ferry/infra';
+import { decodeExecEntry, JOB_TTL_MS, newToolboxId, toolboxKeys, toolboxQueues, type ContainerDetails, type ExecJobData } from '@ferry/core';
+import { JobSigner, loadOrCreatePrivateKey, newSigningKey, publicKeyOf, run, type RunOptions } from '@ferry/infra';
 import { HostWorker, type HostConfig } from '@ferry/worker';
 import { LxcRuntime, processesInRootfs } from '../../worker/src/runtime/lxc.js';
 import { makeContainer, rand, removeLxcPath, tempDir, waitFor } from '../../worker/test/helpers.js';
@@ -34,6 +34,9 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
   let share: string;
   let stateDir: string;
   let worker: HostWorker;
+  /** The control-plane key the CLI signs with (FERRY_CONTROL_KEY) and the worker trusts. */
+  let controlKeyFile: string;
+  let signer: JobSigner;
   const host = 'th1';
   const a = `ta-${rand()}`;
   const b = `tb-${rand()}`;
@@ -43,7 +46,7 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
     const r = await run(process.execPath, [CLI, ...args], {
       timeoutMs: 60_000,
       okExitCodes: ALL,
-      env: { ...process.env, REDIS_URL: redisSrv.url, FERRY_PREFIX: prefix, FERRY_LOG_FORMAT: 'json' },
+      env: { ...process.env, REDIS_URL: redisSrv.url, FERRY_PREFIX: prefix, FERRY_LOG_FORMAT: 'json', FERRY_CONTROL_KEY: controlKeyFile },
       ...opts,
     });
     return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
@@ -71,8 +74,11 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
     for (const n of [a, b]) await run('lxc-start', ['-P', lxcPath, '-n', n, '-d'], { timeoutMs: 30_000 });
     for (const n of [a, b]) await run('lxc-wait', ['-P', lxcPath, '-n', n, '-s', 'RUNNING', '-t', '20'], { timeoutMs: 30_000 });
     stateDir = await tempDir('ferry-tb-state-');
+    controlKeyFile = join(stateDir, 'keys', 'control.key');
+    const { key: controlKey } = await loadOrCreatePrivateKey(controlKeyFile);
+    signer = new JobSigner(controlKey);
     const cfg: HostConfig = { name: host, address: '127.0.0.1', sshPort: 22, sshUser: 'root', lxcPath, sshKey: '/nonexistent', knownHosts: '/nonexistent', stateDir, mountRoots: [share] };
-    worker = new HostWorker({ redis, prefix, host: cfg, runtime: new LxcRuntime({ lxcPath, mountRoots: [share] }), log: pino({ level: 'warn' }) });
+    worker = new HostWorker({ redis, prefix, host: cfg, runtime: new LxcRuntime({ lxcPath, mountRoots: [share] }), log: pino({ level: 'warn' }), trust: { controlKey: publicKeyOf(controlKey), hostKey: newSigningKey() } });
     await worker.start();
     await waitFor(async () => {
       const h = await worker.registry.get(host);
@@ -165,7 +171,7 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
       const id = newToolboxId('x');
       await redis.set(k().execClient(id), '1', 'PX', 60_000);
       const q = new Queue<ExecJobData>(toolboxQueues.exec(host), { connection: redis, prefix });
-      await q.add('exec', { execId: id, container: a, argv, requestedAt: Date.now() }, { jobId: id, removeOnComplete: true });
+      await signer.add(q, 'exec', { execId: id, container: a, argv, requestedAt: Date.now() }, { jobId: id, removeOnComplete: true }, JOB_TTL_MS.toolbox);
       await q.close();
       return id;
     };
@@ -206,7 +212,7 @@ describe('toolbox: exec, mount, umount, show through an in-process worker', () =
       await redis.set(k().execClaim(id), 'elsewhere');
       await redis.set(k().execClient(id), '1', 'PX', 60_000);
       const q = new Queue<ExecJobData>(toolboxQueues.exec(host), { connection: redis, prefix });
-      await q.add('exec', { execId: id, container: a, argv: ['touch', '/ran-twice'], requestedAt: Date.now() }, { jobId: id });
+      await signer.add(q, 'exec', { execId: id, container: a, argv: ['touch', '/ran-twice'], requestedAt: Date.now() }, { jobId: id }, JOB_TTL_MS.toolbox);
       await waitFor(async () => (await q.getJobState(id)) === 'completed', 10_000, 'job completes');
       await q.close();
       expect(existsSync(join(lxcPath, a, 'rootfs/ran-twice'))).toBe(false);

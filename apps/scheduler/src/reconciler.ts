@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Job } from 'bullmq';
-import { catalogue, currentSteps, fields, stepJobId, type OperationEvent, type OperationRecord, type StepJobData, type StepResultData } from '@ferry/core';
+import { catalogue, currentSteps, fields, stepJobId, toErrorData, type OperationEvent, type OperationRecord, type StepJobData, type StepResultData } from '@ferry/core';
 import type { HostRegistry, OperationStore } from '@ferry/infra';
 
 /**
@@ -11,10 +11,12 @@ export interface ReconcilerPort {
   store: Pick<OperationStore, 'list' | 'countReplay' | 'startedSteps'>;
   registry: Pick<HostRegistry, 'lastAlive' | 'get'>;
   /** The job of a step on its host's queue, if it exists. */
-  stepJob(host: string, jobId: string): Promise<Job<StepJobData, StepResultData> | undefined>;
+  stepJob(host: string, jobId: string): Promise<Job<StepJobData, unknown> | undefined>;
   apply(id: string, event: OperationEvent): Promise<unknown>;
   /** Enqueues the operation's current step again (same job id, same fence). */
   reissue(r: OperationRecord): Promise<void>;
+  /** A step job's return value as a result: only signed by the step's planned host (throws a refusal otherwise). */
+  acceptResult(reported: unknown): Promise<StepResultData>;
 }
 
 export interface ReconcilerLimits {
@@ -116,8 +118,19 @@ export class Reconciler {
     }
     const state = await job.getState();
     if (state === 'completed' && job.returnvalue) {
+      let result: StepResultData;
+      try {
+        result = await this.s.acceptResult(job.returnvalue);
+      } catch (e) {
+        // Not a result its host signed (Redis was written to): never applied as one. The step's
+        // job is spent, so the step fails with the refusal, for an operator to see.
+        const error = toErrorData(e);
+        log.error({ jobId, code: error.code, error }, "step job's return value refused: failing the step");
+        await this.s.apply(r.id, { type: 'step-result', ...ids, ok: false, attempts: job.attemptsMade, endedAt: Date.now(), error });
+        return;
+      }
       log.warn({ jobId }, 'step finished but its result was not applied: replaying it');
-      await this.s.apply(r.id, { type: 'step-result', ...job.returnvalue });
+      await this.s.apply(r.id, { type: 'step-result', ...result });
       return;
     }
     if (state === 'failed') {

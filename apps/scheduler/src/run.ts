@@ -1,14 +1,16 @@
 import { connect, createLogger, ensureRedis } from '@ferry/infra';
 import { DEFAULT_PREFIX } from '@ferry/core';
 import { Scheduler } from './scheduler.js';
+import { loadSchedulerTrust, type SchedulerTrustFlags } from './trust/trust-files.js';
 import type { SchedulerRunOptions } from './flags.js';
 
 /** Runs a scheduler until SIGTERM/SIGINT. */
-export async function runScheduler(opts: SchedulerRunOptions = {}): Promise<void> {
+export async function runScheduler(opts: SchedulerRunOptions & { trust?: SchedulerTrustFlags } = {}): Promise<void> {
   const log = createLogger('scheduler');
+  const trust = await loadSchedulerTrust(opts.trust ?? {}, log);
   const { url } = await ensureRedis();
   const redis = connect(url);
-  const s = new Scheduler({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, log, ...(opts.metrics ? { metrics: opts.metrics } : {}) });
+  const s = new Scheduler({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, log, trust, ...(opts.metrics ? { metrics: opts.metrics } : {}) });
   try {
     await s.start();
   } catch (e) {

@@ -23,12 +23,14 @@ import {
   type RejectedRecord,
   type SchedulerJob,
   type Workflow,
+  JOB_TTL_MS,
   parseDuration,
   retentionFromEnv,
   type RetentionPolicy,
 } from '@ferry/core';
-import { HostRegistry, OperationLogSink, OperationStore, Queues, teeOperationLog, type MetricsListen } from '@ferry/infra';
+import { HostRegistry, JobSigner, OperationLogSink, OperationStore, Queues, teeOperationLog, type MetricsListen } from '@ferry/infra';
 import { stepJob } from './step-jobs.js';
+import { SchedulerGate, type AdmittedJob, type SchedulerTrust } from './trust/scheduler-gate.js';
 import { Reconciler, type ReconcilerPort } from './reconciler.js';
 import { Rebalancer } from './rebalancer.js';
 import { Collector } from './collector.js';
@@ -38,6 +40,8 @@ export interface SchedulerOptions {
   redis: Redis;
   prefix: string;
   log: Logger;
+  /** Keys (from files, never Redis): requests and results are checked, every job enqueued is signed. */
+  trust: SchedulerTrust;
   reconcileEveryMs?: number;
   /** Rebalance rounds (queue `rebalance`): on by default; how often a round looks at its moves. */
   rebalance?: false | { pollMs?: number; moveTimeoutMs?: number };
@@ -58,6 +62,8 @@ export class Scheduler {
   readonly store: OperationStore;
   readonly registry: HostRegistry;
   readonly queues: Queues;
+  private readonly signer: JobSigner;
+  private readonly gate: SchedulerGate;
   private worker?: Worker<SchedulerJob>;
   private reconciler?: Reconciler;
   rebalancer?: Rebalancer;
@@ -75,6 +81,8 @@ export class Scheduler {
     this.store = new OperationStore(opts.redis, opts.prefix);
     this.registry = new HostRegistry(opts.redis, opts.prefix);
     this.queues = new Queues(opts.redis, opts.prefix);
+    this.signer = new JobSigner(opts.trust.controlKey);
+    this.gate = new SchedulerGate(opts.trust, this.store, this.opts.log);
   }
 
   async start(): Promise<void> {
@@ -96,6 +104,7 @@ export class Scheduler {
       stepJob: (host, jobId) => this.queues.host(host).getJob(jobId),
       apply: (id, event) => this.apply(id, event),
       reissue: (r) => this.reissue(r),
+      acceptResult: (reported) => this.gate.result(reported),
     };
     this.reconciler = new Reconciler(port, this.opts.log, this.opts.reconcileEveryMs ?? 1000);
     await this.reconciler.start();
@@ -125,7 +134,7 @@ export class Scheduler {
    * puts on the queue, with the same deterministic job id, so asking twice submits once.
    */
   async enqueueSubmit(migrationId: string, request: MigrationRequestInput): Promise<void> {
-    await this.queues.scheduler.add('submit', { kind: 'submit', migrationId, request }, { jobId: `submit.${migrationId}` });
+    await this.signer.add(this.queues.scheduler, 'submit', { kind: 'submit', migrationId, request }, { jobId: `submit.${migrationId}` }, JOB_TTL_MS.request);
   }
 
   /** Finishes the job in hand, then stops (SIGTERM); a rebalance round in hand is handed back to resume. */
@@ -139,8 +148,14 @@ export class Scheduler {
     await this.queues.close();
   }
 
+  /** Only what the gate admits is acted on: signed requests, results from their step's host. */
   private async handle(job: Job<SchedulerJob>): Promise<void> {
-    const d = job.data;
+    const admitted = await this.gate.admit(job);
+    await this.act(admitted.job);
+    await admitted.done();
+  }
+
+  private async act(d: AdmittedJob): Promise<void> {
     switch (d.kind) {
       case 'submit':
         return this.submit(d.migrationId, d.request, d.op ?? 'migrate');
@@ -178,6 +193,7 @@ export class Scheduler {
       for (const name of wf.hostNames(request)) {
         const info = await this.registry.get(name);
         if (!info) throw new FerryError('UNKNOWN_HOST', `unknown host '${name}'`);
+        await this.gate.requireHostKey(name);
         infos.set(name, info);
       }
       const info = (name: string): HostInfo => infos.get(name) ?? unknownHost(name);
@@ -238,7 +254,7 @@ export class Scheduler {
         // Fence first: the owner must be in force before any step issued under it can run.
         await this.store.fence(fencedContainer(r), c.fence.epoch, c.fence.owner);
         const j = stepJob(r, c.phase, c.index, c.run, c.step);
-        await this.queues.host(c.step.host).add(j.name, j.data, j.opts);
+        await this.signer.add(this.queues.host(c.step.host), j.name, j.data, j.opts, JOB_TTL_MS.step);
         log.info({ step: c.step.name, host: c.step.host, phase: c.phase, index: c.index, run: c.run }, 'step enqueued');
       } else if (c.type === 'finished') {
         log.info({ state: c.state }, 'migration finished');

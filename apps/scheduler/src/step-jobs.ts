@@ -14,7 +14,7 @@ export function stepJob(r: OperationRecord, phase: Phase, index: number, run: nu
     input: stepInput(r, phase, index),
     fence: { container: fencedContainer(r), epoch: r.epoch },
   };
-  const opts: JobsOptions = {
+  const opts: JobsOptions & { jobId: string } = {
     jobId: stepJobId(r.id, phase, index, run),
     attempts: stepAttempts(r, phase, index),
     backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },

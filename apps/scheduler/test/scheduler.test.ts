@@ -2,10 +2,14 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Queue } from 'bullmq';
-import { queueNames, stepJobId, type HostInfo, type SchedulerJob, type StepJobData } from '@ferry/core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JOB_TTL_MS, queueNames, stepJobId, type HostInfo, type SchedulerJob, type StepJobData } from '@ferry/core';
 import { HostRegistry } from '@ferry/infra';
 import { Scheduler } from '../src/index.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
+import { TestKeys } from '../../../test/support/trust.js';
 
 const host = (name: string, containers: string[] = []): HostInfo => ({
   name, address: '198.18.0.11', sshPort: 22, sshUser: 'root', lxcPath: `/lab/${name}`,
@@ -31,6 +35,8 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
   let prefix: string;
   let s: Scheduler;
   let submitQ: Queue<SchedulerJob>;
+  let keys: TestKeys;
+  let dir: string;
   const log = pino({ level: 'silent' });
 
   beforeAll(async () => {
@@ -43,7 +49,11 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
     const reg = new HostRegistry(redis, prefix);
     await reg.publish(host('h1', ['web']));
     await reg.publish(host('h2'));
-    s = new Scheduler({ redis, prefix, log, reconcileEveryMs: 60_000 });
+    // Requests signed as the CLI signs them; h1 and h2 trusted, as if their workers had written their keys.
+    keys = new TestKeys();
+    for (const h of ['h1', 'h2']) keys.hostKey(h);
+    dir = mkdtempSync(join(tmpdir(), 'ferry-sched-test-'));
+    s = new Scheduler({ redis, prefix, log, reconcileEveryMs: 60_000, trust: keys.scheduler(dir) });
     await s.start();
     submitQ = new Queue(queueNames.scheduler, { connection: redis, prefix });
   });
@@ -51,9 +61,10 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
     await s.stop();
     await submitQ.close();
     await quit(redis);
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  const submit = (id: string, request: object) => submitQ.add('submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` });
+  const submit = (id: string, request: object) => keys.signer.add(submitQ, 'submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
   const hostQ = (h: string) => new Queue<StepJobData>(queueNames.host(h), { connection: redis, prefix });
 
   it('plans a submitted migration, takes the container lock and enqueues preflight on the source', async () => {

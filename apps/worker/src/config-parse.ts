@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AbsolutePath, Address, HostName, parseOrThrow, SshUser, ValidationError } from '@ferry/core';
-import { MetricsFlag, stateDir } from '@ferry/infra';
+import { MetricsFlag, stateDir, trustPaths } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 import { mountRootProblems, splitMountRoots } from './runtime/mount-roots.js';
 
@@ -25,6 +25,8 @@ const Raw = z.object({
     .refine((v) => v === 'criu' || /^\/.*\/criu$/.test(v), 'must be `criu` or an absolute path to a file named criu')
     .optional(),
   mountRoots: z.array(AbsolutePath).default([]),
+  controlKey: z.string().startsWith('/', 'must be an absolute path').optional(),
+  hostKeys: z.string().startsWith('/', 'must be an absolute path').optional(),
   metrics: MetricsFlag.optional(),
 });
 
@@ -42,6 +44,8 @@ export function parseHostConfig(flags: Record<string, unknown>, env: NodeJS.Proc
     stateDir: pick('stateDir', 'FERRY_WORKER_STATE_DIR'),
     live: pick('live', 'FERRY_LIVE') || undefined,
     criu: pick('criu', 'FERRY_CRIU') || undefined,
+    controlKey: pick('controlKey', 'FERRY_CONTROL_PUB') || undefined,
+    hostKeys: pick('hostKeys', 'FERRY_HOST_KEYS') || undefined,
     metrics: pick('metrics', 'FERRY_WORKER_METRICS'),
     // --mount-root DIR (repeatable; an empty list counts as not given), else FERRY_MOUNT_ROOTS (a:b).
     mountRoots: ((f) => (f.length ? f : splitMountRoots(env.FERRY_MOUNT_ROOTS)))(splitMountRoots((flags.mountRoot ?? flags.mountRoots) as string | string[] | undefined)),
@@ -62,6 +66,8 @@ export function parseHostConfig(flags: Record<string, unknown>, env: NodeJS.Proc
     ...(raw.live ? { live: true } : {}),
     ...(raw.criu ? { criu: raw.criu } : {}),
     ...(raw.mountRoots.length ? { mountRoots: raw.mountRoots } : {}),
+    controlKeyFile: raw.controlKey ?? trustPaths(env).controlPub,
+    hostKeysDir: raw.hostKeys ?? trustPaths(env).hostKeys,
     ...(raw.metrics ? { metrics: raw.metrics } : {}),
   };
 }

@@ -24,6 +24,10 @@ export interface HostConfig extends Peer {
    * adopted from a peer must resolve below one of them. Absent or empty: none may.
    */
   mountRoots?: readonly string[];
+  /** The control plane's public key file (`--control-key`, FERRY_CONTROL_PUB; default `<state dir>/keys/control.pub`). */
+  controlKeyFile?: string;
+  /** Where this worker writes its public key as `<host>.pub` (`--host-keys`, FERRY_HOST_KEYS; default `<state dir>/keys/hosts`). */
+  hostKeysDir?: string;
   /** A Prometheus endpoint (`--metrics`, FERRY_WORKER_METRICS); none when absent. */
   metrics?: MetricsListen;
 }

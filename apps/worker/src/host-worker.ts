@@ -1,9 +1,10 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { queueNames, type StepJobData, type StepResultData } from '@ferry/core';
-import { HostRegistry, OperationLogSink, OperationStore, Queues, teeOperationLog, type MetricsListen } from '@ferry/infra';
+import { HostRegistry, OperationLogSink, OperationStore, Queues, ReplayGuard, signResult, teeOperationLog, type MetricsListen } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 import type { StepContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
@@ -15,6 +16,7 @@ import { claimHost, reclaimJobs, releaseHost, settleOrphans, WORKER_ENV } from '
 import type { Runtime } from './runtime/runtime.js';
 import { CgroupLoadMeter, type LoadMeter } from './load/load-meter.js';
 import { WorkerMetrics } from './metrics.js';
+import { JobGate, type WorkerTrust } from './trust/job-gate.js';
 
 export interface HostWorkerOptions {
   redis: Redis;
@@ -22,6 +24,8 @@ export interface HostWorkerOptions {
   host: HostConfig;
   runtime: Runtime;
   log: Logger;
+  /** The control plane's public key (only jobs it signed run) and this host's key (signs results). */
+  trust: WorkerTrust;
   concurrency?: number;
   /** Most bulk transfers at once on this host (default 2). */
   maxTransfers?: number;
@@ -78,6 +82,8 @@ export class HostWorker {
   async start(): Promise<void> {
     await mkdir(this.o.host.stateDir, { recursive: true });
     const log = this.o.log.child({ host: this.o.host.name });
+    // The jobs this host finished, on its own disk: a finished job re-added to Redis is a replay.
+    const gate = new JobGate(this.o.trust.controlKey, await ReplayGuard.open(join(this.o.host.stateDir, 'trust', 'seen-jobs')), log);
     const ctxFor = (stepLog: Logger, progress: StepContext['progress']): StepContext => ({
       host: this.o.host,
       runtime: this.o.runtime,
@@ -99,6 +105,8 @@ export class HostWorker {
       stopping: () => this.abort.signal.aborted,
       closing: () => this.closing,
       context: ctxFor,
+      gate,
+      signResult: (r) => signResult(this.o.trust.hostKey, this.o.host.name, r),
       // Fake steps (the fast tier) have fake hosts without sshd: no SSH probe there.
       ...(this.o.steps ? { steps: this.o.steps } : { peerAnswers: (name: string) => this.peerAnswers(name) }),
     });
@@ -141,7 +149,7 @@ export class HostWorker {
       await sweepAbandonedCopies(ctxFor(log, () => undefined), this.store).catch((err: unknown) => log.warn({ err }, 'sweep of abandoned copies failed'));
       void this.o.runtime.emptyTrash?.();
       worker.run().catch((err: unknown) => log.error({ err }, 'worker stopped'));
-      this.toolbox = new Toolbox({ redis: this.o.redis, prefix: this.o.prefix, host: this.o.host, runtime: this.o.runtime, log, lockHolder: (c) => this.store.lockHolder(c) });
+      this.toolbox = new Toolbox({ redis: this.o.redis, prefix: this.o.prefix, host: this.o.host, runtime: this.o.runtime, log, gate, lockHolder: (c) => this.store.lockHolder(c) });
       this.toolbox.start();
     } catch (e) {
       // A refused or half-started worker lets go of everything (and of the host, if it took it).

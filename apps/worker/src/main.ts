@@ -14,6 +14,8 @@ const { values } = parseArgs({
     'known-hosts': { type: 'string' },
     'state-dir': { type: 'string' },
     'mount-root': { type: 'string', multiple: true },
+    'control-key': { type: 'string' },
+    'host-keys': { type: 'string' },
   },
 });
 try {
@@ -28,6 +30,8 @@ try {
       knownHosts: values['known-hosts'],
       stateDir: values['state-dir'],
       mountRoot: values['mount-root'],
+      controlKey: values['control-key'],
+      hostKeys: values['host-keys'],
     }),
   );
 } catch (e) {

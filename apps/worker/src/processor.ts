@@ -11,9 +11,11 @@ import {
   type StepJobData,
   type StepName,
   type StepOutput,
+  type SignedStepResult,
   type StepResultData,
 } from '@ferry/core';
-import { KEEP_JOBS, type HostRegistry, type OperationStore, type Queues } from '@ferry/infra';
+import { KEEP_JOBS, type HostRegistry, type OperationStore, type Queues, type VerifiedJob } from '@ferry/infra';
+import type { JobGate } from './trust/job-gate.js';
 import { KeyedLock } from './keyed-lock.js';
 import { PeerWatch } from './peer-watch.js';
 import { Semaphore } from './semaphore.js';
@@ -44,6 +46,10 @@ export interface ProcessorDeps {
   steps?: StepTable;
   /** Whether a peer host answers over SSH now (its worker may be silent while the host is fine). */
   peerAnswers?: (name: string) => Promise<boolean>;
+  /** Checks each job's control-plane signature before anything else (trust/job-gate.ts). */
+  gate: JobGate;
+  /** Signs a result with this host's key: the scheduler accepts it only so, and only from this step's host. */
+  signResult(result: StepResultData): SignedStepResult;
 }
 
 /** The container a step acts on here: steps on one container never overlap on one host. */
@@ -57,7 +63,10 @@ export function createProcessor(deps: ProcessorDeps) {
   // checkpoint hangs on, then cancelled, queues resume-source: it must not thaw or start the
   // container while that checkpoint may still freeze or stop it; run after it, it observes and mends.
   const containers = new KeyedLock();
-  return async (job: Job<StepJobData>, token?: string): Promise<StepResultData> => {
+  return async (job: Job<StepJobData>, token?: string): Promise<SignedStepResult> => {
+    // First of all: a job not signed by the control plane (or expired, or finished here before) is
+    // refused before any lock, mark or step; BullMQ fails it and it is never retried.
+    const verified = await deps.gate.admit(job);
     const d = job.data;
     const container = containerOf(d);
     const closing = deps.closing();
@@ -70,7 +79,7 @@ export function createProcessor(deps: ProcessorDeps) {
       throw new DelayedError();
     }
     try {
-      return await runJob(deps, transfers, job);
+      return await runJob(deps, transfers, job, verified);
     } finally {
       release();
     }
@@ -84,9 +93,9 @@ const BUSY_DELAY_MS = 1000;
  * Runs one step job: validates the input with the step's schema, runs the step, validates its
  * output, and reports the result to the scheduler. Retryable failures with attempts left are
  * thrown back to BullMQ (exponential backoff); everything else becomes a reported result, so the
- * job always completes with a StepResultData the reconciler can replay.
+ * job always completes with a signed StepResultData the reconciler can replay.
  */
-async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJobData>): Promise<StepResultData> {
+async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJobData>, verified: VerifiedJob): Promise<SignedStepResult> {
   const d = job.data;
   const attempt = job.attemptsMade + 1;
   const log = deps.log.child({ migrationId: d.migrationId, step: d.step, host: d.host, phase: d.phase, index: d.index, run: d.run, attempt });
@@ -141,12 +150,14 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
   } finally {
     watch?.stop();
   }
+  const signed = deps.signResult(result);
   await deps.queues.scheduler.add(
     'result',
-    { kind: 'result', result },
+    { kind: 'result', result: signed },
     { jobId: advanceJobId(d.migrationId, d.phase, d.index, d.run), ...KEEP_JOBS },
   );
-  return result;
+  await deps.gate.finished(verified); // reported: the same signed job again is a replay
+  return signed;
 }
 
 /** Failures that say the peer's sshd or the link to it is gone (not the peer's worker). */

@@ -6,6 +6,7 @@ import { HostWorker } from './host-worker.js';
 import { LxcRuntime } from './runtime/lxc.js';
 import { findCriu } from './runtime/criu.js';
 import { secureMountRoots } from './runtime/mount-roots.js';
+import { loadWorkerTrust } from './trust/worker-keys.js';
 
 /** Runs this host's worker until SIGTERM/SIGINT, then hands back or finishes its steps. */
 export async function runWorker(host: HostConfig): Promise<void> {
@@ -25,7 +26,9 @@ export async function runWorker(host: HostConfig): Promise<void> {
     mountRoots: host.mountRoots ?? [],
     protectedDirs: [host.stateDir],
   });
-  const w = new HostWorker({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, host, runtime, log, ...(host.metrics ? { metrics: host.metrics } : {}) });
+  // A worker without the control plane's key takes no job: it waits for the key here.
+  const trust = await loadWorkerTrust(host, log);
+  const w = new HostWorker({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, host, runtime, log, trust, ...(host.metrics ? { metrics: host.metrics } : {}) });
   try {
     await w.start();
   } catch (e) {

@@ -5,10 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
-import { keys, type StepJobData, type StepResultData } from '@ferry/core';
-import { HostRegistry, OperationStore, Queues } from '@ferry/infra';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { JOB_TTL_MS, keys, type StepJobData, type StepResultData } from '@ferry/core';
+import { HostRegistry, OperationStore, Queues, ReplayGuard, signResult, type SignableQueue } from '@ferry/infra';
 import { KeyedLock } from '../src/keyed-lock.js';
 import { createProcessor } from '../src/processor.js';
+import { JobGate } from '../src/trust/job-gate.js';
+import { TestKeys } from '../../../test/support/trust.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 
 describe('KeyedLock', () => {
@@ -50,8 +54,13 @@ describe('processor: steps on one container never overlap on one host (real Bull
     await Promise.all([queueSrv.stop(), storeSrv.stop()]);
   });
 
+  // Jobs signed by the control plane, as the scheduler signs them: what is tested here comes after the gate.
+  const trust = new TestKeys();
+  const signed = <D extends object>(q: SignableQueue<D>, name: string, data: D, opts: { jobId: string; attempts?: number }) => trust.signer.add(q, name, data, opts, JOB_TTL_MS.step);
   const processorFor = (prefix: string, queues: Queues, closing: () => boolean) =>
     createProcessor({
+      gate: new JobGate(trust.worker('h1').controlKey, new ReplayGuard(join(mkdtempSync(join(tmpdir(), 'ferry-gate-')), 'seen-jobs')), pino({ level: 'silent' })),
+      signResult: (r) => signResult(trust.hostKey('h1'), 'h1', r),
       store: new OperationStore(storeRedis, prefix),
       registry: new HostRegistry(storeRedis, prefix),
       maxTransfers: 1,
@@ -76,7 +85,7 @@ describe('processor: steps on one container never overlap on one host (real Bull
     const q = new Queue<Omit<StepJobData, 'fence'>>('host-h1', { connection: queueRedis, prefix });
     try {
       const { fence: _none, ...forged } = job('forged', 'ct1');
-      await q.add('step', forged, { jobId: 'forged' });
+      await signed(q, 'step', forged, { jobId: 'forged' });
       void worker.run();
       for (let i = 0; i < 150 && !(await q.getJob('forged'))?.returnvalue; i++) await sleep(20);
       expect((await q.getJob('forged'))!.returnvalue).toMatchObject({ ok: false, error: { code: 'UNFENCED_STEP', retryable: false } });
@@ -108,10 +117,10 @@ describe('processor: steps on one container never overlap on one host (real Bull
     try {
       process.kill(storePid, 'SIGSTOP');
       void worker.run();
-      await q.add('step', job('first', 'ct1'), { jobId: 'first' });
+      await signed(q, 'step', job('first', 'ct1'), { jobId: 'first' });
       for (let i = 0; i < 100 && !events.includes('first:0'); i++) await sleep(20);
-      await q.add('step', job('second', 'ct1'), { jobId: 'second' });
-      await q.add('step', job('other', 'ct2'), { jobId: 'other' });
+      await signed(q, 'step', job('second', 'ct1'), { jobId: 'second' });
+      await signed(q, 'step', job('other', 'ct2'), { jobId: 'other' });
       for (let i = 0; i < 100 && !(await q.getDelayed()).some((j) => j.id === 'second'); i++) await sleep(20);
       expect((await q.getDelayed()).map((j) => j.id)).toEqual(['second']);
       expect(done.size).toBe(0); // 'other' also waits: it is held at the stopped store, like 'first'
@@ -138,7 +147,7 @@ describe('processor: steps on one container never overlap on one host (real Bull
     const worker = new Worker<StepJobData, StepResultData>('host-h1', (j, token) => processor(j, token), { connection: queueRedis, prefix, autorun: false });
     const q = new Queue<StepJobData>('host-h1', { connection: queueRedis, prefix });
     try {
-      await q.add('step', job('late', 'ct1'), { jobId: 'late', attempts: 3 });
+      await signed(q, 'step', job('late', 'ct1'), { jobId: 'late', attempts: 3 });
       void worker.run();
       for (let i = 0; i < 100 && (await q.getDelayed()).length === 0; i++) await sleep(20);
       const late = (await q.getDelayed())[0];

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { pino, type Logger } from 'pino';
 import {
   isTerminal,
+  JOB_TTL_MS,
   newMigrationId,
   type CloneRequestInput,
   type MigrationRequestInput,
@@ -24,6 +25,7 @@ import type { HostConfig } from '../../../apps/worker/src/config.js';
 import { readJson, writeJsonAtomic } from '../../../apps/worker/src/json-files.js';
 import { releaseHost, type WorkerMark } from '../../../apps/worker/src/predecessor.js';
 import { freshPrefix } from '../redis.js';
+import { TestKeys } from '../trust.js';
 import { FakeRuntime } from './runtime.js';
 import { FakeMeter } from './meter.js';
 import { fakeSteps } from './steps.js';
@@ -65,6 +67,9 @@ export class FakeCluster {
   readonly prefix = freshPrefix();
   readonly scheduler: Scheduler;
   readonly store: OperationStore;
+  /** The control-plane key and each host's key: submits and every job are signed as in production. */
+  readonly keys = new TestKeys();
+  private readonly schedulerDir = mkdtempSync(join(tmpdir(), 'ferry-fake-scheduler-'));
   private readonly queues: Queues;
   private readonly redis: Redis;
   private readonly schedulerRedis: Redis;
@@ -80,7 +85,7 @@ export class FakeCluster {
     this.schedulerRedis = connect(opts.url);
     this.store = new OperationStore(this.redis, this.prefix);
     this.queues = new Queues(this.redis, this.prefix);
-    this.scheduler = new Scheduler({ redis: this.schedulerRedis, prefix: this.prefix, log: this.log.child({ component: 'scheduler' }), reconcileEveryMs: opts.reconcileEveryMs ?? 60_000, rebalance: { pollMs: 50 }, ...(opts.metrics ? { metrics: LOCAL_ANY_PORT } : {}) });
+    this.scheduler = new Scheduler({ redis: this.schedulerRedis, prefix: this.prefix, log: this.log.child({ component: 'scheduler' }), trust: this.keys.scheduler(this.schedulerDir), reconcileEveryMs: opts.reconcileEveryMs ?? 60_000, rebalance: { pollMs: 50 }, ...(opts.metrics ? { metrics: LOCAL_ANY_PORT } : {}) });
     this.world.faults.onCrash = (host) => {
       this.crashes.set(host, this.crash(host));
     };
@@ -133,6 +138,7 @@ export class FakeCluster {
       steps: fakeSteps(this.world),
       meter: new FakeMeter(this.world),
       log: this.log.child({ component: 'worker' }),
+      trust: this.keys.worker(name),
       ...(this.opts.metrics ? { metrics: LOCAL_ANY_PORT } : {}),
     });
     await worker.start();
@@ -192,7 +198,7 @@ export class FakeCluster {
 
   async submit(op: OperationKind, request: object): Promise<string> {
     const id = newMigrationId(Date.now());
-    await this.queues.scheduler.add('submit', { kind: 'submit', op, migrationId: id, request }, { jobId: `submit.${id}` });
+    await this.keys.signer.add(this.queues.scheduler, 'submit', { kind: 'submit', op, migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
     return id;
   }
 
@@ -211,7 +217,7 @@ export class FakeCluster {
   /** `ferry retry` / `ferry cancel`: onto the scheduler's queue, as the CLI puts them. */
   async control(id: string, kind: 'retry' | 'cancel'): Promise<void> {
     const r = await this.store.mustGet(id);
-    await this.queues.scheduler.add(kind, { kind, migrationId: id }, { jobId: `${kind}.${id}.${r.version}` });
+    await this.keys.signer.add(this.queues.scheduler, kind, { kind, migrationId: id }, { jobId: `${kind}.${id}.${r.version}` }, JOB_TTL_MS.request);
   }
 
   async record(id: string): Promise<OperationRecord> {
@@ -249,6 +255,7 @@ export class FakeCluster {
     await this.queues.close();
     for (const r of [this.redis, this.schedulerRedis]) await r.quit().catch(() => r.disconnect());
     for (const { root } of this.dirs.values()) await rm(root, { recursive: true, force: true });
+    await rm(this.schedulerDir, { recursive: true, force: true });
   }
 }
 

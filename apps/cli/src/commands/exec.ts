@@ -1,9 +1,10 @@
 import { constants } from 'node:os';
 import { Queue } from 'bullmq';
-import { decodeExecEntry, ExecArgv, fields as keyFields, newToolboxId, toolboxKeys, toolboxQueues, type ExecJobData, type ExecSignal } from '@ferry/core';
+import { decodeExecEntry, ExecArgv, fields as keyFields, newToolboxId, toolboxKeys, toolboxQueues, type ExecJobData, type ExecSignal, JOB_TTL_MS } from '@ferry/core';
 import type { Client } from '../client.js';
 import { EXIT, ExitError } from '../exit-error.js';
 import { targetHost } from './target-host.js';
+import { enqueue } from '../enqueue.js';
 
 /**
  * `ferry exec <container> [--host H] -- <command> [args...]`: runs a command in a running container
@@ -105,7 +106,7 @@ export async function execCommand(c: Client, o: ExecOptions, t: ExecTimings = DE
   process.stdout.on('error', onStdoutError);
 
   try {
-    await queue.add('exec', job, { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3600 } });
+    await enqueue(queue, 'exec', job, { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3600 } }, JOB_TTL_MS.toolbox);
     const t0 = Date.now();
     let last = '0-0';
     let lastCheck = Date.now();

@@ -6,6 +6,7 @@ import { capabilityMissing, CommandError, encodeExecEntry, ExecJobData, ExecSign
 import type { HostConfig } from '../config.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { signalGroup } from './process-group.js';
+import { JobRefused, type JobGate } from '../trust/job-gate.js';
 
 /**
  * `ferry exec` on the worker: each job on queue `exec-<host>` runs one command in a running
@@ -51,6 +52,8 @@ export interface ExecServiceOptions {
   host: HostConfig;
   runtime: Runtime;
   log: Logger;
+  /** Checks every exec job's control-plane signature first; each runs at most once. */
+  gate: JobGate;
   /** Sessions at a time (default 32). */
   concurrency?: number;
   timing?: Partial<ExecTiming>;
@@ -98,16 +101,18 @@ export class ExecService {
   }
 
   private async process(job: Job<ExecJobData>): Promise<void> {
-    const parsed = ExecJobData.safeParse(job.data);
     const keys = toolboxKeys(this.o.prefix);
+    try {
+      await this.o.gate.admit(job, { once: true });
+    } catch (e) {
+      // The CLI waiting on this session (a real one whose key is not this worker's) is told why.
+      if (e instanceof JobRefused) await this.tellError(job, e.error.code, e.error.message, 1).catch(() => undefined);
+      throw e;
+    }
+    const parsed = ExecJobData.safeParse(job.data);
     if (!parsed.success) {
       this.o.log.warn({ jobId: job.id, issues: parsed.error.issues }, 'invalid exec job');
-      const id = (job.data as { execId?: unknown })?.execId;
-      if (typeof id === 'string' && /^x-[0-9a-z]+$/.test(id)) {
-        const entry = encodeExecEntry({ type: 'error', code: 'INVALID_INPUT', message: parsed.error.issues[0]?.message ?? 'invalid exec job', exit: 2 });
-        await this.o.redis.xadd(keys.execOut(id), '*', ...entry);
-        await this.o.redis.expire(keys.execOut(id), 300);
-      }
+      await this.tellError(job, 'INVALID_INPUT', parsed.error.issues[0]?.message ?? 'invalid exec job', 2);
       return;
     }
     const s = new ExecSession(this.o, this.timing, keys, parsed.data);
@@ -117,6 +122,15 @@ export class ExecService {
     } finally {
       this.sessions.delete(s);
     }
+  }
+
+  /** An `error` entry on the session's output stream, when the job names a session. */
+  private async tellError(job: Job, code: string, message: string, exit: number): Promise<void> {
+    const id = (job.data as { execId?: unknown })?.execId;
+    if (typeof id !== 'string' || !/^x-[0-9a-z]+$/.test(id)) return;
+    const out = toolboxKeys(this.o.prefix).execOut(id);
+    await this.o.redis.xadd(out, '*', ...encodeExecEntry({ type: 'error', code, message, exit }));
+    await this.o.redis.expire(out, 300);
   }
 }
 

@@ -6,6 +6,7 @@ import type { HostConfig } from '../config.js';
 import { BindMountOps } from '../mounts/mount-ops.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { ExecService, type ExecTiming } from './exec-service.js';
+import { JobRefused, type JobGate } from '../trust/job-gate.js';
 
 export interface ToolboxOptions {
   redis: Redis;
@@ -13,6 +14,8 @@ export interface ToolboxOptions {
   host: HostConfig;
   runtime: Runtime;
   log: Logger;
+  /** Checks every exec and toolbox job's control-plane signature first. */
+  gate: JobGate;
   /** Migration holding a container, if any: mounts are not changed under a migration. */
   lockHolder?: (container: string) => Promise<string | null>;
   execConcurrency?: number;
@@ -37,6 +40,7 @@ export class Toolbox {
       host: o.host,
       runtime: o.runtime,
       log: o.log,
+      gate: o.gate,
       ...(o.execConcurrency ? { concurrency: o.execConcurrency } : {}),
       ...(o.execTiming ? { timing: o.execTiming } : {}),
     });
@@ -68,17 +72,27 @@ export class Toolbox {
   private async process(job: Job): Promise<void> {
     const requestId = (job.data as { requestId?: unknown })?.requestId;
     let reply: ToolboxReply;
+    let refusal: JobRefused | undefined;
     try {
+      // At most once, as the CLI sends it (attempts 1); refused before anything is looked at.
+      await this.o.gate.admit(job, { once: true });
       const j = parseToolboxJob(job.data);
       const result = j.kind === 'show' ? await this.mounts.show(j.container) : j.kind === 'mount' ? await this.mounts.mount(j) : await this.mounts.umount(j);
       reply = { ok: true, result };
     } catch (e) {
       const badInput = e instanceof PreconditionError || e instanceof ValidationError;
-      if (!badInput) this.o.log.error({ err: e, jobId: job.id }, 'toolbox operation failed');
-      reply = { ok: false, error: toErrorData(e), exit: badInput ? 2 : 1 };
+      if (e instanceof JobRefused) {
+        refusal = e;
+        reply = { ok: false, error: e.error, exit: 1 };
+      } else {
+        if (!badInput) this.o.log.error({ err: e, jobId: job.id }, 'toolbox operation failed');
+        reply = { ok: false, error: toErrorData(e), exit: badInput ? 2 : 1 };
+      }
     }
-    if (typeof requestId !== 'string' || !/^r-[0-9a-z]+$/.test(requestId)) return;
-    const key = toolboxKeys(this.o.prefix).reply(requestId);
-    await this.o.redis.multi().rpush(key, JSON.stringify(reply)).expire(key, 300).exec();
+    if (typeof requestId === 'string' && /^r-[0-9a-z]+$/.test(requestId)) {
+      const key = toolboxKeys(this.o.prefix).reply(requestId);
+      await this.o.redis.multi().rpush(key, JSON.stringify(reply)).expire(key, 300).exec();
+    }
+    if (refusal) throw refusal; // the job fails, with the refusal as its reason
   }
 }
