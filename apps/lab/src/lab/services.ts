@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '@ferry/core';
-import { ensureRedis, type ProcId } from '@ferry/infra';
+import { ensureRedis, loadOrCreatePrivateKey, trustPaths, type ProcId } from '@ferry/infra';
 import { LAB_ENV, readPidFile, startDaemon, stopDaemon } from './daemon.js';
 import { mountRootProblems } from '@ferry/worker';
 import { hostArgv } from './hostenv.js';
@@ -58,12 +58,25 @@ function requireBuilt(): string {
   return main;
 }
 
+/**
+ * The lab's keys, where the scheduler and the CLI of this state dir find them: the control-plane
+ * key made before any daemon starts (so a worker never waits for it), its public half given to each
+ * worker, and one host key directory that the workers write to and the scheduler trusts. Real
+ * hosts would copy control.pub out and each <host>.pub in; the lab's hosts share this file system.
+ */
+async function labKeys(): Promise<{ controlKey: string; controlPub: string; hostKeys: string }> {
+  const paths = trustPaths();
+  await loadOrCreatePrivateKey(paths.controlKey, { publicPath: paths.controlPub });
+  return paths;
+}
+
 export async function startWorkerDaemon(info: LabInfo, host: LabHost): Promise<ProcId> {
   const lab = layout(info.stateDir);
   const name = `worker-${host.name}`;
   const running = await readPidFile(pidFile(lab, name));
   if (running) return running;
   await mkdir(lab.shared, { recursive: true });
+  const keys = await labKeys();
   // In the host's network and mount namespaces (see hostenv.ts); the PID we record is the worker's own.
   const argv = hostArgv(host, process.execPath, [requireBuilt(), 'worker',
     '--host', host.name,
@@ -74,6 +87,8 @@ export async function startWorkerDaemon(info: LabInfo, host: LabHost): Promise<P
     '--ssh-key', info.sshKey,
     '--known-hosts', info.knownHosts,
     '--state-dir', host.stateDir,
+    '--control-key', keys.controlPub,
+    '--host-keys', keys.hostKeys,
     ...(info.live ? ['--live'] : []),
   ]);
   // The shared dir is the workers' mount root, unless the lab lives where no mount root may (the
@@ -86,7 +101,8 @@ export async function startSchedulerDaemon(info: LabInfo): Promise<ProcId> {
   const lab = layout(info.stateDir);
   const running = await readPidFile(pidFile(lab, 'scheduler'));
   if (running) return running;
-  const argv = [process.execPath, requireBuilt(), 'scheduler'];
+  const keys = await labKeys();
+  const argv = [process.execPath, requireBuilt(), 'scheduler', '--control-key', keys.controlKey, '--host-keys', keys.hostKeys];
   return startDaemon({ argv, env: daemonEnv(info), logFile: logFile(lab, 'scheduler'), pidFile: pidFile(lab, 'scheduler') });
 }
 
