@@ -69,11 +69,12 @@ describe('metrics endpoints (fast tier: fake hosts, real scheduler and workers)'
     expect(valueOf(s, 'ferry_bytes_moved_total', { kind: 'migrate', host: 'h1' })).toBe(summary.bytesTransferred);
 
     // The frozen window is the summary's; the downtime runs on to the end of the restore step.
-    const frozenAt = (r.steps[3]!.output as { frozenAt: number }).frozenAt;
+    const step = (name: string) => r.steps.find((x) => x.name === name)!;
+    const frozenAt = (step('checkpoint').output as { frozenAt: number }).frozenAt;
     expect(valueOf(s, 'ferry_frozen_seconds_count', { kind: 'migrate', mode: 'restart' })).toBe(1);
     expect(valueOf(s, 'ferry_frozen_seconds_sum', { kind: 'migrate', mode: 'restart' })).toBeCloseTo(summary.frozenMs! / 1000, 6);
     expect(valueOf(s, 'ferry_downtime_seconds_count', { kind: 'migrate', mode: 'restart' })).toBe(1);
-    expect(valueOf(s, 'ferry_downtime_seconds_sum', { kind: 'migrate', mode: 'restart' })).toBeCloseTo((r.steps[4]!.endedAt! - frozenAt) / 1000, 6);
+    expect(valueOf(s, 'ferry_downtime_seconds_sum', { kind: 'migrate', mode: 'restart' })).toBeCloseTo((step('restore').endedAt! - frozenAt) / 1000, 6);
     expect(valueOf(s, 'ferry_rollbacks_total')).toBe(0);
     expect(valueOf(s, 'ferry_pauses_total')).toBe(0);
 
