@@ -28,6 +28,8 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
   }
 
   const names = (steps: OperationRecord['steps']) => steps.map((s) => `${s.name}@${s.host}`);
+  /** The forward step of that name (the list's positions depend on the verification asked for). */
+  const named = (r: OperationRecord, name: string) => r.steps.find((s) => s.name === name)!;
   async function until<T>(f: () => Promise<T | undefined | null>, ms = 5000): Promise<T> {
     const end = Date.now() + ms;
     for (;;) {
@@ -51,7 +53,7 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
     const id = await c.migrate({ container: 'web', from: 'h1', to: 'h2' });
     const r = await c.waitFor(id, 'done');
     expect(r.plan.mode).toBe('restart');
-    expect(names(r.steps)).toEqual(['preflight@h1', 'preflight@h2', 'rsync-transfer@h1', 'checkpoint@h1', 'restore@h2', 'arp-refresh@h2', 'cleanup@h1']);
+    expect(names(r.steps)).toEqual(['preflight@h1', 'preflight@h2', 'rsync-transfer@h1', 'index-copy@h2', 'checkpoint@h1', 'restore@h2', 'arp-refresh@h2', 'cleanup@h1']);
     expect(r.steps.every((s) => s.state === 'done' && s.attempts === 1)).toBe(true);
     expectOnlyOn(c, 'h2');
     expect(c.world.container('h2', 'web')!.config).toMatchObject({ ip: '10.0.3.10', mac: '02:00:00:00:00:10', pathsOf: 'h2' });
@@ -60,8 +62,8 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
     expect(c.world.historyOf('h2', 'web')).toEqual(['absent', 'STOPPED', 'RUNNING']);
     expect(c.world.host('h2').announced.filter((a) => a.ip === '10.0.3.10').length).toBeGreaterThanOrEqual(3);
     // The verified copy: the checkpoint's digest of the frozen source is the one the target checked.
-    expect(r.steps[3]!.output).toMatchObject({ method: 'stop', manifestDigest: digest, verify: 'changed' });
-    expect(r.steps[4]!.output).toMatchObject({ running: true, manifestDigest: digest });
+    expect(named(r, 'checkpoint').output).toMatchObject({ method: 'stop', manifestDigest: digest, verify: 'changed' });
+    expect(named(r, 'restore').output).toMatchObject({ running: true, manifestDigest: digest });
     // Nothing of the migration is left in either host's scratch.
     expect(c.world.host('h1').scratch.has(id)).toBe(false);
     expect(await c.store.lockHolder('web')).toBeNull();
@@ -73,7 +75,7 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
     const id = await c.migrate({ container: 'web', from: 'h1', to: 'h2', mode: 'live' });
     const r = await c.waitFor(id, 'done');
     expect(r.plan.mode).toBe('live');
-    expect(r.steps[3]!.output).toMatchObject({ method: 'dump' });
+    expect(named(r, 'checkpoint').output).toMatchObject({ method: 'dump' });
     expectOnlyOn(c, 'h2');
   });
 
@@ -122,7 +124,8 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
 
     // Fencing: a restore issued under the forward path's epoch (the rollback raised it since) that
     // reaches the target late is refused there; the copy waiting for its removal is not started.
-    const late = stepJob({ ...paused, epoch: paused.epoch - 1 }, 'forward', 4, 0, paused.steps[4]!);
+    const restoreAt = paused.steps.findIndex((x) => x.name === 'restore');
+    const late = stepJob({ ...paused, epoch: paused.epoch - 1 }, 'forward', restoreAt, 0, paused.steps[restoreAt]!);
     const q = c.hostQueue('h2');
     await c.keys.signer.add(q, late.name, late.data, { jobId: 'late-restore' }, JOB_TTL_MS.step); // signed: the fence is what refuses it
     await until(async () => (await q.getJob('late-restore'))?.returnvalue);
@@ -189,7 +192,8 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
     await c.crashed('h1');
     // Dead: the container stays frozen, the checkpoint's job stays active under the dead worker's lock.
     expect(c.world.container('h1', 'web')!.state).toBe('FROZEN');
-    const job = await c.hostQueue('h1').getJob(stepJobId(id, 'forward', 3, 0));
+    const at = (await c.store.get(id))!.steps.findIndex((x) => x.name === 'checkpoint');
+    const job = await c.hostQueue('h1').getJob(stepJobId(id, 'forward', at, 0));
     expect(await job!.getState()).toBe('active');
     const t0 = Date.now();
     await c.startWorker('h1');
@@ -197,7 +201,7 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
     // Taken back at once (not after the 15 s lock), and the freeze of the first run kept, not redone.
     expect(Date.now() - t0).toBeLessThan(5000);
     const frozeAt = c.world.events.find((e) => e.host === 'h1' && e.to === 'FROZEN')!.at;
-    expect((r.steps[3]!.output as { frozenAt: number }).frozenAt).toBeLessThanOrEqual(frozeAt);
+    expect((named(r, 'checkpoint').output as { frozenAt: number }).frozenAt).toBeLessThanOrEqual(frozeAt);
     expect(c.world.historyOf('h1', 'web')).toEqual(['absent', 'RUNNING', 'FROZEN', 'STOPPED', 'absent']);
     expectOnlyOn(c, 'h2');
   });
