@@ -192,7 +192,7 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
     await c.crashed('h1');
     // Dead: the container stays frozen, the checkpoint's job stays active under the dead worker's lock.
     expect(c.world.container('h1', 'web')!.state).toBe('FROZEN');
-    const at = (await c.store.get(id))!.steps.findIndex((x) => x.name === 'checkpoint');
+    const at = ((await c.store.get(id)) as OperationRecord).steps.findIndex((x) => x.name === 'checkpoint');
     const job = await c.hostQueue('h1').getJob(stepJobId(id, 'forward', at, 0));
     expect(await job!.getState()).toBe('active');
     const t0 = Date.now();
