@@ -297,6 +297,43 @@ function buildProgram(setExit: (code: number) => void): Command {
       const { uncordon } = await import('./commands/placement.js');
       await withClient(async (c) => print(await uncordon(c, host)));
     });
+  const antiAffinity = program
+    .command('anti-affinity')
+    .description('groups of containers that never share a host: rebalancing, drain and --to auto keep them apart')
+    .addHelpText('after', examples(['ferry anti-affinity add db db1 db2 db3', 'ferry anti-affinity list', 'ferry anti-affinity remove db3']));
+  antiAffinity
+    .command('add')
+    .description('put containers in an anti-affinity group (a container is in one group at most)')
+    .argument('<group>')
+    .argument('<containers...>')
+    .addHelpText('after', examples(['ferry anti-affinity add db db1 db2 db3']))
+    .action(async (group: string, containers: string[]) => {
+      const { groupAdd } = await import('./commands/placement.js');
+      await withClient(async (c) => print(await groupAdd(c, group, containers)));
+    });
+  antiAffinity
+    .command('remove')
+    .description('take containers out of their anti-affinity group')
+    .argument('<containers...>')
+    .addHelpText('after', examples(['ferry anti-affinity remove db3']))
+    .action(async (containers: string[]) => {
+      const { groupRemove } = await import('./commands/placement.js');
+      await withClient(async (c) => print(await groupRemove(c, containers)));
+    });
+  antiAffinity
+    .command('list')
+    .description('every anti-affinity group and its containers')
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples(['ferry anti-affinity list', 'ferry anti-affinity list --json']))
+    .action(async (o) => {
+      const { groupList } = await import('./commands/placement.js');
+      await withClient(async (c) => {
+        const groups = await groupList(c);
+        if (o.json) return json(groups);
+        const names = Object.keys(groups).sort();
+        print(names.length ? names.map((g) => `${g}: ${groups[g]!.join(' ')}`).join('\n') : 'no anti-affinity groups');
+      });
+    });
   const rebalance = program
     .command('rebalance')
     .enablePositionalOptions()
@@ -569,7 +606,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('lab')
     .description('a lab of hosts on this machine: network namespaces with sshd, LXC and a worker each (up, down, container create)')
-    .usage('up [--hosts N] [--live] [--json] | down | container create <name> --host <h> [--size-mb N] [--writer] [--memory-mb N] [--json]')
+    .usage('up [--hosts N] [--live] [--json] | down | container create <name> --host <h> [--size-mb N] [--writer] [--memory-mb N] [--cpu-milli N] [--json]')
     .helpOption(false)
     .allowUnknownOption()
     .allowExcessArguments()

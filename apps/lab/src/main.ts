@@ -48,10 +48,11 @@ function buildProgram(): Command {
     .option('--size-mb <n>', 'MiB of data under /data/bulk', num('--size-mb'), 0)
     .option('--writer', 'run a writer that keeps changing a few files')
     .option('--memory-mb <n>', 'run ferry-memsvc holding n MiB: state only in memory (:8080 counter, :9000 echo)', num('--memory-mb'))
+    .option('--cpu-milli <n>', 'burn n thousandths of a core (a busy loop held to it by its CPU quota)', num('--cpu-milli'))
     .option('--json', 'print JSON')
-    .addHelpText('after', examples(['ferry lab container create web --host h1', 'ferry lab container create web --host h1 --size-mb 256 --writer', 'ferry lab container create svc --host h1 --memory-mb 64 --json']))
+    .addHelpText('after', examples(['ferry lab container create web --host h1', 'ferry lab container create web --host h1 --size-mb 256 --writer', 'ferry lab container create svc --host h1 --memory-mb 64 --json', 'ferry lab container create hot --host h1 --cpu-milli 400']))
     .action(async (name: string, o) => {
-      const ct = await labContainerCreate({ name, host: o.host, sizeMb: o.sizeMb, writer: Boolean(o.writer), ...(o.memoryMb !== undefined ? { memoryMb: o.memoryMb } : {}) });
+      const ct = await labContainerCreate({ name, host: o.host, sizeMb: o.sizeMb, writer: Boolean(o.writer), ...(o.memoryMb !== undefined ? { memoryMb: o.memoryMb } : {}), ...(o.cpuMilli !== undefined ? { cpuMilli: o.cpuMilli } : {}) });
       if (o.json) json(ct);
       else print(`${ct.name} on ${ct.host}: ${ct.ip} ${ct.mac} rootfs ${ct.rootfs}`);
     });

@@ -36,6 +36,15 @@ describe('PlacementStore against real Redis', () => {
     expect(await store.cooldowns(1000)).toEqual(new Map([['web', 2000]]));
   });
 
+  it('anti-affinity groups: one group per container, taken out again', async () => {
+    await store.group('db', ['db1', 'db2']);
+    await store.group('web', ['w1']);
+    await store.group('web', ['db2']); // moves it
+    expect(await store.groups()).toEqual(new Map([['db1', 'db'], ['db2', 'web'], ['w1', 'web']]));
+    expect(await store.ungroup(['db1', 'nope'])).toBe(1);
+    expect(await store.groups()).toEqual(new Map([['db2', 'web'], ['w1', 'web']]));
+  });
+
   it('the policy: defaults, then stored changes; a bad change reports every problem and stores nothing', async () => {
     expect((await store.policy()).threshold).toBe(0.1);
     expect((await store.setPolicy({ threshold: 0.15, maxMoves: 2 })).maxMoves).toBe(2);

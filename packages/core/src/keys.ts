@@ -38,6 +38,8 @@ export function keys(prefix: string) {
     pins: `${prefix}:pins`,
     /** Placement: hosts that take no container (a set). */
     cordons: `${prefix}:cordons`,
+    /** Placement: container → its anti-affinity group (containers of one group never share a host). */
+    antiAffinity: `${prefix}:anti-affinity`,
     /** Placement: container → until when (ms) rebalancing leaves it alone. */
     cooldowns: `${prefix}:cooldowns`,
     /** The rebalancing policy (JSON, read through RebalancePolicy). */

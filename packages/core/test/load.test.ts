@@ -170,6 +170,19 @@ describe('snapshotOf', () => {
     ]);
   });
 
+  it('anti-affinity groups reach the snapshot, and keep a plan from putting two of a group on one host', () => {
+    const hosts = [
+      info('h1', [{ name: 'a', state: 'RUNNING', load: load(3, 4, 1) }, { name: 'b', state: 'RUNNING', load: load(3, 4, 1) }], { capabilities: { ...caps, checkpoint: true } }),
+      info('h2', [{ name: 'c', state: 'RUNNING', load: load(0.1, 1, 1) }], { capabilities: { ...caps, checkpoint: true } }),
+    ];
+    const grouped = snapshotOf(hosts, { ...empty, groups: new Map([['a', 'g'], ['c', 'g']]) }, 1_000_000).snapshot;
+    expect(grouped.containers.map((c) => c.group)).toEqual(['g', undefined, 'g']);
+    const plain = planRebalance(snapshotOf(hosts, empty, 1_000_000).snapshot, RebalancePolicy.parse({}));
+    const apart = planRebalance(grouped, RebalancePolicy.parse({}));
+    expect(plain.moves.length).toBeGreaterThan(0);
+    expect(apart.moves.map((m) => m.container)).not.toContain('a'); // a would join c, its group, on h2
+  });
+
   it('feeds planRebalance; the digest changes with what the plan depends on, not with noise below its rounding', () => {
     const hosts = [info('h1', [{ name: 'a', state: 'RUNNING', load: load(3, 8, 1) }, { name: 'b', state: 'RUNNING', load: load(0.5, 1, 1) }], { capabilities: { ...caps, checkpoint: true } }), info('h2', [], { capabilities: { ...caps, checkpoint: true } })];
     const { snapshot } = snapshotOf(hosts, empty, 1_000_000);

@@ -34,6 +34,30 @@ export async function uncordon(c: Client, host: string): Promise<string> {
   return (await store(c).uncordon(host)) ? `${host} uncordoned` : `${host} was not cordoned`;
 }
 
+/** A group's name follows the rules of container names (letters, digits, `-`, `_`, `.`). */
+const GroupName = ContainerName;
+
+export async function groupAdd(c: Client, group: string, containers: readonly string[]): Promise<string> {
+  parseOrThrow(GroupName, group, 'group');
+  containers.forEach((x, i) => parseOrThrow(ContainerName, x, `containers[${i}]`));
+  await store(c).group(group, containers);
+  return `${containers.join(', ')} in anti-affinity group ${group}: never placed on one host together`;
+}
+
+export async function groupRemove(c: Client, containers: readonly string[]): Promise<string> {
+  containers.forEach((x, i) => parseOrThrow(ContainerName, x, `containers[${i}]`));
+  const n = await store(c).ungroup(containers);
+  return `${n} of ${containers.length} container(s) taken out of their anti-affinity group`;
+}
+
+/** Group → its containers, sorted. */
+export async function groupList(c: Client): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const [container, group] of await store(c).groups()) (out[group] ??= []).push(container);
+  for (const g of Object.values(out)) g.sort();
+  return out;
+}
+
 /**
  * `k=v` settings into policy changes: numbers and booleans as such; the result is checked whole by
  * the store (every problem at once).

@@ -1,4 +1,4 @@
-import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,7 +40,7 @@ function seedConfig(rec: ContainerRecord, image: boolean): string {
  * It also rewrites /srv/same in place with 4 KiB of new random bytes and puts its mtime back, as
  * `cp -p`, `tar x` or a package manager do: a copy that trusts size + mtime never sees it change.
  */
-function rcS(writer: boolean, memoryMb?: number): string {
+function rcS(writer: boolean, memoryMb?: number, cpuMilli?: number): string {
   const lines = [
     '#!/bin/sh',
     '# written by ferry lab: the address comes from the LXC config; no udhcpc',
@@ -48,6 +48,8 @@ function rcS(writer: boolean, memoryMb?: number): string {
     'httpd -p 80 -h /www',
     // No stray fds: CRIU dumps only what it can map.
     ...(memoryMb ? [`/usr/bin/ferry-memsvc ${memoryMb} </dev/null >/dev/null 2>&1 &`] : []),
+    // Held to cpuMilli by the CPU quota in the config (cpuQuota).
+    ...(cpuMilli ? ['(while :; do :; done) </dev/null >/dev/null 2>&1 &'] : []),
   ];
   if (writer) {
     lines.push(
@@ -157,7 +159,23 @@ async function createFromImage(rec: ContainerRecord, lab: Layout, image: string)
   }
 }
 
-export async function createContainer(rec: ContainerRecord, lab: Layout, opts: { sizeMb: number; writer: boolean; files?: number; memoryMb?: number; image?: string }): Promise<void> {
+/**
+ * The config lines holding a container to `milli` thousandths of a core: the CFS quota, by the
+ * cgroup version this machine runs (LXC refuses the other one's keys).
+ */
+export function cpuQuota(milli: number): string[] {
+  const period = 100_000;
+  const quota = Math.max(1000, Math.round((period * milli) / 1000));
+  return existsSync('/sys/fs/cgroup/cgroup.controllers')
+    ? [`lxc.cgroup2.cpu.max = ${quota} ${period}`]
+    : [`lxc.cgroup.cpu.cfs_period_us = ${period}`, `lxc.cgroup.cpu.cfs_quota_us = ${quota}`];
+}
+
+export async function createContainer(
+  rec: ContainerRecord,
+  lab: Layout,
+  opts: { sizeMb: number; writer: boolean; files?: number; memoryMb?: number; cpuMilli?: number; image?: string },
+): Promise<void> {
   await mkdir(lab.run, { recursive: true });
   await mkdir(rec.lxcPath, { recursive: true });
   if (opts.image) return createFromImage(rec, lab, opts.image);
@@ -176,9 +194,10 @@ export async function createContainer(rec: ContainerRecord, lab: Layout, opts: {
   }
   const root = rec.rootfs;
   await criuFriendly(join(rec.lxcPath, rec.name, 'config'));
+  if (opts.cpuMilli) await appendFile(join(rec.lxcPath, rec.name, 'config'), `${cpuQuota(opts.cpuMilli).join('\n')}\n`);
   await writeFile(join(root, 'etc/inittab'), '::sysinit:/etc/init.d/rcS\n');
   if (opts.memoryMb) await copyFile(memsvcBin(), join(root, 'usr/bin/ferry-memsvc'));
-  await writeFile(join(root, 'etc/init.d/rcS'), rcS(opts.writer, opts.memoryMb));
+  await writeFile(join(root, 'etc/init.d/rcS'), rcS(opts.writer, opts.memoryMb, opts.cpuMilli));
   await chmod(join(root, 'etc/init.d/rcS'), 0o755);
   await mkdir(join(root, 'www'), { recursive: true });
   await writeFile(join(root, 'www/index.html'), `ferry lab container ${rec.name}\n`);

@@ -60,13 +60,24 @@ export async function labContainerCreate(opts: LabContainerOptions): Promise<Lab
   if (memoryMb !== undefined && (!Number.isInteger(memoryMb) || memoryMb < 0 || memoryMb > 1 << 16)) {
     throw new ValidationError([{ path: 'memoryMb', message: 'must be a whole number of MiB, 0 to 65536' }]);
   }
-  if (opts.image !== undefined && (!opts.image.startsWith('/') || sizeMb || files || opts.writer || memoryMb)) {
-    throw new ValidationError([{ path: 'image', message: 'must be an absolute path, and comes without sizeMb, files, writer or memoryMb' }]);
+  const cpuMilli = opts.cpuMilli;
+  if (cpuMilli !== undefined && (!Number.isInteger(cpuMilli) || cpuMilli < 0 || cpuMilli > 64_000)) {
+    throw new ValidationError([{ path: 'cpuMilli', message: 'must be a whole number of thousandths of a core, 0 to 64000' }]);
+  }
+  if (opts.image !== undefined && (!opts.image.startsWith('/') || sizeMb || files || opts.writer || memoryMb || cpuMilli)) {
+    throw new ValidationError([{ path: 'image', message: 'must be an absolute path, and comes without sizeMb, files, writer, memoryMb or cpuMilli' }]);
   }
   const { rec, host, clientNetns } = await reserveContainer(name.data, opts.host);
   let pid: number;
   try {
-    await createContainer(rec, layout(), { sizeMb, writer: opts.writer ?? false, files, ...(memoryMb ? { memoryMb } : {}), ...(opts.image ? { image: opts.image } : {}) });
+    await createContainer(rec, layout(), {
+      sizeMb,
+      writer: opts.writer ?? false,
+      files,
+      ...(memoryMb ? { memoryMb } : {}),
+      ...(cpuMilli ? { cpuMilli } : {}),
+      ...(opts.image ? { image: opts.image } : {}),
+    });
     pid = await startContainer(rec, host, clientNetns);
   } catch (e) {
     await destroyContainer(rec.lxcPath, rec.name, host).catch(() => undefined);

@@ -76,6 +76,11 @@ export interface LabContainerOptions {
    */
   memoryMb?: number;
   /**
+   * Burn this much CPU, in thousandths of a core (a busy loop held to it by the container's CPU
+   * quota): real load for rebalancing to see. 0 or absent: none.
+   */
+  cpuMilli?: number;
+  /**
    * Instead of the busybox template: a directory holding a root file system, moved in as the
    * container's (the directory is consumed). Its /sbin/init must serve /srv/www over HTTP on
    * port 80; the lab writes the page if the image has none. `sizeMb`, `writer`, `files` must be unset.

@@ -8,6 +8,8 @@ export interface PlacementState {
   cordons: ReadonlySet<string>;
   /** Container → until when (ms) it is left alone. */
   cooldowns: ReadonlyMap<string, number>;
+  /** Container → its anti-affinity group. */
+  groups?: ReadonlyMap<string, string>;
   /** Containers an operation holds now: they stay where they are this round. */
   busy?: ReadonlySet<string>;
 }
@@ -61,6 +63,7 @@ export function snapshotOf(hosts: readonly HostInfo[], placement: PlacementState
       if (c.load?.diskBytes === undefined) stay.push('its root filesystem is not measured yet');
       const pin = placement.pins.get(c.name);
       const cooldown = placement.cooldowns.get(c.name);
+      const group = placement.groups?.get(c.name);
       for (const why of stay) notes.push({ container: c.name, host: h.name, why });
       containers.push({
         name: c.name,
@@ -71,6 +74,7 @@ export function snapshotOf(hosts: readonly HostInfo[], placement: PlacementState
         diskBytes: c.load?.diskBytes ?? 0,
         ...(stay.length ? { pinned: true as const } : pin !== undefined ? { pinned: pin } : {}),
         ...(cooldown !== undefined && cooldown > now ? { cooldownUntil: cooldown } : {}),
+        ...(group !== undefined ? { group } : {}),
       });
     }
   }

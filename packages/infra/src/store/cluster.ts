@@ -13,13 +13,20 @@ export interface ClusterView {
 
 /**
  * Reads what every placement decision (a round, a drain, `--to auto`) plans from: the registry's
- * hosts and load, pins, cordons, cooldowns, the policy, and which containers an operation holds.
+ * hosts and load, pins, cordons, anti-affinity groups, cooldowns, the policy, and which containers an operation holds.
  */
 export async function readCluster(s: { registry: HostRegistry; placement: PlacementStore; store: OperationStore }, now = Date.now()): Promise<ClusterView> {
-  const [hosts, pins, cordons, cooldowns, policy] = await Promise.all([s.registry.list(), s.placement.pins(), s.placement.cordoned(), s.placement.cooldowns(now), s.placement.policy()]);
+  const [hosts, pins, cordons, cooldowns, groups, policy] = await Promise.all([
+    s.registry.list(),
+    s.placement.pins(),
+    s.placement.cordoned(),
+    s.placement.cooldowns(now),
+    s.placement.groups(),
+    s.placement.policy(),
+  ]);
   const names = [...new Set(hosts.flatMap((h) => h.containers.map((c) => c.name)))];
   const holders = await Promise.all(names.map((n) => s.store.lockHolder(n)));
   const busy = new Set(names.filter((_, i) => holders[i] !== null));
-  const { snapshot, notes } = snapshotOf(hosts, { pins, cordons, cooldowns, busy }, now);
+  const { snapshot, notes } = snapshotOf(hosts, { pins, cordons, cooldowns, groups, busy }, now);
   return { hosts, snapshot, notes, policy };
 }

@@ -3,8 +3,8 @@ import { fields, keys, parseOrThrow, RebalancePolicy, type Keys, type RebalanceP
 
 /**
  * What operators decide about placement, kept in Redis for every scheduler and CLI: pins (never
- * moved by a round), cordons (hosts that take nothing), cooldowns (left alone after a move) and
- * the rebalancing policy.
+ * moved by a round), cordons (hosts that take nothing), anti-affinity groups (never on one host
+ * together), cooldowns (left alone after a move) and the rebalancing policy.
  */
 export class PlacementStore {
   readonly k: Keys;
@@ -40,6 +40,21 @@ export class PlacementStore {
 
   async cordoned(): Promise<Set<string>> {
     return new Set(await this.redis.smembers(this.k.cordons));
+  }
+
+  /** Puts containers in an anti-affinity group (each container is in one group at most). */
+  async group(group: string, containers: readonly string[]): Promise<void> {
+    if (containers.length) await this.redis.hset(this.k.antiAffinity, ...containers.flatMap((c) => [c, group]));
+  }
+
+  /** Takes containers out of their groups; how many were in one. */
+  async ungroup(containers: readonly string[]): Promise<number> {
+    return containers.length ? this.redis.hdel(this.k.antiAffinity, ...containers) : 0;
+  }
+
+  /** Container → its anti-affinity group. */
+  async groups(): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(this.k.antiAffinity)));
   }
 
   async coolDown(container: string, until: number): Promise<void> {
