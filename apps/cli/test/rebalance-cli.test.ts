@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 /**
  * The real `ferry` CLI (apps/cli/dist: `npm run build` first) for rebalancing, drain and `--to
  * auto`, against the fast tier's cluster in this process: the real scheduler (its Rebalancer) and
@@ -22,8 +25,11 @@ describe('ferry rebalance, drain, --to auto (built CLI; fake hosts, real schedul
   let c: FakeCluster;
   let redis: Redis;
 
+  /** The cluster's control-plane key, for the CLI to sign with (as on the scheduler's machine). */
+  let controlKeyFile: string;
   const ferry = async (args: string[], opts: RunOptions = {}) => {
-    const r = await run(process.execPath, [CLI, ...args], { timeoutMs: 60_000, okExitCodes: ALL, env: { ...process.env, REDIS_URL: srv.url, FERRY_PREFIX: c.prefix }, ...opts });
+    const env = { ...process.env, REDIS_URL: srv.url, FERRY_PREFIX: c.prefix, FERRY_CONTROL_KEY: controlKeyFile };
+    const r = await run(process.execPath, [CLI, ...args], { timeoutMs: 60_000, okExitCodes: ALL, env, ...opts });
     return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
   };
   const placement = () => new PlacementStore(redis, c.prefix);
@@ -37,6 +43,8 @@ describe('ferry rebalance, drain, --to auto (built CLI; fake hosts, real schedul
       world.loads.set(n, { cpu: 1.2, memBytes: 3 * GiB, diskBytes: (i + 1) * 64 * 2 ** 20 });
     }
     c = await FakeCluster.start({ url: srv.url, world, hosts: ['h1', 'h2', 'h3'] });
+    controlKeyFile = join(await mkdtemp(join(tmpdir(), 'ferry-cli-keys-')), 'control.key');
+    await writeFile(controlKeyFile, c.keys.controlKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     redis = connect(srv.url);
     const end = Date.now() + 15_000;
     while ((await c.scheduler.registry.list()).filter((h) => h.capacity && h.containers.every((x) => x.load?.diskBytes !== undefined)).length < 3) {
