@@ -83,7 +83,7 @@ export class FakeRuntime implements Runtime {
     this.world.setState(this.host, name, 'STOPPED');
   }
 
-  async freeze(name: string): Promise<void> {
+  async freeze(name: string): Promise<number | void> {
     const c = this.known(name);
     if (c.state === 'STOPPED') this.refuse(`freeze ${name}: it is STOPPED`);
     this.world.setState(this.host, name, 'FROZEN');

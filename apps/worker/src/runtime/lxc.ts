@@ -404,7 +404,7 @@ export class LxcRuntime implements Runtime {
     return [...out];
   }
 
-  async freeze(name: string): Promise<void> {
+  async freeze(name: string): Promise<number | void> {
     const i = await this.info(name);
     if (!i) throw new PreconditionError('CONTAINER_MISSING', `container ${name} does not exist in ${this.lxcPath}`);
     if (i.state === 'FROZEN') return;
@@ -414,9 +414,11 @@ export class LxcRuntime implements Runtime {
     // FROZEN at once and tells the monitor, whose state lxc-info reports.
     const probe = await probeFreezer();
     const dir = i.pid !== undefined && probe.kind !== 'none' ? await freezerDirOf(i.pid, probe) : undefined;
+    const at = Date.now(); // tasks stop at the freezer's first write
     if (dir) await freezeCgroup(dir, probe.kind as 'v1' | 'v2', this.stateTimeoutSec * 1000);
     await this.lxc('lxc-freeze', ['-n', name]);
     await this.waitState(name, 'FROZEN');
+    return dir ? at : undefined;
   }
 
   async unfreeze(name: string): Promise<void> {

@@ -91,7 +91,11 @@ export interface Runtime {
   start(name: string): Promise<void>;
   /** Stops at once (kill): used after the final sync, when the state is already copied. */
   stop(name: string): Promise<void>;
-  freeze(name: string): Promise<void>;
+  /**
+   * Freezes a running container. Resolves with the time (ms) its tasks stopped when the runtime
+   * knows it (the freezer write), else with nothing (the caller then counts from its call).
+   */
+  freeze(name: string): Promise<number | void>;
   /** Lets a frozen container run; also one restored frozen from a dump while reported running. */
   unfreeze(name: string): Promise<void>;
   /** Dumps a running container into `dir` (stopping it). Only where capabilities().checkpoint. */

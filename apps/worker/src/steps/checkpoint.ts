@@ -5,7 +5,7 @@ import type { Step } from '../context.js';
 import { manifestDigest } from '../manifest/manifest.js';
 import { localDump, scratchDir } from '../ownership/scratch.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
-import { openAtRestLink, pushContainer, pushDump, pushVerifyList } from '../transfer/container-push.js';
+import { openAtRestLink, pushContainer, pushDump } from '../transfer/container-push.js';
 import { trackedSince, withoutList } from '../transfer/tracked-pass.js';
 import { metaIndexFile } from '../verify/meta-index.js';
 import { changedUnder, contentLines, digestOf, listUnder, metadataIndex, metadataPatch, metadataSum, readList } from '../verify/tree-digest.js';
@@ -43,34 +43,39 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
    * pass's list (the frozen window grows with the change, not with the tree); where that cannot
    * be vouched for, from a walk beside the pass (the source no longer changes; rsync only reads
    * it). The content of what the pass sent is digested after it, and that list goes to the
-   * target, with whether it may patch its own index with it. A pass that could not say what it
-   * sent (no earlier pass to compare with) is verified in full.
+   * target (in the pass's own transfer), with whether it may patch its own index with it. A pass
+   * that could not say what it sent (no earlier pass to compare with) is verified in full.
+   * Returns once the pass is done; `verify` takes the digest (the caller may stop the frozen
+   * source meanwhile: its tasks never run again, so nothing writes to the rootfs).
    */
-  const finalPass = async (): Promise<{ stats: TransferStats; verified: Pick<CheckpointOutput, 'manifestDigest' | 'verify' | 'metaPatch' | 'verifyMeta'> }> => {
+  type Verified = Pick<CheckpointOutput, 'manifestDigest' | 'verify' | 'metaPatch' | 'verifyMeta'>;
+  const finalPass = async (): Promise<{ stats: TransferStats; verify: () => Promise<Verified> }> => {
     ctx.progress({ stage: 'final-sync', message: 'final pass' });
     const indexed = firstFinal && input.verify === 'changed' ? await readJson<{ since: number }>(`${index}.json`) : null;
     const patchable = indexed !== null && indexed.since === (await trackedSince(scratch));
     await writeJsonAtomic(finalStarted, { at: Date.now() });
     const meta = input.verify === 'changed' && !patchable ? metadataSum(rootfs, ctx.signal) : undefined;
     meta?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
-    const stats = await pushContainer(ctx, input, 'final-sync', { atRest: true });
+    const stats = await pushContainer(ctx, input, 'final-sync', { atRest: true, sendList: input.verify === 'changed' });
     ctx.log.info({ filesChanged: stats.filesChanged, bytesSent: stats.bytesSent, passMs: stats.ms }, 'final pass done');
-    if (input.verify === 'off') return { stats, verified: {} };
-    ctx.progress({ stage: 'verify', message: 'digest of the source rootfs' });
-    if (input.verify === 'changed' && stats.listFile) {
-      const t = Date.now();
-      const list = await readList(stats.listFile);
-      const p = patchable ? await metadataPatch(rootfs, index, listUnder(list, rootfsRel), ctx.signal) : null;
-      if (p && 'refused' in p) ctx.log.info({ why: p.refused }, 'source index not usable: walking the frozen rootfs');
-      const patched = p && 'sum' in p ? p.sum : null;
-      const sum = patched ?? (await (meta ?? metadataSum(rootfs, ctx.signal)));
-      const manifestDigest = digestOf(sum, await contentLines(rootfs, changedUnder(list, rootfsRel), ctx.signal));
-      await pushVerifyList(ctx, input, stats.listFile);
-      ctx.log.info({ verifyMeta: patched !== null ? 'index' : 'walk', verifyMs: Date.now() - t }, 'source digest taken');
-      return { stats: withoutList(stats), verified: { manifestDigest, verify: 'changed', verifyMeta: patched !== null ? 'index' : 'walk', ...(firstFinal ? { metaPatch: true } : {}) } };
-    }
-    await meta;
-    return { stats: withoutList(stats), verified: { manifestDigest: await manifestDigest(rootfs, { signal: ctx.signal }), verify: 'full' } };
+    const verify = async (): Promise<Verified> => {
+      if (input.verify === 'off') return {};
+      ctx.progress({ stage: 'verify', message: 'digest of the source rootfs' });
+      if (input.verify === 'changed' && stats.listFile) {
+        const t = Date.now();
+        const list = await readList(stats.listFile);
+        const p = patchable ? await metadataPatch(rootfs, index, listUnder(list, rootfsRel), ctx.signal) : null;
+        if (p && 'refused' in p) ctx.log.info({ why: p.refused }, 'source index not usable: walking the frozen rootfs');
+        const patched = p && 'sum' in p ? p.sum : null;
+        const sum = patched ?? (await (meta ?? metadataSum(rootfs, ctx.signal)));
+        const manifestDigest = digestOf(sum, await contentLines(rootfs, changedUnder(list, rootfsRel), ctx.signal));
+        ctx.log.info({ verifyMeta: patched !== null ? 'index' : 'walk', verifyMs: Date.now() - t }, 'source digest taken');
+        return { manifestDigest, verify: 'changed', verifyMeta: patched !== null ? 'index' : 'walk', ...(firstFinal ? { metaPatch: true } : {}) };
+      }
+      await meta;
+      return { manifestDigest: await manifestDigest(rootfs, { signal: ctx.signal }), verify: 'full' };
+    };
+    return { stats: withoutList(stats), verify };
   };
 
   /**
@@ -94,8 +99,8 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
     if (i.state !== 'STOPPED') {
       throw new PreconditionError('CONTAINER_STARTED', `container ${name} was stopped at preflight but is ${i.state} now`);
     }
-    const { stats, verified } = await finalPass();
-    out = { method: 'none', finalPass: stats, ...verified };
+    const { stats, verify } = await finalPass();
+    out = { method: 'none', finalPass: stats, ...(await verify()) };
   } else {
     const live = input.mode === 'live';
     if (live && !caps.checkpoint) {
@@ -108,9 +113,9 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
       if (caps.freeze) {
         if (i.state === 'RUNNING') {
           if (frozenAt === undefined) await indexBeforeFreeze();
-          const before = Date.now(); // tasks stop at the freeze's first write
-          await runtime.freeze(name);
-          frozenAt = before;
+          const before = Date.now();
+          // When the runtime knows when the tasks stopped (its freezer write), from then.
+          frozenAt = (await runtime.freeze(name)) ?? before;
           await writeJsonAtomic(frozenFile, { frozenAt });
         }
         frozenAt ??= Date.now();
@@ -121,12 +126,14 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
       throw new PreconditionError('CONTAINER_STATE', `container ${name} is ${i.state}`);
     }
     ctx.log.info({ frozenAt }, 'container at rest, final pass');
-    const { stats, verified } = await finalPass();
+    const { stats, verify } = await finalPass();
+    let verified: Verified;
     let method: CheckpointOutput['method'] = 'stop';
     const { dir: dump, marker: dumpedFile } = localDump(ctx, input.migrationId);
     let dumpFigures: CheckpointOutput['dump'];
     const dumped = live ? await readJson<{ at: number; dumpMs?: number }>(dumpedFile) : null;
     if (live && (dumped || (await runtime.info(name))?.state !== 'STOPPED')) {
+      verified = await verify();
       let dumpMs = dumped?.dumpMs ?? 0;
       if (!dumped) {
         await rm(dump, { recursive: true, force: true });
@@ -142,8 +149,10 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
       ctx.log.info(dumpFigures, 'checkpoint sent');
       method = 'dump';
     } else {
-      ctx.log.info({ digest: verified.manifestDigest !== undefined }, 'verified; stopping');
-      await runtime.stop(name); // while frozen: SIGKILL is taken before anything runs again
+      // While frozen, SIGKILL is taken before anything runs again: the stop and the digest of
+      // the rootfs (which nothing writes to any more) go side by side.
+      [verified] = await Promise.all([verify(), runtime.stop(name)]);
+      ctx.log.info({ digest: verified.manifestDigest !== undefined }, 'verified and stopped');
     }
     out = {
       method,

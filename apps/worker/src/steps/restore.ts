@@ -18,10 +18,9 @@ import { CHECKPOINT_DIR } from '../checkpoint/on-disk.js';
  * metadata from the index taken before the freeze (index-copy) brought up to date with the final
  * pass's list, when the source says that list is all the pass changed here; else from a walk.
  */
-async function copyDigest(ctx: StepContext, input: RestoreInput): Promise<{ digest: string; verifyMeta?: 'index' | 'walk' }> {
+async function copyDigest(ctx: StepContext, input: RestoreInput, rootfs: string): Promise<{ digest: string; verifyMeta?: 'index' | 'walk' }> {
   const { runtime } = ctx;
   const name = input.container;
-  const rootfs = runtime.rootfsDir(name);
   if (input.verify !== 'changed') return { digest: await manifestDigest(rootfs, { signal: ctx.signal }) };
   const listFile = join(runtime.containerDir(name), VERIFY_LIST);
   const list = await readList(listFile).catch((e: NodeJS.ErrnoException) => {
@@ -81,15 +80,18 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
 
   const dir = runtime.containerDir(name);
   const srcDir = peerContainerDir(input.source, name);
-  // Screened as a peer's config: refused lines throw CONFIG_NOT_ALLOWED before anything starts.
-  const adopted = await runtime.adoptConfig(name, { containerDir: srcDir, rootfsDir: `${srcDir}/rootfs` });
-  for (const d of adopted.dropped) ctx.log.warn({ container: name }, d);
-
+  // The config and the digest of the rootfs are independent: taken side by side (the container
+  // is down meanwhile). A refused config line throws CONFIG_NOT_ALLOWED before anything starts.
+  const adopting = runtime.adoptConfig(name, { containerDir: srcDir, rootfsDir: `${srcDir}/rootfs` });
   let digest: string | undefined;
   let verifyMeta: RestoreOutput['verifyMeta'];
   if (input.expectManifestDigest) {
     ctx.progress({ stage: 'verify', message: 'digest of the copy' });
-    ({ digest, verifyMeta } = await copyDigest(ctx, { ...input, verify: input.verify ?? 'full' }));
+    // The copy's rootfs where adoption puts it (not the copied config's path: the source's).
+    const taken = copyDigest(ctx, { ...input, verify: input.verify ?? 'full' }, join(dir, 'rootfs'));
+    const [adopted, d] = await Promise.all([adopting, taken]);
+    for (const w of adopted.dropped) ctx.log.warn({ container: name }, w);
+    ({ digest, verifyMeta } = d);
     if (digest !== input.expectManifestDigest) {
       throw new FerryError(
         'MANIFEST_MISMATCH',
@@ -97,11 +99,11 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
         { retryable: false, details: { expected: input.expectManifestDigest, actual: digest } },
       );
     }
+  } else {
+    for (const w of (await adopting).dropped) ctx.log.warn({ container: name }, w);
   }
   await rm(join(dir, MARKER), { force: true });
-  await rm(join(dir, VERIFY_LIST), { force: true });
-  await removeMetaIndex(ctx, input.migrationId);
-  await removePartialDir(ctx.host.lxcPath, name);
+  await Promise.all([rm(join(dir, VERIFY_LIST), { force: true }), removeMetaIndex(ctx, input.migrationId), removePartialDir(ctx.host.lxcPath, name)]);
 
   if (!input.start) {
     const out: RestoreOutput = { running: false, ...(digest ? { manifestDigest: digest } : {}), ...(verifyMeta ? { verifyMeta } : {}) };

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Peer, TransferStats } from '@ferry/core';
 import type { StepContext } from '../context.js';
@@ -27,7 +27,7 @@ export async function openAtRestLink(ctx: StepContext, peer: Peer): Promise<void
 const AT_REST_IO_TIMEOUT_S = 5;
 
 /** Puts one ferry file (from the scratch dir) into the target's container dir; deletes nothing. */
-async function pushFerryFile(ctx: StepContext, input: { migrationId: string; container: string; peer: Peer }, name: string, fill: (path: string) => Promise<void>, rest = false): Promise<void> {
+async function pushFerryFile(ctx: StepContext, input: { migrationId: string; container: string; peer: Peer }, name: string, fill: (path: string) => Promise<void>): Promise<void> {
   const dir = join(scratchDir(ctx, input.migrationId), `push${name}`);
   await mkdir(dir, { recursive: true });
   await fill(join(dir, name));
@@ -35,11 +35,10 @@ async function pushFerryFile(ctx: StepContext, input: { migrationId: string; con
     source: dir,
     files: [name],
     profile: 'plain',
-    target: rest ? atRest(ctx, input.peer) : sshTargetFor(ctx.host, input.peer),
+    target: sshTargetFor(ctx.host, input.peer),
     dest: peerContainerDir(input.peer, input.container),
     peerLabel: input.peer.name,
     receiverLock: receiverLockPath(input.peer.lxcPath, input.container),
-    ...(rest ? { atRest: true, ioTimeoutSec: AT_REST_IO_TIMEOUT_S } : {}),
     signal: ctx.signal,
   });
 }
@@ -52,22 +51,19 @@ export async function pushMarker(ctx: StepContext, input: { migrationId: string;
   await pushFerryFile(ctx, input, MARKER, (p) => writeFile(p, `${input.migrationId}\n`));
 }
 
-/** Sends the final pass's list beside the copy, so the target digests the same paths. */
-export async function pushVerifyList(ctx: StepContext, input: { migrationId: string; container: string; peer: Peer }, listFile: string): Promise<void> {
-  await pushFerryFile(ctx, input, VERIFY_LIST, (p) => copyFile(listFile, p), true);
-}
 
 /**
  * One mirror pass of the container dir to the target: the first a full rsync, every later one
  * (pre-copy or final) only what changed since the previous began, content compared (see
  * tracked-pass.ts). `atRest`: the container is frozen or stopped — a vanished file fails the pass,
- * and a dead peer is given up on within seconds.
+ * and a dead peer is given up on within seconds. `sendList`: a tracked pass puts its list in the
+ * target's container dir (VERIFY_LIST), in the same transfer, so the target digests the same paths.
  */
 export async function pushContainer(
   ctx: StepContext,
   input: { migrationId: string; container: string; peer: Peer; bwlimitKBps?: number | undefined },
   stage: string,
-  o: { pass?: number; atRest?: boolean } = {},
+  o: { pass?: number; atRest?: boolean; sendList?: boolean } = {},
 ): Promise<TrackedStats> {
   const tracker = new PassTracker(scratchDir(ctx, input.migrationId), ctx.runtime.containerDir(input.container), FERRY_EXCLUDES.map((x) => x.slice(1)));
   const target = o.atRest ? atRest(ctx, input.peer) : sshTargetFor(ctx.host, input.peer);
@@ -81,7 +77,8 @@ export async function pushContainer(
         peerLabel: input.peer.name,
         receiverLock: receiverLockPath(input.peer.lxcPath, input.container),
         partialDir: receiverPartialDir(input.peer.lxcPath, input.container),
-        excludes: FERRY_EXCLUDES,
+        // The list travels in this transfer (sendList): VERIFY_LIST is not excluded then.
+        excludes: o.sendList ? FERRY_EXCLUDES.filter((x) => x !== `/${VERIFY_LIST}`) : FERRY_EXCLUDES,
         ...(plan.filesFrom !== undefined ? { filesFrom: plan.filesFrom } : {}),
         checksum: plan.checksum,
         ...(o.atRest ? { atRest: true, ioTimeoutSec: AT_REST_IO_TIMEOUT_S } : {}),
@@ -91,6 +88,7 @@ export async function pushContainer(
       }),
     {
       ...(o.atRest ? { atRest: true } : {}),
+      ...(o.sendList ? { listAlongAs: VERIFY_LIST } : {}),
       ...(ctx.runtime.openForWrite ? { openForWrite: () => ctx.runtime.openForWrite!(input.container) } : {}),
       signal: ctx.signal,
       onScan: () => ctx.progress({ stage, ...pass, message: 'scanning for changes' }),

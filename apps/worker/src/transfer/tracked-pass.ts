@@ -45,6 +45,12 @@ export interface PassOptions {
    * pass by the watcher lists these too. Without it the last pass walks.
    */
   openForWrite?: () => Promise<string[]>;
+  /**
+   * A tracked pass also writes its list to this path in the root (relative) and sends it along in
+   * the same transfer: the final pass hands the target the list of what it sent without a second
+   * round trip while the container is down. The caller must not exclude that path.
+   */
+  listAlongAs?: string;
 }
 
 /**
@@ -124,6 +130,10 @@ export class PassTracker {
     const walkMs = Date.now() - t0;
     set.list = await keepInside(this.root, set.list);
     const list = join(this.scratch, `files-from-${process.pid}`);
+    if (opts.listAlongAs !== undefined) {
+      set.list.push(opts.listAlongAs);
+      await writeFile(join(this.root, opts.listAlongAs), filesFrom(set));
+    }
     await writeFile(list, filesFrom(set));
     let stats: TransferStats;
     try {
