@@ -114,9 +114,13 @@ export class PassTracker {
       if (state.firstStart === undefined) await writeJsonAtomic(this.stateFile, { firstStart });
       const clockBack = state.since !== undefined && stamp < state.since;
       opts.onScan?.();
-      const w = await walk(this.root, undefined, walkOpts);
+      // The directory listing the next walk compares with: taken after the stamp, beside the
+      // copy (it reads only directories; the copy's time is the pass's time).
+      const walking = walk(this.root, undefined, walkOpts);
+      walking.catch(() => undefined); // awaited below
       // A full pass at rest, or after the clock went back, has nothing to trust: compare content.
       const stats = await send({ checksum: opts.atRest === true || clockBack });
+      const w = await walking;
       // Changes since the first full pass began may have reached the target by quick check only.
       await this.save({ firstStart, since: clockBack ? stamp : firstStart }, w.dirs, stamp);
       return stats;
