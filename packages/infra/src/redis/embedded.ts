@@ -17,6 +17,13 @@ export interface EmbeddedOptions {
   dir?: string;
   /** AOF fsync policy: `everysec` (default) loses at most ~1 s of writes on a crash; `always` none. */
   appendfsync?: 'everysec' | 'always';
+  /**
+   * Memory cap (redis syntax: 512mb, 2gb; default FERRY_REDIS_MAXMEMORY or 1gb). With noeviction,
+   * writes past it are refused (an error a caller sees), never keys silently dropped: a runaway
+   * writer, or a hostile one, cannot take the host's memory. ferry's own use stays far below it
+   * (docs/redis-keys.md: a few MiB, flat with history).
+   */
+  maxmemory?: string;
 }
 
 const sockPath = (dir: string) => join(dir, 'redis.sock');
@@ -56,6 +63,7 @@ export async function startEmbeddedRedis(opts: EmbeddedOptions = {}): Promise<st
     `dir ${dir}`,
     'appendonly yes',
     `appendfsync ${opts.appendfsync ?? 'everysec'}`,
+    `maxmemory ${opts.maxmemory ?? process.env.FERRY_REDIS_MAXMEMORY ?? '1gb'}`,
     'maxmemory-policy noeviction',
     'daemonize yes',
     `pidfile ${join(dir, 'redis.pid')}`,
