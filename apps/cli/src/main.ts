@@ -10,6 +10,7 @@ import { control } from './commands/control.js';
 import { submitClone } from './commands/clone.js';
 import { submitUnify } from './commands/unify.js';
 import { registerCheckpointCommands } from './commands/checkpoint.js';
+import { registerInstallCommands } from './commands/install.js';
 import { renderHosts, renderList, renderStatus } from './render.js';
 
 import { exitCodeOfRun, json, num, print } from './entry.js';
@@ -589,6 +590,8 @@ function buildProgram(setExit: (code: number) => void): Command {
       }
       await runScheduler({ ...opts, trust: { ...(o.controlKey ? { controlKey: o.controlKey } : {}), ...(o.hostKeys ? { hostKeys: o.hostKeys } : {}) } });
     });
+
+  registerInstallCommands(program);
 
   const redis = program
     .command('redis')
