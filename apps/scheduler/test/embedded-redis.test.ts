@@ -20,7 +20,7 @@ describe('embedded redis-server', () => {
 
   it('has a memory cap and evicts nothing: past it a write is refused', async () => {
     expect(await redis.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'noeviction']);
-    expect(Number((await redis.config('GET', 'maxmemory'))[1])).toBe(1024 ** 3);
+    expect(Number(((await redis.config('GET', 'maxmemory')) as string[])[1])).toBe(1024 ** 3);
     await redis.set('ferry-test-kept', 'x');
     await redis.config('SET', 'maxmemory', '1'); // as if full
     try {
