@@ -462,6 +462,26 @@ function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command('run')
+    .usage('[--timeout <seconds>] <host> -- <command> [args...]')
+    .description('run a command as root in a fresh throwaway context on a host: its own PID, mount, UTS, IPC and network namespaces and cgroup; the host\'s files with / read-only, a private /tmp')
+    .argument('<host>', 'host name, as its worker registered it (ferry hosts)')
+    .argument('<command...>', 'the command and its arguments (after --, passed as they are, no shell)')
+    .option('--timeout <seconds>', 'kill the command after this long', num('--timeout'))
+    .addHelpText(
+      'after',
+      examples(
+        ['ferry run h1 -- ps -e', 'ferry run h2 --timeout 60 -- sh -c "hostname scratch; ip -o link; df -h /tmp"'],
+        "Exits with the command's exit code (128+N if signal N ended it, 124 after --timeout, 125 if the context could not be set up); Ctrl-C is forwarded.",
+        'Nothing is left behind: every process of the context is killed and its cgroup and mounts removed when it ends.',
+      ),
+    )
+    .action(async (host: string, command: string[], o) => {
+      const { runCommand } = await import('./commands/run.js');
+      await withClient(async (c) => setExit(await runCommand(c, { host, argv: command, ...(o.timeout !== undefined ? { timeoutSec: o.timeout } : {}) })));
+    });
+
+  program
     .command('mount')
     .description('share a host directory with a container: now if it runs, and at every start')
     .argument('<container>', 'container name')

@@ -13,6 +13,8 @@ import { keepInside } from '../src/transfer/change-tracker.js';
 import { rsyncRemoteShell } from '../src/transfer/ssh.js';
 import { deviceHolding } from '../src/net/gratuitous-arp.js';
 import { requiredFreeBytes } from '../src/steps/preflight.js';
+import { contextCgroupRoots } from '../src/exec/context-cgroup.js';
+import { contextArgs } from '../src/exec/fresh-context.js';
 
 const fail = (exitCode: number | null, stderrTail: string, extra: Partial<{ timedOut: boolean; signal: string }> = {}) =>
   new CommandError({ command: ['rsync'], exitCode, signal: extra.signal ?? null, timedOut: extra.timedOut ?? false, stderrTail });
@@ -131,6 +133,28 @@ describe('freezing through the cgroup', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('ferry run contexts', () => {
+  const mounts = (...lines: string[]) => lines.map((l) => `${l} 0 0`).join('\n');
+  it('cgroup: v1 memory and cpuacct hierarchies (also on hybrid hosts), else the unified one, else none (fixtures)', () => {
+    const v1 = ['cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,cpu,cpuacct', 'cgroup /sys/fs/cgroup/memory cgroup rw,memory', 'cgroup2 /sys/fs/cgroup/unified cgroup2 rw'];
+    expect(contextCgroupRoots(mounts(...v1), 'h1')).toEqual([
+      { kind: 'v1', dir: '/sys/fs/cgroup/memory/ferry-run/h1' },
+      { kind: 'v1', dir: '/sys/fs/cgroup/cpu,cpuacct/ferry-run/h1' },
+    ]);
+    expect(contextCgroupRoots(mounts('cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate'), 'h1')).toEqual([{ kind: 'v2', dir: '/sys/fs/cgroup/ferry-run/h1' }]);
+    expect(contextCgroupRoots(mounts('proc /proc proc rw'), 'h1')).toEqual([]);
+  });
+
+  it('unshare: every namespace, the init script fixed, cgroups and the command as its parameters', () => {
+    const args = contextArgs(['/cg/a', '/cg/b'], ['sh', '-c', 'echo "$1"', '$(id)']);
+    expect(args.slice(0, args.indexOf('--'))).toEqual(expect.arrayContaining(['--pid', '--fork', '--kill-child', '--mount-proc', '--mount', '--uts', '--ipc', '--net']));
+    const after = args.slice(args.indexOf('--') + 1);
+    expect(after.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(after[2]).not.toContain('$(id)');
+    expect(after.slice(3)).toEqual(['ferry-run', '2', '/cg/a', '/cg/b', 'sh', '-c', 'echo "$1"', '$(id)']);
   });
 });
 

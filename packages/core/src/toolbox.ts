@@ -39,14 +39,25 @@ export const ExecArgv = z
   .refine((a) => a[0] !== '', 'the command name is empty')
   .refine((a) => a.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0) <= MAX_ARGV_BYTES, `the command is longer than ${MAX_ARGV_BYTES} bytes`);
 
-export const ExecJobData = z.object({
+const ExecJobBase = z.object({
   execId: ExecId,
-  container: ContainerName,
   argv: ExecArgv,
   /** Killed after this long (SIGTERM to its process group, SIGKILL 2 s later). */
   timeoutMs: z.int().positive().optional(),
   requestedAt: z.number(),
 });
+
+/**
+ * One exec job, where its command runs said explicitly (never by a field's absence, since the
+ * other place is the host itself): `container` — `ferry exec`, in that running container;
+ * `fresh: true` — `ferry run`, in a fresh throwaway context on the host (its own PID, mount, UTS,
+ * IPC and network namespaces and cgroup; apps/worker/src/exec/fresh-context.ts). A job naming both,
+ * or neither, is refused. Both go through the same queue, signature check, streaming and exit path.
+ */
+export const ExecJobData = z.union([
+  ExecJobBase.extend({ container: ContainerName, fresh: z.never().optional() }),
+  ExecJobBase.extend({ fresh: z.literal(true), container: z.never().optional() }),
+]);
 export type ExecJobData = z.infer<typeof ExecJobData>;
 
 /**

@@ -51,6 +51,15 @@ describe('toolbox input', () => {
     expect(a < b).toBe(true);
   });
 
+  it('an exec job says where it runs: a container, or a fresh context (ferry run); never both, never neither', () => {
+    const base = { execId: newToolboxId('x'), argv: ['true'], requestedAt: 1, auth: { sig: 's', exp: 2 } };
+    expect(ExecJobData.parse({ ...base, fresh: true })).toEqual({ execId: base.execId, argv: ['true'], requestedAt: 1, fresh: true });
+    expect(ExecJobData.parse({ ...base, container: 'web' })).toMatchObject({ container: 'web' });
+    expect(ExecJobData.safeParse({ ...base, container: 'web', fresh: true }).success).toBe(false);
+    expect(ExecJobData.safeParse({ ...base, fresh: false }).success).toBe(false);
+    expect(ExecJobData.safeParse(base).success).toBe(false);
+  });
+
   it('jobs: every bad field named at once', () => {
     try {
       parseToolboxJob({ kind: 'mount', requestId: newToolboxId('r'), container: '../x', hostDir: 'rel', path: '/a/../b', readOnly: false });

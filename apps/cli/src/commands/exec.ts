@@ -47,26 +47,49 @@ function write(stream: NodeJS.WriteStream, data: Buffer): Promise<void> {
   });
 }
 
-export async function execCommand(c: Client, o: ExecOptions, t: ExecTimings = DEFAULTS): Promise<number> {
-  const argv = ExecArgv.safeParse(o.argv);
-  if (!argv.success) throw new ExitError(EXIT.badInput, `command: ${argv.error.issues[0]?.message ?? 'invalid'}`);
-  if (o.timeoutSec !== undefined && !(o.timeoutSec > 0 && o.timeoutSec <= 7 * 24 * 3600)) {
-    throw new ExitError(EXIT.badInput, `--timeout: must be a number of seconds, more than 0 and at most a week, not ${o.timeoutSec}`);
+/** `--timeout`: seconds, more than 0 and at most a week (bad input otherwise). */
+export function checkTimeout(sec: number | undefined): void {
+  if (sec !== undefined && !(sec > 0 && sec <= 7 * 24 * 3600)) {
+    throw new ExitError(EXIT.badInput, `--timeout: must be a number of seconds, more than 0 and at most a week, not ${sec}`);
   }
+}
+
+/** The command's arguments, checked (bad input names the field). */
+export function checkArgv(argv: string[]): string[] {
+  const r = ExecArgv.safeParse(argv);
+  if (!r.success) throw new ExitError(EXIT.badInput, `command: ${r.error.issues[0]?.message ?? 'invalid'}`);
+  return r.data;
+}
+
+export async function execCommand(c: Client, o: ExecOptions, t: ExecTimings = DEFAULTS): Promise<number> {
+  const argv = checkArgv(o.argv);
+  checkTimeout(o.timeoutSec);
   const host = await targetHost(c, o.container, o.host, 'running');
+  return followExec(c, host.name, execJob({ container: o.container }, argv, o.timeoutSec), t);
+}
+
+/** A new exec job: where it runs (a container, or a fresh context), its checked argv, its timeout. */
+export function execJob(where: { container: string } | { fresh: true }, argv: string[], timeoutSec: number | undefined): ExecJobData {
+  return {
+    execId: newToolboxId('x'),
+    ...where,
+    argv,
+    requestedAt: Date.now(),
+    ...(timeoutSec !== undefined ? { timeoutMs: Math.round(timeoutSec * 1000) } : {}),
+  };
+}
+
+/**
+ * Puts an exec job (signed) on its host's queue and follows its session to the end: the output as
+ * it comes, signals forwarded, the command's exit code returned. `ferry exec` and `ferry run` both.
+ */
+export async function followExec(c: Client, hostName: string, job: ExecJobData, t: ExecTimings = DEFAULTS): Promise<number> {
   const prefix = c.queues.prefix;
   const k = toolboxKeys(prefix);
-  const id = newToolboxId('x');
-  const job: ExecJobData = {
-    execId: id,
-    container: o.container,
-    argv: argv.data,
-    requestedAt: Date.now(),
-    ...(o.timeoutSec !== undefined ? { timeoutMs: Math.round(o.timeoutSec * 1000) } : {}),
-  };
-  const queue = new Queue<ExecJobData>(toolboxQueues.exec(host.name), { connection: c.redis, prefix });
+  const id = job.execId;
+  const queue = new Queue<ExecJobData>(toolboxQueues.exec(hostName), { connection: c.redis, prefix });
   const reader = c.redis.duplicate();
-  const alive = () => c.redis.set(k.execClient(id), host.name, 'PX', t.clientTtlMs);
+  const alive = () => c.redis.set(k.execClient(id), hostName, 'PX', t.clientTtlMs);
   await alive();
   const heartbeat = setInterval(() => void alive().catch(() => undefined), t.heartbeatMs);
 
@@ -144,13 +167,13 @@ export async function execCommand(c: Client, o: ExecOptions, t: ExecTimings = DE
           if (interrupts > 0 || leaveAt) {
             if (await queue.remove(id)) return leaveAt?.code ?? 128 + constants.signals.SIGINT;
           } else if (now - t0 > t.pickupMs && (await queue.remove(id))) {
-            throw new ExitError(EXIT.failed, `the worker of ${host.name} did not take the command within ${Math.round(t.pickupMs / 1000)} s (is it running?); nothing was run`);
+            throw new ExitError(EXIT.failed, `the worker of ${hostName} did not take the command within ${Math.round(t.pickupMs / 1000)} s (is it running?); nothing was run`);
           }
           continue;
         }
         if (state === 'failed') {
           const failed = await queue.getJob(id);
-          throw new ExitError(EXIT.failed, `exec failed on ${host.name}: ${failed?.failedReason ?? 'unknown reason'}`);
+          throw new ExitError(EXIT.failed, `exec failed on ${hostName}: ${failed?.failedReason ?? 'unknown reason'}`);
         }
         if (state === 'active') continue;
       } else if (await c.redis.exists(k.execWorker(id))) {
@@ -159,7 +182,7 @@ export async function execCommand(c: Client, o: ExecOptions, t: ExecTimings = DE
       }
       // Started but the worker's key is gone, or finished without a word: read once more, then give up.
       if (++suspicious >= 2) {
-        throw new ExitError(EXIT.failed, `the worker of ${host.name} went away while running the command; its state is unknown`);
+        throw new ExitError(EXIT.failed, `the worker of ${hostName} went away while running the command; its state is unknown`);
       }
     }
   } finally {

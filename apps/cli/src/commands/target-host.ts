@@ -43,7 +43,28 @@ export async function targetHost(c: Client, container: string, host: string | un
     else if (having.length === 1) chosen = having[0];
     else throw new ExitError(EXIT.badInput, `container ${container} exists on several hosts (${where}): choose one with --host`);
   }
-  const age = Date.now() - chosen!.lastSeen;
-  if (age > STALE_MS) throw new ExitError(EXIT.failed, `host ${chosen!.name}: its worker has not reported for ${Math.round(age / 1000)} s; is it running?`);
-  return chosen!;
+  return live(chosen!);
+}
+
+/** A host whose worker has gone silent is a failure (exit 1), not bad input. */
+function live(h: HostInfo): HostInfo {
+  const age = Date.now() - h.lastSeen;
+  if (age > STALE_MS) throw new ExitError(EXIT.failed, `host ${h.name}: its worker has not reported for ${Math.round(age / 1000)} s; is it running?`);
+  return h;
+}
+
+/**
+ * A host named for what it does itself (`ferry run <host>`), from the registry: a bad name or a host
+ * no worker has registered is bad input naming `field`; a silent worker a failure.
+ */
+export async function namedHost(c: Client, host: string, field: string): Promise<HostInfo> {
+  const h = HostName.safeParse(host);
+  if (!h.success) throw new ExitError(EXIT.badInput, `${field}: ${firstIssue(h)}`);
+  const hosts = await c.registry.list();
+  const found = hosts.find((x) => x.name === host);
+  if (!found) {
+    const known = hosts.map((x) => x.name).join(', ') || 'none: start a worker on each host (ferry worker --host NAME)';
+    throw new ExitError(EXIT.badInput, `${field}: unknown host '${host}' (known hosts: ${known})`);
+  }
+  return live(found);
 }

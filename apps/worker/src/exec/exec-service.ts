@@ -2,16 +2,19 @@ import { constants } from 'node:os';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { capabilityMissing, CommandError, encodeExecEntry, ExecJobData, ExecSignal, fields as keyFields, toolboxKeys, toolboxQueues, type ExecEntry, type ToolboxKeys } from '@ferry/core';
+import { capabilityMissing, CommandError, encodeExecEntry, FerryError, ExecJobData, ExecSignal, fields as keyFields, toolboxKeys, toolboxQueues, type ExecEntry, type ToolboxKeys } from '@ferry/core';
 import type { HostConfig } from '../config.js';
-import type { Runtime } from '../runtime/runtime.js';
+import type { ContainerExecOptions, Runtime } from '../runtime/runtime.js';
 import { signalGroup } from './process-group.js';
+import { FreshContexts } from './fresh-context.js';
 import { JobRefused, type JobGate } from '../trust/job-gate.js';
 
 /**
  * `ferry exec` on the worker: each job on queue `exec-<host>` runs one command in a running
  * container with the runtime's `exec` (where its capabilities say `exec`; `lxc-attach` on LXC, the
- * `vcontext --migrate` of LXC) and streams it back through Redis.
+ * `vcontext --migrate` of LXC) and streams it back through Redis. A `ferry run` job (`fresh: true`)
+ * is the same session with its command in a fresh throwaway context on the host instead
+ * (fresh-context.ts, the seed's `vcontext --create`): same signature check, streaming, signals and end.
  *
  * - Output: every chunk of stdout/stderr is XADDed to `<prefix>:exec:<id>` as it comes (bytes, not
  *   text), then one `exit` entry; the stream expires a few minutes after the end.
@@ -57,6 +60,8 @@ export interface ExecServiceOptions {
   /** Sessions at a time (default 32). */
   concurrency?: number;
   timing?: Partial<ExecTiming>;
+  /** Where `ferry run` commands run (default: this host's, made here). */
+  fresh?: FreshContexts;
 }
 
 /** Largest output entry: chunks waiting to be sent are merged up to this. */
@@ -68,9 +73,11 @@ export class ExecService {
   private worker?: Worker<ExecJobData>;
   private readonly sessions = new Set<ExecSession>();
   private readonly timing: ExecTiming;
+  private readonly fresh: FreshContexts;
 
   constructor(private readonly o: ExecServiceOptions) {
     this.timing = { ...DEFAULT_TIMING, ...o.timing };
+    this.fresh = o.fresh ?? new FreshContexts(o.host.name, o.log);
   }
 
   start(): void {
@@ -115,7 +122,7 @@ export class ExecService {
       await this.tellError(job, 'INVALID_INPUT', parsed.error.issues[0]?.message ?? 'invalid exec job', 2);
       return;
     }
-    const s = new ExecSession(this.o, this.timing, keys, parsed.data);
+    const s = new ExecSession(this.o, this.timing, keys, parsed.data, this.fresh);
     this.sessions.add(s);
     try {
       await s.run();
@@ -159,8 +166,9 @@ class ExecSession {
     private readonly t: ExecTiming,
     private readonly k: ToolboxKeys,
     private readonly d: ExecJobData,
+    private readonly fresh: FreshContexts,
   ) {
-    this.log = o.log.child({ execId: d.execId, container: d.container });
+    this.log = o.log.child({ execId: d.execId, ...(d.fresh ? { fresh: true } : { container: d.container }) });
     this.out = k.execOut(d.execId);
   }
 
@@ -252,6 +260,7 @@ class ExecSession {
       }
       await redis.set(this.k.execWorker(d.execId), host.name, 'PX', this.t.workerTtlMs);
       await redis.expire(this.out, 3600);
+      if (d.fresh) return await this.attach();
       const rt = this.o.runtime;
       const caps = await rt.capabilities();
       if (!caps.exec) {
@@ -285,7 +294,7 @@ class ExecSession {
     let end: { code: number; signal?: string } | Stop;
     try {
       // Every exit code is the command's; a CommandError is a timeout, a signal or a helper that did not start.
-      const r = await this.o.runtime.exec(d.container, d.argv, {
+      const r = await this.launch({
         onSpawn: (pid) => {
           this.pgid = pid;
           this.push({ type: 'started', pid });
@@ -299,9 +308,12 @@ class ExecSession {
       });
       end = { code: r.exitCode };
     } catch (e) {
-      if (!(e instanceof CommandError)) throw e;
-      const f = e.failure;
-      if (f.timedOut) {
+      if (!(e instanceof FerryError)) throw e;
+      const f = e instanceof CommandError ? e.failure : undefined;
+      if (!f) {
+        // A fresh context that cannot be contained (no cgroup): refused before anything ran.
+        end = { code: e.code, message: e.message, exit: 1 };
+      } else if (f.timedOut) {
         end = { code: 'EXEC_TIMEOUT', message: `the command ran longer than ${Math.round((d.timeoutMs ?? 0) / 1000)} s and was killed`, exit: 124 };
       } else if (f.signal) {
         const n = constants.signals[f.signal as NodeJS.Signals] ?? 0;
@@ -323,6 +335,12 @@ class ExecSession {
       this.push({ type: 'exit', code: end.code, ...(end.signal ? { signal: end.signal } : {}) });
       await this.flushed();
     }
+  }
+
+  /** The command where its job says: in its container (`ferry exec`), or in a fresh context on this host (`ferry run`). */
+  private launch(opts: ContainerExecOptions): Promise<{ exitCode: number }> {
+    const d = this.d;
+    return d.fresh ? this.fresh.run(d.execId, d.argv, opts) : this.o.runtime.exec(d.container, d.argv, opts);
   }
 
   private async deliver(signal: ExecSignal): Promise<boolean> {

@@ -21,6 +21,7 @@ import { mountLines, withBindEntry, withoutLines } from './lxc-mounts.js';
 import { initIdentity, liveBindMount, liveMountPoints, liveMountUnsupported, liveUnmount, type InitIdentity } from './live-mount.js';
 import { isUnder } from './paths.js';
 import { screenConfig } from './config-policy.js';
+import { execRunOptions } from './exec-run-options.js';
 import type { BindPolicy } from './mount-roots.js';
 
 export interface LxcRuntimeOptions {
@@ -61,9 +62,6 @@ export const EXEC_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 export function attachArgs(lxcPath: string, name: string, argv: readonly string[]): string[] {
   return ['-P', lxcPath, '-n', name, '--clear-env', '-v', `PATH=${EXEC_PATH}`, '-v', 'HOME=/root', '--', ...argv];
 }
-
-/** Exit codes lxc-attach may pass on: all of them are the command's, none is a failure of run(). */
-const ALL_EXIT_CODES = Array.from({ length: 256 }, (_, i) => i);
 
 /** Why a worker without FERRY_LIVE=1 reports no checkpoint capability. */
 export const LIVE_OFF_REASON = 'live mode not enabled on this worker (FERRY_LIVE=1)';
@@ -558,18 +556,8 @@ export class LxcRuntime implements Runtime {
 
   /** `lxc-attach` into every namespace of the container (the `vcontext --migrate` of LXC). */
   async exec(name: string, argv: readonly string[], opts: ContainerExecOptions = {}): Promise<{ exitCode: number }> {
-    const r = await run('lxc-attach', attachArgs(this.lxcPath, name, argv), {
-      cwd: '/',
-      env: { PATH: process.env.PATH ?? EXEC_PATH, LC_ALL: 'C' },
-      processGroup: true,
-      ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
-      ...(opts.onStdoutBytes ? { onStdoutBytes: opts.onStdoutBytes } : {}),
-      ...(opts.onStderrBytes ? { onStderrBytes: opts.onStderrBytes } : {}),
-      okExitCodes: ALL_EXIT_CODES,
-      ...(opts.keep !== undefined ? { keep: opts.keep } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
-    });
+    // Every exit code lxc-attach passes on is the command's.
+    const r = await run('lxc-attach', attachArgs(this.lxcPath, name, argv), { cwd: '/', env: { PATH: process.env.PATH ?? EXEC_PATH, LC_ALL: 'C' }, ...execRunOptions(opts) });
     return { exitCode: r.exitCode };
   }
 
