@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { JOB_TTL_MS, stepJobId, type OperationRecord } from '@ferry/core';
 import { stepJob } from '../../apps/scheduler/src/step-jobs.js';
 import { FakeCluster, useFakeClusters, FakeWorld, filesDigest } from '../support/fake/index.js';
+import { until } from '../support/until.js';
 
 /**
  * FAST TIER, FAKE HOSTS: whole migrations through the real scheduler, reconciler, processor and
@@ -30,15 +31,6 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
   const names = (steps: OperationRecord['steps']) => steps.map((s) => `${s.name}@${s.host}`);
   /** The forward step of that name (the list's positions depend on the verification asked for). */
   const named = (r: OperationRecord, name: string) => r.steps.find((s) => s.name === name)!;
-  async function until<T>(f: () => Promise<T | undefined | null>, ms = 5000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await f();
-      if (v) return v;
-      if (Date.now() > end) throw new Error('condition not met in time');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
   const digest = filesDigest(new Map(Object.entries(FILES)));
 
   /** Ran only on the target, which holds the only copy: the source's is removed. */
@@ -173,7 +165,8 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
     await c.waitFor(id, (r) => r.state === 'running' && r.cursor === 1);
     const q = c.hostQueue('h2');
     const jobId = stepJobId(id, 'forward', 1, 0);
-    const job = await q.getJob(jobId);
+    // The record is saved before its step is enqueued: wait for the job, not the record.
+    const job = await until(() => q.getJob(jobId));
     expect(job?.data.step).toBe('preflight');
     await job!.remove(); // lost (say, with a Redis restart)
     expect(await q.getJob(jobId)).toBeUndefined();

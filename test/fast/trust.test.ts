@@ -17,6 +17,7 @@ import {
 import { connect, JobSigner, newSigningKey, signResult } from '@ferry/infra';
 import { FakeCluster, FakeWorld, useFakeClusters } from '../support/fake/index.js';
 import { quit } from '../support/redis.js';
+import { until } from '../support/until.js';
 
 /**
  * FAST TIER, FAKE HOSTS: workers trust only the control plane (issue 14 item 2). Forged jobs,
@@ -39,15 +40,6 @@ describe('trust: forged jobs, requests and results are refused (fast tier)', () 
     return { c: await clusters.start({ world, log }), logs };
   }
 
-  async function until<T>(f: () => Promise<T | undefined | null | false>, ms = 5000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await f();
-      if (v) return v;
-      if (Date.now() > end) throw new Error('condition not met in time');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
 
   /** The job ended failed (never retried); its reason. */
   async function failedReason(q: Queue, jobId: string): Promise<string> {

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys, type RetentionPolicy } from '@ferry/core';
-import { collectGarbage, releaseLease, type GcReport } from '@ferry/infra';
+import { collectGarbage, Lease, type GcReport } from '@ferry/infra';
 
 export interface CollectorOptions {
   redis: Redis;
@@ -11,15 +10,16 @@ export interface CollectorOptions {
   /** How often a collection is tried (the first one period after start). */
   everyMs: number;
   policy: RetentionPolicy;
-  /** How long the lease holds if its holder dies mid-collection. */
+  /** How long the lease outlives its holder's last renewal if it dies mid-collection (default 60 s; renewed every third of it). */
   leaseMs?: number;
 }
 
 /**
- * Automatic gc: every `everyMs` each scheduler tries to take the lease `<prefix>:gc:lease`; the one
- * that gets it collects (collectGarbage), the others skip that period. One collection at a time
- * across every scheduler process; were two to overlap (a lease that ran out), every removal is
- * compare-and-set, so the second only finds less to do.
+ * Automatic gc: every `everyMs` each scheduler tries to take the lease `<prefix>:gc:lease` (a Lease,
+ * renewed while it collects); the one that gets it collects (collectGarbage), the others skip that
+ * period. One collection at a time across every scheduler process; were two to overlap (a holder
+ * paused past the lease's expiry), every removal is compare-and-set, so the second only finds less
+ * to do.
  */
 export class Collector {
   private timer?: NodeJS.Timeout;
@@ -50,13 +50,13 @@ export class Collector {
   }
 
   private async collect(): Promise<GcReport | null> {
-    const token = randomBytes(8).toString('hex');
-    const taken = await this.o.redis.set(this.key, token, 'PX', this.o.leaseMs ?? 15 * 60_000, 'NX');
-    if (taken !== 'OK') return null;
+    const lease = new Lease(this.o.redis, this.key, { ttlMs: this.o.leaseMs ?? 60_000 });
+    if (!(await lease.tick())) return null;
+    lease.run(); // renewed while the collection lasts, given back after it
     try {
       return await collectGarbage(this.o.redis, this.o.prefix, { policy: this.o.policy, log: this.o.log });
     } finally {
-      await releaseLease(this.o.redis, this.key, token).catch(() => undefined);
+      await lease.release();
     }
   }
 }

@@ -1,15 +1,18 @@
 import type { Logger } from 'pino';
 import type { Job } from 'bullmq';
 import { catalogue, currentSteps, fields, stepJobId, toErrorData, type OperationEvent, type OperationRecord, type StepJobData, type StepResultData } from '@ferry/core';
-import type { HostRegistry, OperationStore } from '@ferry/infra';
+import { LEASE_LOST, type HostRegistry, type OperationStore } from '@ferry/infra';
 
 /**
  * What the reconciler may use of the scheduler: read records, marks and heartbeats, look up a
- * step's job, and act only through the scheduler's own moves (apply an event, re-issue a step).
+ * step's job, and act only through the scheduler's own moves (apply an event, re-issue a step),
+ * both fenced by the leader lease.
  */
 export interface ReconcilerPort {
   store: Pick<OperationStore, 'list' | 'countReplay' | 'startedSteps'>;
   registry: Pick<HostRegistry, 'lastAlive' | 'get'>;
+  /** Whether this scheduler holds the leader lease: only the leader reconciles. */
+  leading(): boolean;
   /** The job of a step on its host's queue, if it exists. */
   stepJob(host: string, jobId: string): Promise<Job<StepJobData, unknown> | undefined>;
   apply(id: string, event: OperationEvent): Promise<unknown>;
@@ -85,10 +88,26 @@ export class Reconciler {
     return this.running;
   }
 
+  /** Passes run (only the leader runs them): tests count them. */
+  passes = 0;
+
   private async pass(): Promise<void> {
+    // One reconciler at a time across schedulers: the leader's. Its moves are fenced by the lease
+    // besides (apply and reissue), so one that lost it mid-pass changes nothing more.
+    if (!this.s.leading()) return;
+    this.passes++;
     for (const r of await this.s.store.list(500)) {
       if (r.state !== 'running' && r.state !== 'rolling-back') continue;
-      await this.check(r).catch((err: unknown) => this.log.error({ err, migrationId: r.id }, 'reconcile failed'));
+      if (!this.s.leading()) return;
+      try {
+        await this.check(r);
+      } catch (err) {
+        if ((err as { code?: unknown }).code === LEASE_LOST) {
+          this.log.warn({ migrationId: r.id }, 'leader lease lost mid-pass: reconciling stops here');
+          return;
+        }
+        this.log.error({ err, migrationId: r.id }, 'reconcile failed');
+      }
     }
   }
 

@@ -28,7 +28,7 @@ import {
   retentionFromEnv,
   type RetentionPolicy,
 } from '@ferry/core';
-import { HostRegistry, JobSigner, OperationLogSink, OperationStore, Queues, teeOperationLog, type MetricsListen } from '@ferry/infra';
+import { HostRegistry, JobSigner, Lease, OperationLogSink, OperationStore, Queues, teeOperationLog, type LeaseFence, type MetricsListen } from '@ferry/infra';
 import { stepJob } from './step-jobs.js';
 import { SchedulerGate, type AdmittedJob, type SchedulerTrust } from './trust/scheduler-gate.js';
 import { Reconciler, type ReconcilerPort } from './reconciler.js';
@@ -52,11 +52,24 @@ export interface SchedulerOptions {
   gc?: false | { everyMs?: number; policy?: RetentionPolicy };
   /** A Prometheus endpoint (`ferry scheduler --metrics`); none when absent. */
   metrics?: MetricsListen;
+  /**
+   * The leader lease (`<prefix>:lease:leader`): the one scheduler that runs reconciler passes and
+   * rebalance rounds. Its holder renews it every `renewEveryMs` (default 1 s); one killed -9 is
+   * replaced `ttlMs` (default 3 s) after its last renewal.
+   */
+  leader?: { ttlMs?: number; renewEveryMs?: number };
 }
+
+/** The scheduler queue's job lock: a scheduler killed mid-job leaves it to another within about this plus two stalled checks. */
+const SCHEDULER_JOB_LOCK = { lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 10 } as const;
 
 /**
  * Plans migrations and advances them on step results. It never touches a host: it only decides
  * (the pure state machine in core) and puts steps on the queue of the host that must run them.
+ * Any number may run on one Redis and prefix: every one takes jobs of the scheduler queue (each
+ * job to one of them at a time; every record change is compare-and-set, so two applying the same
+ * result apply it once and only the winner enqueues what follows), and the one holding the leader
+ * lease also runs the reconciler and rebalance rounds, fenced by the lease's token.
  */
 export class Scheduler {
   readonly store: OperationStore;
@@ -71,6 +84,8 @@ export class Scheduler {
   private metrics?: SchedulerMetrics;
   /** Where the metrics endpoint answers, once started with `metrics`. */
   metricsUrl?: string;
+  /** Held by one scheduler at a time: that one reconciles and runs rebalance rounds. */
+  readonly leader: Lease;
 
   /** The scheduler's lines about an operation (planned, step enqueued, state changed...) to its log. */
   private readonly oplog: OperationLogSink;
@@ -83,6 +98,29 @@ export class Scheduler {
     this.queues = new Queues(opts.redis, opts.prefix);
     this.signer = new JobSigner(opts.trust.controlKey);
     this.gate = new SchedulerGate(opts.trust, this.store, this.opts.log);
+    this.leader = new Lease(opts.redis, this.store.k.leaderLease, {
+      ttlMs: opts.leader?.ttlMs ?? 3000,
+      renewEveryMs: opts.leader?.renewEveryMs ?? 1000,
+      log: this.opts.log,
+      onGained: () => this.lead(),
+      onLost: () => void this.rebalancer?.pause().catch((err: unknown) => this.opts.log.error({ err }, 'could not hand back the rebalance round')),
+    });
+  }
+
+  /** Reconciler passes this scheduler has run (only while leading). */
+  get reconcilePasses(): number {
+    return this.reconciler?.passes ?? 0;
+  }
+
+  /** Whether this scheduler is the leader now (it runs the reconciler and rebalance rounds). */
+  get leading(): boolean {
+    return this.leader.held;
+  }
+
+  /** Became the leader: a reconcile pass at once (whatever the last leader left), and rounds taken. */
+  private lead(): void {
+    if (this.reconciler) void this.reconciler.tick().catch((err: unknown) => this.opts.log.error({ err }, 'reconcile failed'));
+    if (this.rebalancer) void this.rebalancer.start().catch((err: unknown) => this.opts.log.error({ err }, 'could not take rebalance rounds'));
   }
 
   async start(): Promise<void> {
@@ -96,22 +134,33 @@ export class Scheduler {
       connection: this.opts.redis,
       prefix: this.opts.prefix,
       concurrency: 1,
+      ...SCHEDULER_JOB_LOCK,
     });
     this.worker.on('failed', (job, err) => this.opts.log.error({ err, jobId: job?.id }, 'scheduler job failed'));
     const port: ReconcilerPort = {
       store: this.store,
       registry: this.registry,
+      leading: () => this.leader.held,
       stepJob: (host, jobId) => this.queues.host(host).getJob(jobId),
-      apply: (id, event) => this.apply(id, event),
-      reissue: (r) => this.reissue(r),
+      apply: (id, event) => this.apply(id, event, this.leader.mustFence()),
+      reissue: (r) => this.reissueFenced(r),
       acceptResult: (reported) => this.gate.result(reported),
     };
     this.reconciler = new Reconciler(port, this.opts.log, this.opts.reconcileEveryMs ?? 1000);
-    await this.reconciler.start();
     if (this.opts.rebalance !== false) {
-      this.rebalancer = new Rebalancer({ redis: this.opts.redis, prefix: this.opts.prefix, log: this.opts.log, submit: (id, request) => this.enqueueSubmit(id, request), ...this.opts.rebalance });
-      await this.rebalancer.start();
+      this.rebalancer = new Rebalancer({
+        redis: this.opts.redis,
+        prefix: this.opts.prefix,
+        log: this.opts.log,
+        submit: (id, request) => this.enqueueSubmit(id, request),
+        fence: () => this.leader.check(),
+        ...this.opts.rebalance,
+      });
     }
+    // Taken at once when free (a lone scheduler leads from its start), then kept or waited for.
+    if (await this.leader.tick()) await this.rebalancer?.start();
+    this.leader.run();
+    await this.reconciler.start();
     if (this.opts.gc !== false) {
       const everyMs = this.opts.gc?.everyMs ?? gcEveryFromEnv();
       this.collector = new Collector({ redis: this.opts.redis, prefix: this.opts.prefix, log: this.opts.log.child({ component: 'gc' }), everyMs, policy: this.opts.gc?.policy ?? retentionFromEnv() });
@@ -137,15 +186,30 @@ export class Scheduler {
     await this.signer.add(this.queues.scheduler, 'submit', { kind: 'submit', migrationId, request }, { jobId: `submit.${migrationId}` }, JOB_TTL_MS.request);
   }
 
-  /** Finishes the job in hand, then stops (SIGTERM); a rebalance round in hand is handed back to resume. */
+  /**
+   * Finishes the job in hand, then stops (SIGTERM); a rebalance round in hand is handed back to
+   * resume, and the leader lease is given back, so another scheduler leads at its next try (1 s).
+   */
   async stop(): Promise<void> {
     this.reconciler?.stop();
     await this.rebalancer?.stop();
+    await this.leader.release();
     await this.collector?.stop();
     await this.worker?.close();
     await this.oplog.drain();
     await this.metrics?.close();
     await this.queues.close();
+  }
+
+  /**
+   * As under SIGKILL (tests): timers stop, jobs in hand are dropped where they are (BullMQ finds
+   * them stalled), nothing is given back; the lease lapses after its TTL. The caller then closes
+   * the Redis connection without a word.
+   */
+  async kill(): Promise<void> {
+    this.leader.abandon();
+    this.reconciler?.stop();
+    await Promise.all([this.worker?.close(true), this.rebalancer?.kill(), this.metrics?.close()]);
   }
 
   /** Only what the gate admits is acted on: signed requests, results from their step's host. */
@@ -222,14 +286,19 @@ export class Scheduler {
     if (await this.store.save(r, true)) this.metrics?.rejected(r);
   }
 
-  /** Applies an event with compare-and-set, then carries out the resulting commands. */
-  async apply(id: string, event: OperationEvent): Promise<OperationRecord | RejectedRecord> {
+  /**
+   * Applies an event with compare-and-set, then carries out the resulting commands. Two schedulers
+   * applying the same event: one saves, the other re-reads and finds it applied (unchanged), so the
+   * commands are carried out once. With a `fence` (the reconciler's), the save also requires that
+   * lease still held (LEASE_LOST otherwise).
+   */
+  async apply(id: string, event: OperationEvent, fence?: LeaseFence): Promise<OperationRecord | RejectedRecord> {
     for (let tries = 0; tries < 20; tries++) {
       const cur = await this.store.mustGet(id);
       if (cur.state === 'rejected') return cur;
       const t = transition(cur, event, Date.now());
       if (!t.changed) return cur;
-      if (!(await this.store.save(t.record))) continue; // lost a race: re-read, re-apply
+      if (!(await this.store.save(t.record, false, fence))) continue; // lost a race: re-read, re-apply
       if (t.record.state !== cur.state) this.opts.log.info({ migrationId: id, event: event.type, from: cur.state }, `now ${t.record.state}`);
       const saved = { ...t.record, version: t.record.version + 1 };
       this.metrics?.transition(cur, saved, event);
@@ -237,6 +306,17 @@ export class Scheduler {
       return saved;
     }
     throw new FerryError('STORE_CONTENTION', `could not update migration ${id}: too many concurrent writers`, { retryable: true });
+  }
+
+  /**
+   * The reconciler's re-issue of a lost step job, claimed first on the record as it was read, under
+   * the leader lease (a version bump, nothing else changed): an old leader resumed after losing the
+   * lease, or a record that moved on since it was read, re-issues nothing. The enqueue itself is
+   * idempotent (the same job id).
+   */
+  private async reissueFenced(r: OperationRecord): Promise<void> {
+    if (!(await this.store.save(r, false, this.leader.mustFence()))) return;
+    await this.reissue({ ...r, version: r.version + 1 });
   }
 
   /** The current step's job again, under the record's fence (a lost job: same id, same input). */

@@ -120,7 +120,8 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
     await until(() => s.store.get('m-aaaaaa06'));
     const q = hostQ('h1');
     const id = stepJobId('m-aaaaaa06', 'forward', 0, 0);
-    await (await q.getJob(id))!.remove();
+    // The record is saved before its step is enqueued: wait for the job, not the record.
+    await (await until(() => q.getJob(id)))!.remove();
     expect(await q.getJob(id)).toBeUndefined();
     await s.reconcileNow();
     expect((await q.getJob(id))?.data.step).toBe('preflight');

@@ -50,6 +50,11 @@ export function keys(prefix: string) {
     rebalanceRounds: `${prefix}:rebalance:rounds`,
     /** Automatic gc's lease (a random token, with an expiry): one collection at a time across schedulers. */
     gcLease: `${prefix}:gc:lease`,
+    /**
+     * The schedulers' leader lease (its holder's token, expiring unless renewed): the one scheduler
+     * that runs reconciler passes and rebalance rounds; the token fences the reconciler's saves.
+     */
+    leaderLease: `${prefix}:lease:leader`,
     /** Patterns (for SCAN) that gc sweeps for leftovers: records and their hashes, locks, owners. */
     migrationAll: `${prefix}:mig:*`,
     lockAll: `${prefix}:lock:*`,

@@ -11,6 +11,7 @@ export * from './store/placement-store.js';
 export * from './store/round-store.js';
 export * from './store/cluster.js';
 export * from './store/gc.js';
+export * from './store/lease.js';
 export * from './metrics/listen.js';
 export * from './metrics/server.js';
 export * from './metrics/registry.js';

@@ -50,6 +50,8 @@ export interface FakeClusterOptions {
   log?: Logger;
   /** Metrics endpoints on 127.0.0.1, ports from the kernel (`metricsUrl`). */
   metrics?: boolean;
+  /** The schedulers' leader lease (default 3 s, renewed every 1 s, as in production). */
+  leader?: { ttlMs?: number; renewEveryMs?: number };
 }
 
 /** A unify request as submitted; `container` (its fence) defaults to the first of `containers`. */
@@ -72,8 +74,12 @@ export class FakeCluster {
   private readonly schedulerDir = mkdtempSync(join(tmpdir(), 'ferry-fake-scheduler-'));
   private readonly queues: Queues;
   private readonly redis: Redis;
-  private readonly schedulerRedis: Redis;
   private readonly log: Logger;
+  /** Every scheduler running (the first one and those added), each with its own connection and state dir. */
+  private readonly schedulers = new Map<Scheduler, { redis: Redis; dir: string }>();
+  /** State dirs of the schedulers added (removed at the end, killed ones' too). */
+  private readonly addedDirs: string[] = [];
+  private named = 1;
   private readonly workers = new Map<string, { worker: HostWorker; redis: Redis }>();
   private readonly dirs = new Map<string, { root: string; host: HostConfig }>();
   private readonly crashes = new Map<string, Promise<void>>();
@@ -82,10 +88,9 @@ export class FakeCluster {
     this.world = opts.world ?? new FakeWorld();
     this.log = opts.log ?? pino({ level: process.env.FERRY_LOG_LEVEL ?? 'silent' });
     this.redis = connect(opts.url);
-    this.schedulerRedis = connect(opts.url);
     this.store = new OperationStore(this.redis, this.prefix);
     this.queues = new Queues(this.redis, this.prefix);
-    this.scheduler = new Scheduler({ redis: this.schedulerRedis, prefix: this.prefix, log: this.log.child({ component: 'scheduler' }), trust: this.keys.scheduler(this.schedulerDir), reconcileEveryMs: opts.reconcileEveryMs ?? 60_000, rebalance: { pollMs: 50 }, ...(opts.metrics ? { metrics: LOCAL_ANY_PORT } : {}) });
+    this.scheduler = this.newScheduler('s1', this.schedulerDir, opts.metrics === true);
     this.world.faults.onCrash = (host) => {
       this.crashes.set(host, this.crash(host));
     };
@@ -100,6 +105,57 @@ export class FakeCluster {
     }
     await c.scheduler.start();
     return c;
+  }
+
+  /** A scheduler on this cluster's Redis and prefix, signing with the cluster's control key. */
+  private newScheduler(name: string, dir: string, metrics: boolean): Scheduler {
+    const redis = connect(this.opts.url);
+    const s = new Scheduler({
+      redis,
+      prefix: this.prefix,
+      // The first one's lines as ever (tests read them); another's name them.
+      log: this.log.child(name === 's1' ? { component: 'scheduler' } : { component: 'scheduler', scheduler: name }),
+      trust: this.keys.scheduler(dir),
+      reconcileEveryMs: this.opts.reconcileEveryMs ?? 60_000,
+      rebalance: { pollMs: 50 },
+      ...(this.opts.leader ? { leader: this.opts.leader } : {}),
+      ...(metrics ? { metrics: LOCAL_ANY_PORT } : {}),
+    });
+    this.schedulers.set(s, { redis, dir });
+    return s;
+  }
+
+  /**
+   * Another scheduler process beside the first (`s2`, `s3`...): same Redis, prefix and control key
+   * (its public half is what every worker trusts), its own replay record, as a second machine has.
+   */
+  async addScheduler(): Promise<Scheduler> {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-fake-scheduler-'));
+    this.addedDirs.push(dir);
+    const s = this.newScheduler(`s${++this.named}`, dir, false);
+    await s.start();
+    return s;
+  }
+
+  /**
+   * The scheduler dies as under SIGKILL: its timers stop, its jobs in hand stay active under its
+   * locks, its leader lease is not given back, and its Redis connection is dropped without a QUIT.
+   */
+  async killScheduler(s: Scheduler): Promise<void> {
+    const own = this.schedulers.get(s);
+    if (!own) return;
+    this.schedulers.delete(s);
+    await s.kill();
+    own.redis.disconnect();
+  }
+
+  /** Stops a scheduler as SIGTERM does: the job in hand finished, its leader lease given back. */
+  async stopScheduler(s: Scheduler): Promise<void> {
+    const own = this.schedulers.get(s);
+    if (!own) return;
+    this.schedulers.delete(s);
+    await s.stop();
+    await own.redis.quit().catch(() => own.redis.disconnect());
   }
 
   hostConfig(name: string): HostConfig {
@@ -181,6 +237,11 @@ export class FakeCluster {
     return url;
   }
 
+  /** The schedulers' queue (to pause it, say, and hold results back from every scheduler). */
+  schedulerQueue() {
+    return this.queues.scheduler;
+  }
+
   /** The host's step queue (to look at, or lose, its jobs). */
   hostQueue(name: string) {
     return this.queues.host(name);
@@ -251,9 +312,14 @@ export class FakeCluster {
       }),
     );
     this.workers.clear();
-    await this.scheduler.stop();
+    for (const [s, { redis }] of this.schedulers) {
+      await s.stop();
+      await redis.quit().catch(() => redis.disconnect());
+    }
+    this.schedulers.clear();
+    for (const dir of this.addedDirs) await rm(dir, { recursive: true, force: true });
     await this.queues.close();
-    for (const r of [this.redis, this.schedulerRedis]) await r.quit().catch(() => r.disconnect());
+    await this.redis.quit().catch(() => this.redis.disconnect());
     for (const { root } of this.dirs.values()) await rm(root, { recursive: true, force: true });
     await rm(this.schedulerDir, { recursive: true, force: true });
   }

@@ -1,15 +1,18 @@
 import { existsSync } from 'node:fs';
 import { open, readFile, rm, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fields, type StoredRecord } from '@ferry/core';
-import { run, succeeds } from '@ferry/infra';
+import { fields, keys, type StoredRecord } from '@ferry/core';
+import { connect, run, succeeds } from '@ferry/infra';
 import { linkDown, linkUp, startScheduler, startWorker, stopScheduler, stopWorker, schedulerPid, workerPid, type LabContainer, type LabInfo } from '../lab/index.js';
 import { killSshd, mountSmallLxcFs, sshdPid, startHostSshd, unmountSmallLxcFs } from '../lab/faults.js';
 import { descendants, stillAlive, type ProcInfo } from './procs.js';
 import type { Rng } from './rng.js';
 import { ended, stepNow, type RecordWatcher } from './watch.js';
 
-/** The seven faults: when each lands, what the supervisor does after it, and how it is undone. */
+/**
+ * The seven faults: when each lands, what the supervisor does after it, and how it is undone; and
+ * the opt-in ones (OPT_IN_FAULTS), run only when named (`--faults 8`).
+ */
 
 export type Outcome = 'done' | 'rolled-back';
 
@@ -44,8 +47,8 @@ export interface Fault {
   reset(ctx: Pick<FaultCtx, 'lab' | 'state' | 'note'>): Promise<void>;
   /** After the migration ended: undo the fault at once and keep watching this long (no late duplicate). */
   observeAfterResetMs?: number;
-  /** Extra checks of the outcome; returns a problem, or null. */
-  check?(rec: StoredRecord | null): string | null;
+  /** Extra checks of the outcome (and of what the fault noted in `state`); returns a problem, or null. */
+  check?(rec: StoredRecord | null, state: Record<string, unknown>): string | null;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -351,6 +354,87 @@ export const FAULTS: Fault[] = [
   },
 ];
 
+// ---- several schedulers (fault 8, opt-in) ---------------------------------------------------
+
+/** The second scheduler fault 8 runs beside the lab's own (its pid file and log are named so). */
+const SECOND_SCHEDULER = 'scheduler-2';
+/** Issue 16's goal: the schedulers left carry on within 5 s of a kill -9. */
+const TAKEOVER_GOAL_MS = 5000;
+
+/** The pid in a leader lease's token (`<hostname>:<pid>.<random>`, see Lease), or null. */
+function leaseHolderPid(token: string | null): number | null {
+  const m = token ? /:(\d+)\.[0-9a-f]+$/.exec(token) : null;
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Opt-in faults: not in the default set (nor in the chaos tier of `npm test`), run when named:
+ * `npm run chaos -- --faults 8`. Fault 8 runs two schedulers on the lab's Redis and prefix and kills
+ * -9 whichever holds the leader lease (it reconciles) while the transfer or checkpoint runs; the
+ * other must hold the lease within 5 s and the migration end done, with no supervisor restart.
+ */
+export const OPT_IN_FAULTS: Fault[] = [
+  {
+    id: 8,
+    name: 'two schedulers, the leader killed -9 in transfer/checkpoint (opt-in)',
+    expect: 'done',
+    async prepare(ctx) {
+      const pid = await startScheduler(SECOND_SCHEDULER);
+      ctx.state.second = true;
+      ctx.note(`${SECOND_SCHEDULER} started beside the lab's scheduler (pid ${pid}; same Redis, prefix and control key)`);
+    },
+    async inject(ctx) {
+      const where = ctx.rng.pick([['transfer', 0.6], ['checkpoint', 0.4]] as const);
+      const landed = where === 'transfer' ? await atTransferPercent(ctx, ctx.rng.between(5, 85)) : await atStep(ctx, 'checkpoint');
+      if (where === 'checkpoint' && landed) await sleep(ctx.rng.between(0, 300));
+      if (over(ctx)) return ctx.note('migration ended before the fault: not injected');
+      const redis = connect(ctx.lab.redisUrl);
+      try {
+        const lease = keys(ctx.lab.prefix).leaderLease;
+        const names = ['scheduler', SECOND_SCHEDULER] as const;
+        const pids = await Promise.all(names.map((n) => schedulerPid(n)));
+        const holder = leaseHolderPid(await redis.get(lease));
+        const i = holder === null ? -1 : pids.indexOf(holder);
+        if (i < 0) ctx.note(`the leader lease names pid ${holder ?? 'none'}, neither scheduler (${pids.join(', ')}): killing ${names[0]}`);
+        const victim = names[i === 1 ? 1 : 0];
+        const survivor = names[i === 1 ? 0 : 1];
+        const survivorPid = pids[i === 1 ? 0 : 1];
+        await stopScheduler('SIGKILL', victim);
+        const killedAt = Date.now();
+        ctx.state.killed = victim;
+        ctx.note(`kill -9 ${victim} (pid ${pids[names.indexOf(victim)] ?? 'none'}${i >= 0 ? ', the leader' : ''}); ${survivor} (pid ${survivorPid ?? 'none'}) runs on, no restart`);
+        let takeoverMs: number | null = null;
+        while (Date.now() - killedAt < 3 * TAKEOVER_GOAL_MS) {
+          if (survivorPid && leaseHolderPid(await redis.get(lease).catch(() => null)) === survivorPid) {
+            takeoverMs = Date.now() - killedAt;
+            break;
+          }
+          await sleep(50);
+        }
+        ctx.state.takeoverMs = takeoverMs;
+        ctx.note(takeoverMs === null ? `${survivor} did not take the leader lease within ${(3 * TAKEOVER_GOAL_MS) / 1000} s` : `${survivor} leads ${takeoverMs} ms after the kill`);
+      } finally {
+        redis.disconnect();
+      }
+    },
+    async reset(ctx) {
+      // The lab's own scheduler runs again, alone, for the next trial.
+      if (ctx.state.killed === 'scheduler') ctx.note(`supervisor: scheduler started again (pid ${await startScheduler()})`);
+      if (ctx.state.second) {
+        await stopScheduler('SIGTERM', SECOND_SCHEDULER);
+        ctx.state.second = false;
+        ctx.note(`${SECOND_SCHEDULER} stopped`);
+      }
+    },
+    check(_rec, state) {
+      if (!('takeoverMs' in state)) return null; // not injected (noted as such)
+      const ms = state.takeoverMs;
+      if (typeof ms !== 'number') return 'no surviving scheduler took the leader lease';
+      return ms <= TAKEOVER_GOAL_MS ? null : `the surviving scheduler took the leader lease ${ms} ms after the kill (goal ≤ ${TAKEOVER_GOAL_MS} ms)`;
+    },
+  },
+];
+
 /** Fault 0, the control: the same trial without a fault (checks the harness itself). */
 export const CONTROL: Fault = {
   id: 0,
@@ -361,7 +445,7 @@ export const CONTROL: Fault = {
 };
 
 export function faultById(id: number): Fault | undefined {
-  return id === 0 ? CONTROL : FAULTS.find((f) => f.id === id);
+  return id === 0 ? CONTROL : [...FAULTS, ...OPT_IN_FAULTS].find((f) => f.id === id);
 }
 
 /** Services, link and sshd all as the lab made them (each start is a no-op when it runs). */

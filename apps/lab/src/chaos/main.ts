@@ -7,7 +7,7 @@
  * end. Exit 0 when every invariant and expected outcome held, 1 otherwise.
  */
 import { parseArgsOrExit } from '../args.js';
-import { FAULTS } from './faults.js';
+import { FAULTS, OPT_IN_FAULTS } from './faults.js';
 import { renderTable } from './report.js';
 import { runChaos } from './runner.js';
 
@@ -36,6 +36,7 @@ if (values.help) {
       '         [--lab-wait-s 1200] [--evidence-dir DIR] [--verify] [--link-down-s 5-20]',
       'faults:',
       ...FAULTS.map((f) => `  ${f.id}  ${f.name} (expected: ${f.expect})`),
+      ...OPT_IN_FAULTS.map((f) => `  ${f.id}  ${f.name} (expected: ${f.expect}; not in the default set)`),
       '  0  no fault (control; not in the default set)',
       '',
     ].join('\n'),

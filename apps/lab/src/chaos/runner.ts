@@ -510,7 +510,7 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
     if (outcome === fault.expect) {
       if (!serving) problems.push(`not serving: the client got no answer within 5 s after the end`);
       if (!runningOn.includes(expectHost)) problems.push(`runs on ${runningOn.join(', ') || 'no host'}, expected ${expectHost}`);
-      const extra = fault.check?.(rec);
+      const extra = fault.check?.(rec, state);
       if (extra) problems.push(extra);
     }
     result = {

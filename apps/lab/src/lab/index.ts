@@ -129,22 +129,23 @@ export async function workerPid(host: string): Promise<number | null> {
   return daemonPid(state.info, `worker-${findHost(state, host).name}`);
 }
 
-export async function startScheduler(): Promise<number> {
+/** Starts the lab's scheduler, or another beside it (`name`: `scheduler-2`...); no-op if it runs; returns its PID. */
+export async function startScheduler(name = 'scheduler'): Promise<number> {
   requireRoot();
   const state = await withLabLock(async () => {
     const s = await requireUp();
     if (!s.info.redisUrl) await recordRedis(s);
     return s;
   });
-  return (await startSchedulerDaemon(state.info)).pid;
+  return (await startSchedulerDaemon(state.info, name)).pid;
 }
 
-export async function stopScheduler(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
-  await stopNamedDaemon((await requireUp()).info, 'scheduler', signal);
+export async function stopScheduler(signal: 'SIGTERM' | 'SIGKILL', name = 'scheduler'): Promise<void> {
+  await stopNamedDaemon((await requireUp()).info, name, signal);
 }
 
-export async function schedulerPid(): Promise<number | null> {
-  return daemonPid((await requireUp()).info, 'scheduler');
+export async function schedulerPid(name = 'scheduler'): Promise<number | null> {
+  return daemonPid((await requireUp()).info, name);
 }
 
 /** Starts all missing services of a lab that is up (e.g. one brought up with startServices: false). */

@@ -97,13 +97,20 @@ export async function startWorkerDaemon(info: LabInfo, host: LabHost): Promise<P
   return startDaemon({ argv, env: { ...daemonEnv(info), ...(share ? { FERRY_MOUNT_ROOTS: lab.shared } : {}) }, logFile: logFile(lab, name), pidFile: pidFile(lab, name) });
 }
 
-export async function startSchedulerDaemon(info: LabInfo): Promise<ProcId> {
+/**
+ * The lab's scheduler (`scheduler`), or another beside it (`scheduler-2`...: several schedulers on
+ * one Redis and prefix, as issue 16 runs them). Every one signs with the same control key; another
+ * keeps its replay record in a state dir of its own (as a second machine would) and serves no
+ * metrics (the lab's port is the first one's).
+ */
+export async function startSchedulerDaemon(info: LabInfo, name = 'scheduler'): Promise<ProcId> {
   const lab = layout(info.stateDir);
-  const running = await readPidFile(pidFile(lab, 'scheduler'));
+  const running = await readPidFile(pidFile(lab, name));
   if (running) return running;
   const keys = await labKeys();
   const argv = [process.execPath, requireBuilt(), 'scheduler', '--control-key', keys.controlKey, '--host-keys', keys.hostKeys];
-  return startDaemon({ argv, env: daemonEnv(info), logFile: logFile(lab, 'scheduler'), pidFile: pidFile(lab, 'scheduler') });
+  const another = name === 'scheduler' ? {} : { FERRY_STATE_DIR: join(lab.root, name), FERRY_SCHEDULER_METRICS: 'off' };
+  return startDaemon({ argv, env: { ...daemonEnv(info), ...another }, logFile: logFile(lab, name), pidFile: pidFile(lab, name) });
 }
 
 export async function daemonPid(info: LabInfo, name: string): Promise<number | null> {

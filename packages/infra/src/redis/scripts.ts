@@ -42,6 +42,8 @@ const SCRIPTS = {
   'release-lock': 1,
   'drop-operation': 6,
   'drop-owner': 2,
+  'hold-lease': 1,
+  'save-if-leased': 2,
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -64,6 +66,10 @@ export interface Scripts {
   dropOperation(keys: [string, string, string, string, string, string], id: string, version: string): Promise<boolean>;
   /** Deletes a container's owner hash only if its lock is free and its epoch is `epoch`; whether it did. */
   dropOwner(ownerKey: string, lockKey: string, epoch: string): Promise<boolean>;
+  /** Takes the lease at `key` if free, or renews it if `held` is its token; the token in force, or null when another holds it. */
+  holdLease(key: string, held: string, fresh: string, ttlMs: number): Promise<string | null>;
+  /** saveIfVersion while the lease at `leaseKey` holds `token`: 'saved', 'stale' (version moved) or 'lease-lost'. */
+  saveIfLeased(key: string, leaseKey: string, expected: string, version: number, json: string, token: string): Promise<'saved' | 'stale' | 'lease-lost'>;
 }
 
 let files: Map<string, ScriptFile> | undefined;
@@ -91,6 +97,11 @@ export function scripts(redis: Redis): Scripts {
     releaseLock: async (key, holder) => (await call('release-lock', key, holder)) === 1,
     dropOperation: async (keys, id, version) => (await call('drop-operation', ...keys, id, version, fields.version)) === 1,
     dropOwner: async (ownerKey, lockKey, epoch) => (await call('drop-owner', ownerKey, lockKey, epoch, fields.owner.epoch)) === 1,
+    holdLease: async (key, held, fresh, ttlMs) => ((await call('hold-lease', key, held, fresh, String(ttlMs))) as string | null) ?? null,
+    saveIfLeased: async (key, leaseKey, expected, version, json, token) => {
+      const r = Number(await call('save-if-leased', key, leaseKey, expected, String(version), json, fields.record, fields.version, token));
+      return r === 1 ? 'saved' : r === 0 ? 'stale' : 'lease-lost';
+    },
   };
   registered.set(redis, s);
   return s;

@@ -309,8 +309,3 @@ export async function collectGarbage(redis: Redis, prefix: string, o: GcOptions)
   o.log?.info({ dryRun: dry, operations: report.operations, jobsRemoved: report.jobsRemoved, hostsForgotten: report.hostsForgotten, ownersRemoved: report.ownersRemoved, ms: report.ms }, 'garbage collected');
   return report;
 }
-
-/** Gives back a lease (a key holding a holder's token) only if `token` still holds it. */
-export async function releaseLease(redis: Redis, key: string, token: string): Promise<boolean> {
-  return scripts(redis).releaseLock(key, token);
-}

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { FerryError, fields, keys, type Keys, type StoredRecord } from '@ferry/core';
 import { scripts, type Scripts } from '../redis/scripts.js';
+import { leaseLost, type LeaseFence } from './lease.js';
 
 export interface ProgressEntry {
   phase: string;
@@ -39,12 +40,22 @@ export class OperationStore {
   /**
    * Saves `next` only if the stored version is still `next.version`; bumps it. Compare-and-set, so
    * two schedulers (or a stale one) never overwrite each other: the loser re-reads and re-applies
-   * its event.
+   * its event. With a `fence`, it saves only while that lease is still held by its token (the
+   * reconciler's saves: a scheduler that lost the lease changes nothing); LEASE_LOST otherwise.
    */
-  async save(next: StoredRecord, isNew = false): Promise<boolean> {
+  async save(next: StoredRecord, isNew = false, fence?: LeaseFence): Promise<boolean> {
     const expected = isNew ? '-1' : String(next.version);
     const stored = { ...next, version: isNew ? 0 : next.version + 1 };
-    const ok = await this.lua.saveIfVersion(this.k.migration(next.id), expected, stored.version, JSON.stringify(stored));
+    const key = this.k.migration(next.id);
+    const json = JSON.stringify(stored);
+    let ok: boolean;
+    if (fence) {
+      const r = await this.lua.saveIfLeased(key, fence.key, expected, stored.version, json, fence.token);
+      if (r === 'lease-lost') throw leaseLost(fence.key);
+      ok = r === 'saved';
+    } else {
+      ok = await this.lua.saveIfVersion(key, expected, stored.version, json);
+    }
     if (ok && isNew) await this.redis.zadd(this.k.migrations, next.createdAt, next.id);
     return ok;
   }
