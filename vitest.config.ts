@@ -31,17 +31,21 @@ export default defineConfig({
     },
   },
   test: {
-    // Lab tests share one machine's namespaces, bridges and LXC: run files one at a time.
-    fileParallelism: false,
+    fileParallelism: true,
+    // vitest's default (CPUs - 1) is one worker on a 2-core machine; the fast tiers mostly wait (Redis, timers).
+    maxWorkers: 3,
     testTimeout: 180_000,
     hookTimeout: 240_000,
     reporters: ['default'],
     projects: [
+      // These two share nothing between files (each redis file starts its own redis-server, each
+      // test a fresh prefix): their files run side by side.
       { extends: true, test: { name: 'unit', sequence: { groupOrder: 0 }, include: UNIT } },
       { extends: true, test: { name: 'redis', sequence: { groupOrder: 1 }, include: REDIS } },
-      { extends: true, test: { name: 'host', sequence: { groupOrder: 2 }, include: ['apps/**/test/**/*.test.ts'], exclude: [...UNIT, ...REDIS] } },
-      { extends: true, test: { name: 'lab', sequence: { groupOrder: 3 }, include: ['test/e2e/**/*.test.ts', 'test/lab/**/*.test.ts'] } },
-      { extends: true, test: { name: 'chaos', sequence: { groupOrder: 4 }, include: ['test/chaos/**/*.test.ts'] } },
+      // The root tiers share one machine's namespaces, bridges and LXC: one file at a time.
+      { extends: true, test: { name: 'host', sequence: { groupOrder: 2 }, include: ['apps/**/test/**/*.test.ts'], exclude: [...UNIT, ...REDIS], fileParallelism: false } },
+      { extends: true, test: { name: 'lab', sequence: { groupOrder: 3 }, include: ['test/e2e/**/*.test.ts', 'test/lab/**/*.test.ts'], fileParallelism: false } },
+      { extends: true, test: { name: 'chaos', sequence: { groupOrder: 4 }, include: ['test/chaos/**/*.test.ts'], fileParallelism: false } },
     ],
   },
 });
