@@ -123,7 +123,10 @@ describe('live migration in the lab', () => {
     const lines = log.stdout.trim().split('\n').map((l) => JSON.parse(l) as { host: string; step?: string; msg: string });
     expect(lines.filter((l) => l.msg === 'step done').map((l) => `${l.step}@${l.host}`)).toEqual(steps.map((x) => `${x.name}@${x.host}`));
     expect(lines[0]).toMatchObject({ host: 'scheduler', msg: 'migrate planned' });
-    expect(lines.findIndex((l) => l.host === 'scheduler' && l.msg === 'migration finished')).toBeGreaterThan(lines.map((l) => l.msg).lastIndexOf('step done'));
+    // Lines are in the order they reached Redis: the last step's own 'step done' (sent after its
+    // result) may land just after the scheduler's 'finished'; every earlier step's comes before it.
+    const finished = lines.findIndex((l) => l.host === 'scheduler' && l.msg === 'migration finished');
+    expect(finished).toBeGreaterThan(lines.findIndex((l) => l.msg === 'step done' && l.step === 'restore'));
     expect((await ferry(['logs', s.id])).stdout).toMatch(/ h2 +restore +info +step done/);
   });
 
