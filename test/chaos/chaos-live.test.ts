@@ -10,7 +10,7 @@ import { findCriu } from '../../apps/worker/src/runtime/criu.js';
 // The chaos suite in live mode (--mode live, CRIU dump and restore; containers run ferry-memsvc),
 // one trial each of the faults that strike around the dump: the source's worker killed in the
 // checkpoint, the target's worker killed, the target lost after the freeze, the target's disk full.
-// The same invariants as in restart mode: never lost, never running twice, data as before.
+// The same invariants as in restart mode: never lost, never running twice, data as at the freeze (a writer in the container; see README, Chaos suite).
 // Skipped, with the reason, where no CRIU works (scripts/setup.sh builds one with FERRY_CRIU_SRC).
 const LIVE_FAULTS = [1, 2, 6, 7];
 const SEED = Number(process.env.CHAOS_SEED ?? 3);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The chaos suite: `npm run chaos -- [--trials N] [--json] [--faults 1,2,..] [--seed S]`.
+ * The chaos suite: `npm run chaos -- [--trials N] [--json] [--faults 1,2,..] [--seed S] [--mode live]`.
  * Brings up a lab (two hosts and a client), and per fault runs N migrations h1 → h2 with the
  * fault injected at a random (seeded) moment, checking that the container is never lost, never
  * runs twice, and keeps its data, and that each fault ends as expected. Removes the lab at the
@@ -11,7 +11,7 @@ import { FAULTS, OPT_IN_FAULTS } from './faults.js';
 import { renderTable } from './report.js';
 import { runChaos } from './runner.js';
 
-const USAGE = 'npm run chaos -- [--trials N] [--faults 1,2,..] [--seed S] [--json] (--help for all options)';
+const USAGE = 'npm run chaos -- [--trials N] [--faults 1,2,..] [--seed S] [--mode restart|live] [--json] (--help for all options)';
 const values = parseArgsOrExit('chaos', USAGE, {
   trials: { type: 'string', default: '1' },
   faults: { type: 'string', default: FAULTS.map((f) => f.id).join(',') },
@@ -24,6 +24,7 @@ const values = parseArgsOrExit('chaos', USAGE, {
   'lab-wait-s': { type: 'string', default: '1200' },
   'evidence-dir': { type: 'string' },
   verify: { type: 'boolean', default: false },
+  mode: { type: 'string', default: 'restart' },
   'link-down-s': { type: 'string', default: '5-20' },
   help: { type: 'boolean', short: 'h', default: false },
 });
@@ -31,9 +32,11 @@ const values = parseArgsOrExit('chaos', USAGE, {
 if (values.help) {
   process.stdout.write(
     [
-      'usage: npm run chaos -- [--trials N] [--faults 1,2,..] [--seed S] [--json]',
+      'usage: npm run chaos -- [--trials N] [--faults 1,2,..] [--seed S] [--mode restart|live] [--json]',
       '         [--size-mb 48] [--bwlimit 12000] [--trial-timeout-s 240] [--post-recovery-s 60]',
       '         [--lab-wait-s 1200] [--evidence-dir DIR] [--verify] [--link-down-s 5-20]',
+      'modes: restart (default) or live (CRIU dump and restore: workers run with --live, containers',
+      '       run ferry-memsvc; needs a working CRIU, see scripts/setup.sh)',
       'faults:',
       ...FAULTS.map((f) => `  ${f.id}  ${f.name} (expected: ${f.expect})`),
       ...OPT_IN_FAULTS.map((f) => `  ${f.id}  ${f.name} (expected: ${f.expect}; not in the default set)`),
@@ -59,6 +62,10 @@ const faults = values.faults
 const linkDown = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(values['link-down-s']);
 if (!linkDown || Number(linkDown[1]) > Number(linkDown[2])) {
   process.stderr.write(`chaos: --link-down-s must be MIN-MAX seconds, like 5-20, not '${values['link-down-s']}'\n`);
+  process.exit(2);
+}
+if (values.mode !== 'restart' && values.mode !== 'live') {
+  process.stderr.write(`chaos: --mode must be restart or live, not '${values.mode}'\n`);
   process.exit(2);
 }
 const seed = values.seed !== undefined ? int('seed', values.seed, 0) : Math.floor(Math.random() * 2 ** 31);
@@ -92,6 +99,7 @@ try {
     labWaitMs: int('lab-wait-s', values['lab-wait-s'], 0) * 1000,
     ...(values['evidence-dir'] ? { evidenceDir: values['evidence-dir'] } : {}),
     verify: values.verify,
+    mode: values.mode,
     linkDownMs: [Number(linkDown[1]) * 1000, Number(linkDown[2]) * 1000] as const,
     signal: abort.signal,
   });

@@ -6,13 +6,14 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ErrorData, StepRecord, StoredRecord } from '@ferry/core';
 import { run, type RunResult } from '@ferry/infra';
-import { labContainerCreate, labDown, labUp, type LabContainer, type LabInfo } from '../lab/index.js';
+import { hostExec, labContainerCreate, labDown, labUp, type LabContainer, type LabInfo } from '../lab/index.js';
+import { CHAOS_DIR, CHAOS_SCRIPT } from '../lab/container.js';
 import { abandonReplacedLab, labIdentity, removeLabContainer } from '../lab/faults.js';
 import { cliMain } from '../lab/services.js';
 import { ensureHealthy, faultById, type Fault, type FaultCtx } from './faults.js';
-import { ACTIVE, ArpWatcher, PlacementMonitor, placements, type Poll } from './monitor.js';
+import { ACTIVE, ArpWatcher, PlacementMonitor, placementOn, placements, type Poll } from './monitor.js';
 import { ClientProbe } from '../probe/client-probe.js';
-import { findProcs } from './procs.js';
+import { descendants, findProcs } from './procs.js';
 import { trialRng } from './rng.js';
 import { ended, RecordWatcher, stepNow } from './watch.js';
 
@@ -88,14 +89,27 @@ export interface TrialResult {
   monitorErrors: number;
   arpRuns: number;
   arpDuplicates: { t: number; sent: number; received: number; macs: string[] }[];
-  /** Digest of the rootfs manifest without the rootfs dir's own mtime (see contentDigest). */
+  /**
+   * Digest of the rootfs manifest before the migration, without the rootfs dir's own mtime (see
+   * contentDigest) and without the writer's /srv/chaos (it changes all along on the source).
+   */
   digestBefore: string;
+  /**
+   * Per copy at the end: the target's running copy (after `done`) its full digest, compared with
+   * the kept source's (`keptSourceDigest`); any other running copy its digest outside /srv/chaos,
+   * compared with `digestBefore`. `dataCheck` says which comparison each copy got.
+   */
   digestsAfter: Record<string, string>;
+  dataCheck: Record<string, string>;
+  /** After `done`: the full digest of the source's copy left stopped on h1 (`--keep-source`), as at the freeze. */
+  keptSourceDigest?: string;
+  /** The writer's rounds (/srv/chaos/count) before the migration and at the end on the source (kept or running). */
+  writerRounds: { before: number | null; after: number | null; onTarget?: number | null };
   /** rsync leftovers (partial dirs, temp files) found in a running copy. */
   leftovers: Record<string, string[]>;
   /** rsync receivers for this container still running on a host when the migration ended. */
   receiversAtEnd: string[];
-  /** The worker's manifestDigest, all fields (differs after any start: the rootfs dir's mtime). */
+  /** The worker's manifest digest, all fields (differs after any start: the rootfs dir's mtime); before: outside /srv/chaos. */
   manifestDigestBefore: string;
   manifestDigestsAfter: Record<string, string>;
   manifestDiff?: string[];
@@ -162,9 +176,13 @@ function contentDigest(entries: readonly unknown[], live = false): string {
   return h.digest('hex');
 }
 
+/** The entries as contentDigest sees them (the rootfs dir's mtime left out), for a diff without that noise. */
+const asCompared = (entries: readonly unknown[]) =>
+  entries.map((e) => ((e as { path?: string }).path === '.' ? { ...(e as object), mtimeMs: 0 } : e));
+
 interface ManifestModule {
-  manifest(root: string): Promise<unknown[]>;
-  manifestDigest(root: string): Promise<string>;
+  manifest(root: string, opts?: { excludeNames?: readonly string[] }): Promise<unknown[]>;
+  canonicalLine(e: unknown): string;
   diffManifests(a: readonly unknown[], b: readonly unknown[], limit?: number): string[];
 }
 let manifestMod: Promise<ManifestModule> | undefined;
@@ -173,7 +191,58 @@ function manifests(): Promise<ManifestModule> {
   return (manifestMod ??= import(pathToFileURL(MANIFEST).href) as Promise<ManifestModule>);
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** The worker's manifestDigest of entries already listed (all fields). */
+function fullDigest(m: ManifestModule, entries: readonly unknown[]): string {
+  const h = createHash('sha256');
+  for (const e of entries) h.update(`${m.canonicalLine(e)}\n`);
+  return h.digest('hex');
+}
+
+/** The container's writer dir and what is in it (see CHAOS_WRITER in lab/container.ts). */
+const inWriterDir = (e: unknown) => {
+  const p = (e as { path?: string }).path ?? '';
+  return p === CHAOS_DIR || p.startsWith(`${CHAOS_DIR}/`);
+};
+const outsideWriterDir = (entries: readonly unknown[]) => entries.filter((e) => !inWriterDir(e));
+
+/**
+ * The manifest of a copy whose writer may be running, without /srv/chaos: the walk leaves out
+ * the name `chaos` (no other entry of the lab's busybox tree has it; the filter after keeps only
+ * /srv/chaos out), so it never stats a file the writer just removed; getfattr's walk of the whole
+ * tree still may meet one, and the listing is then taken again.
+ */
+async function manifestOutsideWriter(m: ManifestModule, root: string): Promise<unknown[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return outsideWriterDir(await m.manifest(root, { excludeNames: [CHAOS_DIR.split('/').at(-1)!] }));
+    } catch (e) {
+      if (attempt >= 5) throw e;
+      await sleep(100);
+    }
+  }
+}
+
+/** The writer's rounds so far (its /srv/chaos/count), or null. */
+async function writerRounds(root: string): Promise<number | null> {
+  const n = Number.parseInt(await readFile(join(root, CHAOS_DIR, 'count'), 'utf8').catch(() => ''), 10);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** Processes of the writer in the container whose init is `initPid` (its first-boot guard failed if any). */
+async function writersIn(initPid: number): Promise<string[]> {
+  return (await descendants(initPid)).filter((p) => p.cmd.includes(CHAOS_SCRIPT)).map((p) => `${p.pid} ${p.cmd}`);
+}
+
+async function initPidOn(lab: LabInfo, host: string, name: string): Promise<number | null> {
+  const h = lab.hosts.find((x) => x.name === host)!;
+  const r = await hostExec(host, ['lxc-info', '-P', h.lxcPath, '-n', name, '-pH'], { timeoutMs: 10_000, okExitCodes: [0, 1] }).catch(() => null);
+  const pid = Number(r?.stdout.trim());
+  return r?.exitCode === 0 && pid > 0 ? pid : null;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise<void>((r) => setTimeout(r, ms));
+}
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
 export async function ferryCli(lab: LabInfo, args: string[], timeoutMs = 60_000): Promise<RunResult> {
@@ -366,6 +435,8 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
     arpDuplicates: [],
     digestBefore: '',
     digestsAfter: {},
+    dataCheck: {},
+    writerRounds: { before: null, after: null },
     leftovers: {},
     receiversAtEnd: [],
     manifestDigestBefore: '',
@@ -378,9 +449,10 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
 
   // --- the container, its digest, the watchers
   const m = await manifests();
+  const live = o.mode === 'live';
   let ct: LabContainer;
   try {
-    ct = await labContainerCreate({ name, host: 'h1', sizeMb: o.sizeMb, ...(o.mode === 'live' ? { memoryMb: 32 } : {}) });
+    ct = await labContainerCreate({ name, host: 'h1', sizeMb: o.sizeMb, writer: 'first-boot', ...(live ? { memoryMb: 32 } : {}) });
   } catch (e) {
     await removeLabContainer(name, { forget: true }).catch(() => undefined);
     return { ...base, setupError: `container create failed: ${(e as Error).message}`, problems: [`setup failed: ${(e as Error).message}`] };
@@ -405,9 +477,15 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
     }
   };
   try {
-    beforeEntries = await m.manifest(ct.rootfs);
-    base.digestBefore = contentDigest(beforeEntries, o.mode === 'live');
-    base.manifestDigestBefore = await m.manifestDigest(ct.rootfs);
+    // The writer runs from the first boot on; the digest before leaves its dir out.
+    for (let i = 0; !(await writersIn(ct.pid)).length; i++) {
+      if (i >= 20) throw new Error(`the writer (/${CHAOS_SCRIPT}) does not run in ${name} on h1`);
+      await sleep(100);
+    }
+    beforeEntries = await manifestOutsideWriter(m, ct.rootfs);
+    base.digestBefore = contentDigest(beforeEntries, live);
+    base.manifestDigestBefore = fullDigest(m, beforeEntries);
+    base.writerRounds.before = await writerRounds(ct.rootfs);
     if (fault.prepare) await fault.prepare({ lab, ct, rng, expectedMs: env.expectedMs, note, state });
     if (!(await probe.waitForAnswer(10_000))) throw new Error(`the client gets no answer from ${ct.ip} before the migration`);
     monitor.start();
@@ -415,7 +493,8 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
 
     // --- submit, then the fault and the supervisor, concurrently with the wait for the end
     t0 = Date.now();
-    const args = ['migrate', name, '--from', 'h1', '--to', 'h2', '--bwlimit', String(o.bwlimitKBps), '--json', ...(o.verify ? ['--verify'] : []), ...(o.mode ? ['--mode', o.mode] : [])];
+    // --keep-source: after `done` the source's copy stays on h1, stopped right after the final pass.
+    const args = ['migrate', name, '--from', 'h1', '--to', 'h2', '--bwlimit', String(o.bwlimitKBps), '--keep-source', '--json', ...(o.verify ? ['--verify'] : []), ...(o.mode ? ['--mode', o.mode] : [])];
     const sub = await ferryCli(lab, args, 60_000);
     const id = (() => {
       try {
@@ -469,28 +548,105 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
       .filter(([, s]) => ACTIVE.has(s))
       .map(([h]) => h);
     const digestsAfter: Record<string, string> = {};
+    const dataCheck: Record<string, string> = {};
     const manifestDigestsAfter: Record<string, string> = {};
     const leftovers: Record<string, string[]> = {};
+    const mismatched: string[] = [];
+    const dataProblems: string[] = [];
     let manifestDiff: string[] | undefined;
-    const copies = runningOn.length ? runningOn : lab.hosts.map((h) => h.name).filter((h) => existsSync(join(lab.hosts.find((x) => x.name === h)!.lxcPath, name, 'rootfs')));
+    const rootOf = (h: string) => join(lab.hosts.find((x) => x.name === h)!.lxcPath, name, 'rootfs');
+    // After `done`, the reference is the source's copy kept on h1: stopped right after the final
+    // pass, so exactly what the target had to receive. It is not RUNNING/FROZEN, so the placement
+    // checks above (ACTIVE) do not count it.
+    let kept: unknown[] | undefined;
+    let keptSourceDigest: string | undefined;
+    if (outcome === 'done' && !runningOn.includes('h1')) {
+      if (finalPlacement.h1 === 'STOPPED' && existsSync(rootOf('h1'))) {
+        try {
+          kept = await m.manifest(rootOf('h1'));
+          keptSourceDigest = contentDigest(kept, live);
+          manifestDigestsAfter['h1 (kept)'] = fullDigest(m, kept);
+          // Outside the writer's dir the source must be as before the trial: ferry changed nothing there.
+          const outside = outsideWriterDir(kept);
+          if (contentDigest(outside, live) !== base.digestBefore) {
+            mismatched.push('h1 (kept source)');
+            dataProblems.push('the kept source differs from the tree before the trial outside /srv/chaos');
+            manifestDiff = ['h1 (kept source) vs before the trial, outside /srv/chaos:', ...m.diffManifests(asCompared(beforeEntries), asCompared(outside), 15)];
+          }
+        } catch (e) {
+          dataProblems.push(`the kept source on h1 could not be listed: ${(e as Error).message}`);
+        }
+      } else {
+        dataProblems.push(`no kept source to compare with: h1 is ${finalPlacement.h1 ?? '?'}${existsSync(rootOf('h1')) ? '' : ', no rootfs'} after a --keep-source migration`);
+      }
+    }
+    const copies = runningOn.length ? runningOn : lab.hosts.map((h) => h.name).filter((h) => existsSync(rootOf(h)));
     for (const h of copies) {
-      const root = join(lab.hosts.find((x) => x.name === h)!.lxcPath, name, 'rootfs');
+      const root = rootOf(h);
       try {
-        const entries = await m.manifest(root);
-        digestsAfter[h] = contentDigest(entries, o.mode === 'live');
-        manifestDigestsAfter[h] = await m.manifestDigest(root);
-        if (digestsAfter[h] !== base.digestBefore && runningOn.includes(h)) {
-          manifestDiff = [`${h}:`, ...m.diffManifests(beforeEntries, entries, 15)];
+        if (kept && h !== 'h1') {
+          // Restart mode: the target's copy does not write (first boot only), so all of it must be
+          // the kept source. Live mode: the writer's process goes on on the target (that is the
+          // point), so /srv/chaos moves on there; everything else must be the kept source.
+          const entries = live ? await manifestOutsideWriter(m, root) : await m.manifest(root);
+          const reference = live ? outsideWriterDir(kept) : kept;
+          digestsAfter[h] = contentDigest(entries, live);
+          manifestDigestsAfter[h] = fullDigest(m, entries);
+          dataCheck[h] = live
+            ? 'outside /srv/chaos (its writer runs on), with the source kept stopped on h1 (as at the dump)'
+            : 'all of it, with the source kept stopped on h1 (as at the freeze)';
+          if (digestsAfter[h] !== contentDigest(reference, live) && runningOn.includes(h)) {
+            mismatched.push(h);
+            manifestDiff = [...(manifestDiff ?? []), `${h} vs the kept source (h1):`, ...m.diffManifests(asCompared(reference), asCompared(entries), 15)];
+          }
+        } else {
+          // A source that runs on (rolled back) keeps writing in /srv/chaos: everything else must be as before.
+          const entries = await manifestOutsideWriter(m, root);
+          digestsAfter[h] = contentDigest(entries, live);
+          manifestDigestsAfter[h] = fullDigest(m, entries);
+          dataCheck[h] = 'outside /srv/chaos, with the tree before the trial';
+          if (digestsAfter[h] !== base.digestBefore && runningOn.includes(h)) {
+            mismatched.push(h);
+            manifestDiff = [...(manifestDiff ?? []), `${h} vs before the trial, outside /srv/chaos:`, ...m.diffManifests(asCompared(beforeEntries), asCompared(entries), 15)];
+          }
         }
       } catch (e) {
         digestsAfter[h] = `error: ${(e as Error).message}`;
+        if (runningOn.includes(h)) mismatched.push(h);
       }
       const left = await rsyncLeftovers(root);
       if (left.length) leftovers[h] = left;
     }
+    // Restart mode: the target's copy must not write (the writer runs on the first boot only).
+    // Live mode: the writer's process must run on in the target's copy, its rounds going on from
+    // where the dump left them (its memory and files came along).
+    let writerOnTarget: number | null = null;
+    if (outcome === 'done' && runningOn.includes('h2')) {
+      const pid = await initPidOn(lab, 'h2', name);
+      const writers = pid ? await writersIn(pid) : [];
+      if (!live && writers.length) dataProblems.push(`the writer runs in the target's copy (its first-boot guard failed): ${writers.join('; ')}`);
+      if (live) {
+        if (!writers.length) dataProblems.push("the writer's process does not run in the target's copy after a live migration");
+        writerOnTarget = await writerRounds(rootOf('h2'));
+      }
+    }
+    const writerRoundsAfter = kept ? await writerRounds(rootOf('h1')) : runningOn.includes('h1') ? await writerRounds(rootOf('h1')) : null;
+    const writerRoundsNow = { before: base.writerRounds.before, after: writerRoundsAfter, ...(live ? { onTarget: writerOnTarget } : {}) };
+    if (kept && (writerRoundsAfter ?? 0) <= (base.writerRounds.before ?? 0)) {
+      dataProblems.push(`the writer made no change during the migration (rounds ${base.writerRounds.before} → ${writerRoundsAfter}): the data check proved nothing`);
+    }
+    if (kept && live && writerOnTarget !== null && writerOnTarget < (writerRoundsAfter ?? 0)) {
+      dataProblems.push(`the writer's rounds went back on the target (${writerOnTarget} < ${writerRoundsAfter} at the dump)`);
+    }
+    // The kept source has served its purpose: remove it (h1's copy only, and only while stopped).
+    if (kept && (await placementOn(lab, 'h1', name)) === 'STOPPED') {
+      const h1 = lab.hosts.find((x) => x.name === 'h1')!;
+      const r = await hostExec('h1', ['lxc-destroy', '-P', h1.lxcPath, '-n', name], { timeoutMs: 30_000, okExitCodes: [0, 1] }).catch((e: Error) => ({ exitCode: -1, stderr: e.message }));
+      if (r.exitCode !== 0) note(`kept source on h1 not removed: ${r.stderr.trim().slice(-200)}`);
+    }
     const lost = runningOn.length === 0;
     const duplicated = bothAtEnd > 0 || arpDupAtEnd > 0 || finalBoth;
-    const dataMismatch = runningOn.some((h) => digestsAfter[h] !== base.digestBefore);
+    const dataMismatch = mismatched.length > 0;
     const servedVia = await switchPort(lab, ct.mac);
 
     const problems: string[] = [];
@@ -500,7 +656,8 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
         `duplicated: ${bothAtEnd} poll(s) saw it RUNNING/FROZEN on two hosts${arpDupAtEnd ? `, ${arpDupAtEnd} arping run(s) got more replies than requests` : ''}${finalBoth ? ', active on both at the end' : ''}`,
       );
     }
-    if (dataMismatch) problems.push(`data mismatch on ${runningOn.filter((h) => digestsAfter[h] !== base.digestBefore).join(', ')}`);
+    if (dataMismatch) problems.push(`data mismatch on ${mismatched.join(', ')}`);
+    problems.push(...dataProblems);
     for (const h of runningOn) {
       if (leftovers[h]) problems.push(`rsync leftovers in the running copy on ${h}: ${leftovers[h]!.slice(0, 3).join('; ')}`);
     }
@@ -535,6 +692,9 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
       arpRuns: arp.runs.length,
       arpDuplicates: arp.duplicates.slice(0, 10),
       digestsAfter,
+      dataCheck,
+      ...(keptSourceDigest ? { keptSourceDigest } : {}),
+      writerRounds: writerRoundsNow,
       manifestDigestsAfter,
       leftovers,
       receiversAtEnd,

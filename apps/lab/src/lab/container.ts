@@ -1,4 +1,5 @@
-import { appendFile, chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { appendFile, chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,8 +40,9 @@ function seedConfig(rec: ContainerRecord, image: boolean): string {
  * resumes its counter from the file, so it keeps rising across a stop/start (e.g. a migration).
  * It also rewrites /srv/same in place with 4 KiB of new random bytes and puts its mtime back, as
  * `cp -p`, `tar x` or a package manager do: a copy that trusts size + mtime never sees it change.
+ * `first-boot` runs the chaos writer instead (see CHAOS_WRITER), on the container's first boot only.
  */
-function rcS(writer: boolean, memoryMb?: number, cpuMilli?: number): string {
+function rcS(writer: Writer, memoryMb?: number, cpuMilli?: number): string {
   const lines = [
     '#!/bin/sh',
     '# written by ferry lab: the address comes from the LXC config; no udhcpc',
@@ -51,7 +53,14 @@ function rcS(writer: boolean, memoryMb?: number, cpuMilli?: number): string {
     // Held to cpuMilli by the CPU quota in the config (cpuQuota).
     ...(cpuMilli ? ['(while :; do :; done) </dev/null >/dev/null 2>&1 &'] : []),
   ];
-  if (writer) {
+  if (writer === 'first-boot') {
+    lines.push(
+      `if [ ! -e /${CHAOS_DIR}/.booted ]; then`,
+      `  : > /${CHAOS_DIR}/.booted`,
+      `  sh /${CHAOS_SCRIPT} </dev/null >/dev/null 2>&1 &`,
+      'fi',
+    );
+  } else if (writer) {
     lines.push(
       'mkdir -p /data/churn /srv',
       '(',
@@ -88,6 +97,56 @@ async function criuFriendly(config: string): Promise<void> {
     .split('\n')
     .filter((l) => !/^lxc\.(tty\.max|console\.path)\s*=/.test(l) && !/^lxc\.mount\.entry\s*=\s*\/(usr\/)?lib(64)?\s/.test(l));
   await writeFile(config, [...lines.filter((l, i) => l || i < lines.length - 1), 'lxc.tty.max = 0', 'lxc.console.path = none', ''].join('\n'));
+}
+
+export type Writer = boolean | 'first-boot';
+
+/** The chaos writer's directory and script, relative to the rootfs. */
+export const CHAOS_DIR = 'srv/chaos';
+export const CHAOS_SCRIPT = 'etc/chaos-writer';
+
+/**
+ * The chaos writer (busybox sh), started by rcS on the first boot only: rcS creates
+ * /srv/chaos/.booted before starting it, the copies carry that file, so a copy restarted
+ * elsewhere (a restart-mode migration's target, a rolled-back source started again) does not
+ * write and keeps the tree as it was at the freeze. Every 250 ms, all under /srv/chaos: a new
+ * file, an append, a rename, a delete, a hard link moved to the new file, a directory made and
+ * one removed, a chmod (only the ctime moves), and /srv/chaos/same rewritten in place with the
+ * same size and its mtime put back (as `cp -p` or `tar x` do: size + mtime never show it).
+ * /srv/chaos/count holds the number of rounds.
+ */
+const CHAOS_WRITER = `#!/bin/sh
+# ferry lab chaos writer: changes /${CHAOS_DIR} while the container runs its first boot (see rcS)
+cd /${CHAOS_DIR} || exit 1
+n=0
+while true; do
+  n=$((n + 1))
+  echo "$n" > new.$n
+  echo "round $n" >> log
+  [ -e new.$((n - 1)) ] && mv new.$((n - 1)) moved.$((n - 1))
+  rm -f moved.$((n - 6))
+  ln -f new.$n link
+  mkdir dir.$n && echo "$n" > dir.$n/f
+  rm -rf dir.$((n - 3))
+  if [ $((n % 2)) = 0 ]; then chmod 600 mode; else chmod 644 mode; fi
+  dd if=/dev/urandom of=same bs=4096 count=1 conv=notrunc 2>/dev/null
+  touch -d "2020-01-01 00:00:00" same
+  echo "$n" > count
+  usleep 250000
+done
+`;
+
+/** The chaos writer's script and the files it starts from (mode, same: 4 KiB, mtime 2020-01-01). */
+async function installChaosWriter(root: string): Promise<void> {
+  const dir = join(root, CHAOS_DIR);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(root, CHAOS_SCRIPT), CHAOS_WRITER);
+  await chmod(join(root, CHAOS_SCRIPT), 0o755);
+  await writeFile(join(dir, 'mode'), 'its mode changes\n');
+  await writeFile(join(dir, 'same'), randomBytes(4096));
+  const then = new Date('2020-01-01T00:00:00Z');
+  await utimes(join(dir, 'same'), then, then);
+  await writeFile(join(dir, 'count'), '0\n');
 }
 
 /** `sizeMb` MiB of incompressible data in files of a few MiB, read from /dev/urandom by two writers. */
@@ -174,7 +233,7 @@ export function cpuQuota(milli: number): string[] {
 export async function createContainer(
   rec: ContainerRecord,
   lab: Layout,
-  opts: { sizeMb: number; writer: boolean; files?: number; memoryMb?: number; cpuMilli?: number; image?: string },
+  opts: { sizeMb: number; writer: Writer; files?: number; memoryMb?: number; cpuMilli?: number; image?: string },
 ): Promise<void> {
   await mkdir(lab.run, { recursive: true });
   await mkdir(rec.lxcPath, { recursive: true });
@@ -199,6 +258,7 @@ export async function createContainer(
   if (opts.memoryMb) await copyFile(memsvcBin(), join(root, 'usr/bin/ferry-memsvc'));
   await writeFile(join(root, 'etc/init.d/rcS'), rcS(opts.writer, opts.memoryMb, opts.cpuMilli));
   await chmod(join(root, 'etc/init.d/rcS'), 0o755);
+  if (opts.writer === 'first-boot') await installChaosWriter(root);
   await mkdir(join(root, 'www'), { recursive: true });
   await writeFile(join(root, 'www/index.html'), `ferry lab container ${rec.name}\n`);
   await mkdir(join(root, 'data'), { recursive: true });

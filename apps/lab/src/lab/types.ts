@@ -65,8 +65,12 @@ export interface LabContainerOptions {
   host: string;
   /** MiB of incompressible data under /data/bulk (default 0). */
   sizeMb?: number;
-  /** Run a loop that rewrites small files under /data/churn about every 100 ms. */
-  writer?: boolean;
+  /**
+   * Run a loop that rewrites small files under /data/churn about every 100 ms. `first-boot`: the
+   * chaos writer instead (new files, appends, renames, deletes, chmod, same-size rewrites with the
+   * mtime put back, under /srv/chaos), on the container's first boot only.
+   */
+  writer?: boolean | 'first-boot';
   /** Small files (about 100 bytes each, 1,000 per directory) under /data/small (default 0). */
   files?: number;
   /**
