@@ -3,14 +3,16 @@ import { open, readFile, rm, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fields, keys, type StoredRecord } from '@ferry/core';
 import { connect, run, succeeds } from '@ferry/infra';
-import { linkDown, linkUp, startScheduler, startWorker, stopScheduler, stopWorker, schedulerPid, workerPid, type LabContainer, type LabInfo } from '../lab/index.js';
-import { killSshd, mountSmallLxcFs, sshdPid, startHostSshd, unmountSmallLxcFs } from '../lab/faults.js';
+import { labContainerCreate, linkDown, linkUp, startScheduler, startWorker, stopScheduler, stopWorker, schedulerPid, workerPid, type LabContainer, type LabInfo } from '../lab/index.js';
+import { killSshd, mountSmallLxcFs, removeLabContainer, sshdPid, startHostSshd, unmountSmallLxcFs } from '../lab/faults.js';
+import type { RebalanceRound } from '@ferry/core';
+import { ferryCli } from './ferry-cli.js';
 import { descendants, stillAlive, type ProcInfo } from './procs.js';
 import type { Rng } from './rng.js';
 import { ended, stepNow, type RecordWatcher } from './watch.js';
 
 /**
- * The seven faults: when each lands, what the supervisor does after it, and how it is undone; and
+ * The seven default faults: when each lands, what the supervisor does after it, and how it is undone; and
  * the opt-in ones (OPT_IN_FAULTS), run only when named (`--faults 8`).
  */
 
@@ -39,8 +41,16 @@ export interface Fault {
   id: number;
   name: string;
   expect: Outcome;
+  /** What the trial's container needs beside the defaults (fault 9: CPU load, for a round to see). */
+  container?: { cpuMilli?: number };
   /** After the container exists, before the migration (fault 7 mounts its small disk here). */
   prepare?(ctx: Omit<FaultCtx, 'watcher' | 't0' | 'signal'>): Promise<void>;
+  /**
+   * Starts the migration some other way than the trial's `ferry migrate --keep-source` (fault 9:
+   * a rebalance round's move) and returns its id. Without --keep-source there is no source kept
+   * at the freeze to compare with: the target is compared outside the writer's dir.
+   */
+  submit?(ctx: Omit<FaultCtx, 'watcher' | 't0' | 'signal'>): Promise<string>;
   /** Injects the fault at its moment and plays the supervisor; resolves once that is over. */
   inject(ctx: FaultCtx): Promise<void>;
   /** Undoes the fault; the container has been removed (or the migration is stuck). */
@@ -127,6 +137,82 @@ async function superviseRestart(ctx: FaultCtx, what: string, restart: () => Prom
   const orphans = await stillAlive(kids);
   const pid = await restart();
   ctx.note(`supervisor: ${what} started again (pid ${pid})${kids.length ? `; orphans of the killed one still running: ${fmtProcs(orphans)}` : ''}`);
+}
+
+// ---- a rebalance round (fault 9) --------------------------------------------------------------
+
+/** The policy the trial's round runs with: any imbalance is one, a move needs no cooldown, restart mode may move. */
+const ROUND_POLICY = ['threshold=0.02', 'minGain=0.001', 'maxMoves=1', 'maxMovesPerHost=1', 'cooldownMs=0', 'allowRestart=true'];
+
+async function cliJson<T>(ctx: Pick<FaultCtx, 'lab'>, args: string[], timeoutMs = 30_000): Promise<T> {
+  const r = await ferryCli(ctx.lab, [...args, '--json'], timeoutMs);
+  if (r.exitCode !== 0) throw new Error(`ferry ${args.join(' ')}: exit ${r.exitCode}: ${r.stderr.trim().slice(-300)}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/**
+ * Fault 9's submission: the container burns CPU on h1 and h2 is empty; once the heartbeats carry
+ * its load, `ferry rebalance` runs one round (in the background: it returns when the round is
+ * done), and the round's move of the container is the trial's migration.
+ */
+async function startRoundMove(ctx: Omit<FaultCtx, 'watcher' | 't0' | 'signal'>): Promise<string> {
+  const name = ctx.ct.name;
+  // The settings it changes are put back by reset.
+  const before = await cliJson<Record<string, unknown>>(ctx, ['rebalance', 'policy']);
+  ctx.state.policyBefore = ROUND_POLICY.map((kv) => kv.split('=')[0]!).map((k) => `${k}=${String(before[k])}`);
+  const policy = await ferryCli(ctx.lab, ['rebalance', 'policy', '--set', ...ROUND_POLICY], 30_000);
+  if (policy.exitCode !== 0) throw new Error(`ferry rebalance policy --set: exit ${policy.exitCode}: ${policy.stderr.trim().slice(-300)}`);
+  const loadSeen = Date.now() + 120_000;
+  for (;;) {
+    const hosts = await cliJson<{ name: string; containers: { name: string; load?: { cpu: number } }[] }[]>(ctx, ['hosts']);
+    const loaded = (n: string) => (hosts.find((h) => h.name === 'h1')?.containers.find((x) => x.name === n)?.load?.cpu ?? 0) > 0.05;
+    const names = [name, ctx.state.ballast as string];
+    if (names.every(loaded)) break;
+    if (Date.now() > loadSeen) throw new Error(`h1's heartbeats show no CPU load of ${names.filter((n) => !loaded(n)).join(', ')} after 120 s`);
+    await sleep(1000);
+  }
+  const startedAt = Date.now();
+  ctx.state.roundCli = ferryCli(ctx.lab, ['rebalance', '--json'], 240_000);
+  const deadline = startedAt + 60_000;
+  for (;;) {
+    const rounds = await cliJson<RebalanceRound[]>(ctx, ['rebalance', 'history', '--limit', '5']);
+    const move = rounds.filter((r) => r.startedAt >= startedAt - 1000).flatMap((r) => r.moves).find((m) => m.container === name);
+    if (move) {
+      ctx.state.roundStartedAt = startedAt;
+      ctx.note(`round's move: ${name} ${move.from} → ${move.to} (${move.reason}), migration ${move.migrationId}`);
+      return move.migrationId;
+    }
+    if (Date.now() > deadline) throw new Error(`no round moved ${name} within 60 s of \`ferry rebalance\``);
+    await sleep(200);
+  }
+}
+
+/**
+ * After the move: the round (as \`ferry rebalance --json\` printed it when it ended) must be done,
+ * with the container moved once and its move done, and no other migration of it since the round
+ * began. A problem lands in state.roundProblem for the check.
+ */
+async function awaitRound(ctx: FaultCtx): Promise<void> {
+  const problems: string[] = [];
+  try {
+    const out = await (ctx.state.roundCli as Promise<{ exitCode: number; stdout: string; stderr: string }>);
+    if (out.exitCode !== 0) problems.push(`ferry rebalance exited ${out.exitCode}: ${out.stderr.trim().slice(-300)}`);
+    else {
+      const round = JSON.parse(out.stdout) as RebalanceRound;
+      const mine = round.moves.filter((m) => m.container === ctx.ct.name);
+      if (round.state !== 'done') problems.push(`the round ended ${round.state}`);
+      if (mine.length !== 1) problems.push(`the round moved ${ctx.ct.name} ${mine.length} times`);
+      else if (mine[0]!.outcome !== 'done') problems.push(`the round's move ended ${mine[0]!.outcome}`);
+      ctx.note(`round ${round.id}: ${round.state}, moves ${round.moves.map((m) => `${m.container}:${m.outcome}`).join(', ') || 'none'}`);
+    }
+    const ops = await cliJson<{ kind: string; container: string; createdAt: number }[]>(ctx, ['list', '--limit', '50']);
+    const since = (ctx.state.roundStartedAt as number) - 1000;
+    const migrations = ops.filter((o) => o.kind === 'migrate' && o.container === ctx.ct.name && o.createdAt >= since).length;
+    if (migrations !== 1) problems.push(`${migrations} migrations of ${ctx.ct.name} since the round began, expected 1`);
+  } catch (e) {
+    problems.push(`the round could not be read: ${(e as Error).message}`);
+  }
+  ctx.state.roundProblem = problems.length ? problems.join('; ') : null;
 }
 
 // ---- Redis (fault 4) ------------------------------------------------------------------------
@@ -369,7 +455,9 @@ function leaseHolderPid(token: string | null): number | null {
 
 /**
  * Opt-in faults: not in the default set (nor in the chaos tier of `npm test`), run when named:
- * `npm run chaos -- --faults 8`. Fault 8 runs two schedulers on the lab's Redis and prefix and kills
+ * `npm run chaos -- --faults 8,9`. Fault 9 is the scenario of test/e2e/rebalance.test.ts (which CI
+ * runs) under the chaos suite's monitors; a trial takes about 2.5 min (a second container, and the
+ * heartbeats' smoothed load to build up). Fault 8 runs two schedulers on the lab's Redis and prefix and kills
  * -9 whichever holds the leader lease (it reconciles) while the transfer or checkpoint runs; the
  * other must hold the lease within 5 s and the migration end done, with no supervisor restart.
  */
@@ -431,6 +519,52 @@ export const OPT_IN_FAULTS: Fault[] = [
       const ms = state.takeoverMs;
       if (typeof ms !== 'number') return 'no surviving scheduler took the leader lease';
       return ms <= TAKEOVER_GOAL_MS ? null : `the surviving scheduler took the leader lease ${ms} ms after the kill (goal ≤ ${TAKEOVER_GOAL_MS} ms)`;
+    },
+  },
+  {
+    id: 9,
+    name: 'kill -9 scheduler while a rebalance round moves the container',
+    expect: 'done',
+    container: { cpuMilli: 400 },
+    async prepare(ctx) {
+      // A second loaded container pinned to h1: with it, moving the trial's container evens the
+      // hosts out (alone, a move would only swap which host is busy, and no round plans it).
+      const ballast = `${ctx.ct.name}-pinned`;
+      ctx.state.ballast = ballast;
+      await labContainerCreate({ name: ballast, host: 'h1', cpuMilli: 400 });
+      const pin = await ferryCli(ctx.lab, ['pin', ballast, '--host', 'h1'], 30_000);
+      if (pin.exitCode !== 0) throw new Error(`ferry pin ${ballast}: exit ${pin.exitCode}: ${pin.stderr.trim().slice(-300)}`);
+      ctx.note(`${ballast} (cpu 0.4) created on h1 and pinned there`);
+    },
+    async submit(ctx) {
+      return startRoundMove(ctx);
+    },
+    async inject(ctx) {
+      await sleep(ctx.rng.between(0, Math.min(ctx.expectedMs, 4000)), ctx.signal);
+      if (over(ctx)) ctx.note('migration ended before the fault: not injected');
+      else {
+        const pid = await schedulerPid();
+        await stopScheduler('SIGKILL');
+        ctx.note(`kill -9 scheduler (pid ${pid ?? 'none'}) while the round's move runs`);
+        await superviseRestart(ctx, 'scheduler', () => startScheduler());
+      }
+      await awaitRound(ctx);
+    },
+    async reset(ctx) {
+      const ballast = ctx.state.ballast as string | undefined;
+      if (ballast) {
+        await ferryCli(ctx.lab, ['unpin', ballast], 30_000).catch(() => undefined);
+        await removeLabContainer(ballast, { forget: true }).catch((e: Error) => ctx.note(`${ballast} not removed: ${e.message}`));
+        delete ctx.state.ballast;
+      }
+      const before = ctx.state.policyBefore as string[] | undefined;
+      if (!before) return;
+      const r = await ferryCli(ctx.lab, ['rebalance', 'policy', '--set', ...before], 30_000).catch((e: Error) => ({ exitCode: -1, stderr: e.message }));
+      if (r.exitCode !== 0) ctx.note(`the rebalance policy was not put back: ${r.stderr.trim().slice(-200)}`);
+      else delete ctx.state.policyBefore;
+    },
+    check(_rec, state) {
+      return (state.roundProblem as string | undefined) ?? null;
     },
   },
 ];

@@ -9,7 +9,7 @@ import { run, type RunResult } from '@ferry/infra';
 import { hostExec, labContainerCreate, labDown, labUp, type LabContainer, type LabInfo } from '../lab/index.js';
 import { CHAOS_DIR, CHAOS_SCRIPT } from '../lab/container.js';
 import { abandonReplacedLab, labIdentity, removeLabContainer } from '../lab/faults.js';
-import { cliMain } from '../lab/services.js';
+import { ferryCli } from './ferry-cli.js';
 import { ensureHealthy, faultById, type Fault, type FaultCtx } from './faults.js';
 import { ACTIVE, ArpWatcher, PlacementMonitor, placementOn, placements, type Poll } from './monitor.js';
 import { ClientProbe } from '../probe/client-probe.js';
@@ -152,8 +152,6 @@ export interface ChaosReport {
   aborted?: string;
 }
 
-/** The real `ferry` binary (apps/cli/dist/main.js), as a user runs it. */
-const CLI = cliMain();
 const MANIFEST = fileURLToPath(new URL('../../../worker/dist/manifest/manifest.js', import.meta.url));
 
 /**
@@ -244,15 +242,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise<void>((r) => setTimeout(r, ms));
 }
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
-
-export async function ferryCli(lab: LabInfo, args: string[], timeoutMs = 60_000): Promise<RunResult> {
-  // REDIS_URL pinned to the lab's: without it the CLI would start a Redis of its own while fault 4 has it down.
-  return run(process.execPath, [CLI, ...args], {
-    timeoutMs,
-    okExitCodes: [0, 1, 2],
-    env: { ...process.env, REDIS_URL: lab.redisUrl, FERRY_PREFIX: lab.prefix, FERRY_LOG_FORMAT: 'json' },
-  });
-}
 
 // ---- the lab --------------------------------------------------------------------------------
 
@@ -452,7 +441,7 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
   const live = o.mode === 'live';
   let ct: LabContainer;
   try {
-    ct = await labContainerCreate({ name, host: 'h1', sizeMb: o.sizeMb, writer: 'first-boot', ...(live ? { memoryMb: 32 } : {}) });
+    ct = await labContainerCreate({ name, host: 'h1', sizeMb: o.sizeMb, writer: 'first-boot', ...(live ? { memoryMb: 32 } : {}), ...(fault.container ?? {}) });
   } catch (e) {
     await removeLabContainer(name, { forget: true }).catch(() => undefined);
     return { ...base, setupError: `container create failed: ${(e as Error).message}`, problems: [`setup failed: ${(e as Error).message}`] };
@@ -495,15 +484,21 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
     t0 = Date.now();
     // --keep-source: after `done` the source's copy stays on h1, stopped right after the final pass.
     const args = ['migrate', name, '--from', 'h1', '--to', 'h2', '--bwlimit', String(o.bwlimitKBps), '--keep-source', '--json', ...(o.verify ? ['--verify'] : []), ...(o.mode ? ['--mode', o.mode] : [])];
-    const sub = await ferryCli(lab, args, 60_000);
-    const id = (() => {
-      try {
-        return (JSON.parse(sub.stdout.trim().split('\n').at(-1) ?? '') as { id?: string }).id ?? null;
-      } catch {
-        return null;
-      }
-    })();
-    if (sub.exitCode !== 0 || !id) throw new Error(`ferry migrate failed (exit ${sub.exitCode}): ${sub.stderr.trim().slice(-400)}`);
+    let id: string | null;
+    if (fault.submit) {
+      id = await fault.submit({ lab, ct, rng, expectedMs: env.expectedMs, note, state });
+      t0 = Date.now();
+    } else {
+      const sub = await ferryCli(lab, args, 60_000);
+      id = (() => {
+        try {
+          return (JSON.parse(sub.stdout.trim().split('\n').at(-1) ?? '') as { id?: string }).id ?? null;
+        } catch {
+          return null;
+        }
+      })();
+      if (sub.exitCode !== 0 || !id) throw new Error(`ferry migrate failed (exit ${sub.exitCode}): ${sub.stderr.trim().slice(-400)}`);
+    }
     base.migrationId = id;
     watcher = new RecordWatcher(lab.redisUrl, lab.prefix).follow(id);
     const ctx: FaultCtx = { lab, ct, rng, watcher, t0, expectedMs: env.expectedMs, signal: trialAbort.signal, note, state, ...(o.linkDownMs ? { linkDownMs: o.linkDownMs } : {}) };
@@ -560,7 +555,7 @@ async function runTrial(env: RunEnv, fault: Fault, n: number): Promise<TrialResu
     // checks above (ACTIVE) do not count it.
     let kept: unknown[] | undefined;
     let keptSourceDigest: string | undefined;
-    if (outcome === 'done' && !runningOn.includes('h1')) {
+    if (outcome === 'done' && !runningOn.includes('h1') && !fault.submit) {
       if (finalPlacement.h1 === 'STOPPED' && existsSync(rootOf('h1'))) {
         try {
           kept = await m.manifest(rootOf('h1'));
