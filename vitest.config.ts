@@ -16,7 +16,7 @@ const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
  */
 // test/fast: whole workflows through the real scheduler and host workers on fake hosts (test/support/fake).
 const REDIS = ['apps/scheduler/test/**/*.test.ts', 'apps/worker/test/container-lock.test.ts', 'apps/worker/test/peer-watch.test.ts', 'apps/worker/test/predecessor.test.ts', 'test/fast/**/*.test.ts'];
-const UNIT = ['packages/**/test/**/*.test.ts', 'apps/worker/test/units.test.ts', 'apps/worker/test/trust-config.test.ts', 'test/deploy/**/*.test.ts'];
+const UNIT = ['packages/**/test/**/*.test.ts', 'apps/worker/test/units.test.ts', 'apps/worker/test/rootfs-beneath.test.ts', 'apps/worker/test/trust-config.test.ts', 'test/deploy/**/*.test.ts'];
 
 export default defineConfig({
   resolve: {

@@ -3,7 +3,8 @@
  * following a symlink the container put there: an absolute link in the rootfs points into the
  * host's own tree when resolved from outside, so `/etc/hostname -> /etc/shadow` must not make
  * ferry read or overwrite the host's file. Intermediate directories must be real directories;
- * a file that is a symlink is replaced (rename over the link), never written through.
+ * a file that is a symlink is replaced (rename over the link), never written through. The rootfs
+ * directory itself counts: it must be a real directory too.
  */
 import { randomBytes } from 'node:crypto';
 import { chown, lstat, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
@@ -21,6 +22,14 @@ function parts(rel: string): string[] {
  * (no symlink); null when one is missing. A symlinked or non-directory component → ROOTFS_UNSAFE_PATH.
  */
 export async function rootfsDir(rootfs: string, relDir: string): Promise<string | null> {
+  // The rootfs itself first: a rootfs path that is a symlink (its config names it; a copied
+  // container's tree may have one at its top) would carry every write below to where it points.
+  const top = await lstat(rootfs);
+  if (!top.isDirectory()) {
+    throw new PreconditionError('ROOTFS_UNSAFE_PATH', `the rootfs ${rootfs} is ${top.isSymbolicLink() ? 'a symlink' : 'not a directory'}; ferry does not follow it`, {
+      path: rootfs,
+    });
+  }
   let cur = rootfs;
   for (const c of relDir === '' || relDir === '/' ? [] : parts(relDir)) {
     cur = join(cur, c);
