@@ -135,6 +135,11 @@ export class LxcRuntime implements Runtime {
   /** Where bind-mount sources may come from on this host. */
   readonly bindPolicy: BindPolicy;
   private caps: Promise<Capabilities> | undefined;
+  /**
+   * Containers this runtime froze through their cgroup, LXC's monitor not told yet (see freeze):
+   * the telling, and the init pid they had then (to list their open files without asking LXC).
+   */
+  private readonly frozen = new Map<string, { told: Promise<void>; init: number }>();
 
   constructor(opts: LxcRuntimeOptions) {
     this.lxcPath = opts.lxcPath.replace(/\/+$/, '') || '/';
@@ -326,6 +331,7 @@ export class LxcRuntime implements Runtime {
   }
 
   async start(name: string): Promise<void> {
+    await this.settled(name);
     const s = await this.requireState(name);
     if (s === 'RUNNING') return;
     if (s === 'FROZEN') throw new PreconditionError('CONTAINER_FROZEN', `container ${name} is frozen; thaw it instead of starting it`);
@@ -359,6 +365,7 @@ export class LxcRuntime implements Runtime {
    * that was not init ran on for a moment after the thaw and wrote after the final sync.)
    */
   async stop(name: string): Promise<void> {
+    await this.settled(name);
     const s = await this.requireState(name);
     if (s === 'STOPPED') return;
     if (s === 'FROZEN') {
@@ -392,13 +399,13 @@ export class LxcRuntime implements Runtime {
   }
 
   async openForWrite(name: string): Promise<string[]> {
-    const init = (await this.info(name))?.pid;
+    // Frozen by this runtime: its init is known and cannot have changed (no lxc-info in the window).
+    const init = this.frozen.get(name)?.init ?? (await this.info(name))?.pid;
     if (init === undefined) return [];
     const rootfs = relative(this.containerDir(name), this.rootfsDir(name));
     const out = new Set<string>();
-    for (const pid of await pidsInPidNamespaceOf(init)) {
-      for (const p of await filesOpenForWrite(pid)) out.add(join(rootfs, p));
-    }
+    const lists = await Promise.all((await pidsInPidNamespaceOf(init)).map((pid) => filesOpenForWrite(pid)));
+    for (const l of lists) for (const p of l) out.add(join(rootfs, p));
     return [...out];
   }
 
@@ -413,13 +420,34 @@ export class LxcRuntime implements Runtime {
     const probe = await probeFreezer();
     const dir = i.pid !== undefined && probe.kind !== 'none' ? await freezerDirOf(i.pid, probe) : undefined;
     const at = Date.now(); // tasks stop at the freezer's first write
-    if (dir) await freezeCgroup(dir, probe.kind as 'v1' | 'v2', this.stateTimeoutSec * 1000);
-    await this.lxc('lxc-freeze', ['-n', name]);
-    await this.waitState(name, 'FROZEN');
-    return dir ? at : undefined;
+    if (!dir) {
+      await this.lxc('lxc-freeze', ['-n', name]);
+      await this.waitState(name, 'FROZEN');
+      return undefined;
+    }
+    await freezeCgroup(dir, probe.kind as 'v1' | 'v2', this.stateTimeoutSec * 1000);
+    // The tasks are stopped now. Telling LXC's monitor (lxc-freeze finds the cgroup FROZEN at
+    // once; then lxc-wait and lxc-info) costs three tool runs inside the frozen window: it goes on
+    // beside the final pass, and whatever acts on the container next waits for it (settled).
+    const told = (async () => {
+      await this.lxc('lxc-freeze', ['-n', name]);
+      await this.waitState(name, 'FROZEN');
+    })();
+    told.catch(() => undefined); // awaited by settled()
+    this.frozen.set(name, { told, init: i.pid! });
+    return at;
+  }
+
+  /** Waits until LXC's monitor knows of a freeze this runtime made (its failure is thrown here). */
+  private async settled(name: string): Promise<void> {
+    const f = this.frozen.get(name);
+    if (!f) return;
+    this.frozen.delete(name);
+    await f.told;
   }
 
   async unfreeze(name: string): Promise<void> {
+    await this.settled(name);
     const s = await this.requireState(name);
     if (s === 'RUNNING') return this.thawRestored(name);
     if (s !== 'FROZEN') return;
@@ -441,6 +469,7 @@ export class LxcRuntime implements Runtime {
 
   /** Dumps the container into `dir` with CRIU (`lxc-checkpoint -s`): it is stopped once dumped. */
   async checkpoint(name: string, dir: string): Promise<void> {
+    await this.settled(name);
     await this.lxcCheckpoint(name, dir, ['-s'], 'dump.log');
   }
 
@@ -485,6 +514,7 @@ export class LxcRuntime implements Runtime {
   }
 
   async destroy(name: string): Promise<void> {
+    await this.settled(name);
     const s = await this.stateOf(name);
     if (s === null) return;
     if (s !== 'STOPPED') {
