@@ -365,11 +365,13 @@ export class LxcRuntime implements Runtime {
    * that was not init ran on for a moment after the thaw and wrote after the final sync.)
    */
   async stop(name: string): Promise<void> {
-    await this.settled(name);
-    const s = await this.requireState(name);
+    // Frozen by this runtime and LXC told so (settled): FROZEN, with the init the freeze saw. The
+    // container lock keeps anyone else from acting on it meanwhile; no lxc-info needed (twice).
+    const frozenInit = await this.settled(name);
+    const s = frozenInit !== undefined ? 'FROZEN' : await this.requireState(name);
     if (s === 'STOPPED') return;
     if (s === 'FROZEN') {
-      const init = (await this.info(name))?.pid;
+      const init = frozenInit ?? (await this.info(name))?.pid;
       if (init !== undefined) {
         // SIGKILL every task while frozen: on thaw each dies before running one more instruction.
         const probe = await probeFreezer();
@@ -438,12 +440,16 @@ export class LxcRuntime implements Runtime {
     return at;
   }
 
-  /** Waits until LXC's monitor knows of a freeze this runtime made (its failure is thrown here). */
-  private async settled(name: string): Promise<void> {
+  /**
+   * Waits until LXC's monitor knows of a freeze this runtime made (its failure is thrown here);
+   * returns the init pid the freeze saw, or undefined when this runtime has no freeze of it pending.
+   */
+  private async settled(name: string): Promise<number | undefined> {
     const f = this.frozen.get(name);
-    if (!f) return;
+    if (!f) return undefined;
     this.frozen.delete(name);
     await f.told;
+    return f.init;
   }
 
   async unfreeze(name: string): Promise<void> {
