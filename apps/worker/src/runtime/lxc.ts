@@ -385,8 +385,9 @@ export class LxcRuntime implements Runtime {
           const deadline = Date.now() + 5000;
           while ((await cgroupPids(dir)).length > 0 && Date.now() < deadline) await sleep(5);
           if ((await cgroupPids(dir)).length === 0) {
+            // lxc-wait's exit 0 is LXC's own word that it reached STOPPED (no lxc-info after it).
             const gone = await this.lxc('lxc-wait', ['-n', name, '-s', 'STOPPED', '-t', '5'], 15_000).then(() => true, () => false);
-            if (gone && (await this.stateOf(name)) === 'STOPPED') return;
+            if (gone) return;
           }
         }
       }

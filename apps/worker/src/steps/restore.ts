@@ -58,7 +58,9 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
   const { runtime } = ctx;
   const name = input.container;
   const recordFile = join(scratchDir(ctx, input.migrationId), 'restore.json');
-  const i = await runtime.info(name);
+  // Read side by side (the container is down on both hosts meanwhile); the ownership check only
+  // counts for a container that is here and not running.
+  const [i, owned] = await Promise.all([runtime.info(name), ownedByMigration(ctx, input.migrationId, name)]);
   if (i?.state === 'RUNNING') {
     // Re-delivered after a restore from a dump that ended before its thaw: thaw it now.
     await runtime.unfreeze(name);
@@ -68,15 +70,18 @@ export const restore: Step<RestoreInput, RestoreOutput> = async (ctx, input) => 
   if (!i) {
     throw new PreconditionError('CONTAINER_MISSING', `container ${name} has not arrived on ${ctx.host.name} (no config in ${runtime.containerDir(name)})`);
   }
-  if (!(await ownedByMigration(ctx, input.migrationId, name))) {
+  if (!owned) {
     throw new PreconditionError('CONTAINER_NOT_OURS', `container ${name} on ${ctx.host.name} was not created by migration ${input.migrationId}`);
   }
   if (i.state !== 'STOPPED') {
     throw new PreconditionError('CONTAINER_STATE', `container ${name} is ${i.state} on ${ctx.host.name}`);
   }
-  await writeJsonAtomic(ownershipFile(ctx, input.migrationId), { container: name, at: Date.now() });
-  // A receiver of an interrupted pass may still be writing here: wait until none holds the dir.
-  await waitForReceivers(receiverLockPath(ctx.host.lxcPath, name), ctx.signal);
+  // A receiver of an interrupted pass may still be writing here: wait until none holds the dir
+  // (beside the ownership record, which must be on disk before anything here starts).
+  await Promise.all([
+    writeJsonAtomic(ownershipFile(ctx, input.migrationId), { container: name, at: Date.now() }),
+    waitForReceivers(receiverLockPath(ctx.host.lxcPath, name), ctx.signal),
+  ]);
 
   const dir = runtime.containerDir(name);
   const srcDir = peerContainerDir(input.source, name);
