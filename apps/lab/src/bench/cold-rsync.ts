@@ -22,7 +22,9 @@ export async function coldRsync(lab: LabInfo, srcDir: string, tag: string): Prom
     okExitCodes: [0, 24],
   });
   const ms = Date.now() - t0;
-  await hostExec('h2', ['rm', '-rf', dest], { timeoutMs: 600_000 });
+  // A million small files take longer to delete than 10 min here (the bound that cut the first
+  // 1,000,000-file run short): as long as the copy itself may take.
+  await hostExec('h2', ['rm', '-rf', dest], { timeoutMs: 3_600_000 });
   const sent = /^Total bytes sent: ([\d,.]+)/m.exec(r.stdout);
   return { ms, bytesSent: sent ? Number(sent[1]!.replace(/[,.]/g, '')) : null };
 }
