@@ -8,6 +8,7 @@ import { killSshd, mountSmallLxcFs, removeLabContainer, sshdPid, startHostSshd, 
 import type { RebalanceRound } from '@ferry/core';
 import { ferryCli } from './ferry-cli.js';
 import { descendants, stillAlive, type ProcInfo } from './procs.js';
+import { injectForgeries, judgeForgeries } from './hostile-client.js';
 import type { Rng } from './rng.js';
 import { ended, stepNow, type RecordWatcher } from './watch.js';
 
@@ -436,6 +437,31 @@ export const FAULTS: Fault[] = [
       // A write of the target's own worker (restore, say) that met the full disk.
       if (e.code === 'DISK_FULL' && e.message.startsWith('h2: ')) return null;
       return `error ${e.code} does not name the full disk: ${e.message.slice(0, 200)}`;
+    },
+  },
+  {
+    id: 10,
+    name: 'hostile client: forged jobs, results and requests in the transfer',
+    expect: 'done',
+    async inject(ctx) {
+      if (!(await atTransferPercent(ctx, ctx.rng.between(10, 60)))) return;
+      if (over(ctx)) return ctx.note('migration ended before the fault: not injected');
+      const id = ctx.watcher.view.rec?.id;
+      if (!id) return ctx.note('no record to forge from: not injected');
+      const { forgeries, close } = await injectForgeries(ctx, id);
+      try {
+        ctx.note(`forged into Redis: ${forgeries.map((f) => f.what).join('; ')}`);
+        const { problems, refused } = await judgeForgeries(forgeries);
+        ctx.note(`refused: ${refused.join('; ') || 'none'}`);
+        ctx.state.forgeryProblems = problems;
+      } finally {
+        await close();
+      }
+    },
+    async reset() {},
+    check(_rec, state) {
+      const problems = state.forgeryProblems as string[] | undefined;
+      return problems?.length ? `forgeries not refused: ${problems.join('; ')}` : null;
     },
   },
 ];
