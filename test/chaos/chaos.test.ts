@@ -6,7 +6,8 @@ import { runChaos, type ChaosReport } from '../../apps/lab/src/chaos/runner.js';
 // The chaos suite in-process, one trial per fault (CHAOS_TRIALS=n for more), against the real lab: two hosts (namespaces
 // with sshd, LXC and a worker each), the embedded Redis, the scheduler and the real `ferry` CLI
 // (compiled: `npm test` builds first). Per fault: never lost, never running twice, data as at the freeze (a writer in the container; see README, Chaos suite),
-// and the expected end (1-5 done after automatic retries; 6 and 7 rolled back).
+// and the expected end (1-5 done after automatic retries; 6 and 7 rolled back; 10, forgeries
+// written into Redis, each refused with its code and the migration done).
 // CHAOS_SEED=<n> reproduces a run's fault moments; the evidence dir it prints holds every trial.
 // The default seed cuts the link for 15.8 s and 18.4 s in fault 5: longer than ssh's keepalive
 // (3 x 5 s), so the transfer's ssh dies and rsync is retried while the first receiver may live on.
