@@ -1,22 +1,9 @@
-import { fields, shownState, summarize, type HostInfo, type StoredRecord, type OperationSummary, type StepSummary } from '@ferry/core';
+import { describeOperation, fields, fmtBytes, fmtMs, hostUsage, shownState, stageText, subjectOf, summarize, type HostInfo, type StoredRecord, type OperationSummary, type StepSummary } from '@ferry/core';
 import type { ProgressEntry } from '@ferry/infra';
 
+export { fmtBytes, fmtMs };
+
 const MARK: Record<string, string> = { done: '✓', failed: '✗', running: '…', pending: ' ' };
-
-export function fmtBytes(n: number): string {
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${u[i]}`;
-}
-
-export function fmtMs(ms: number | undefined): string {
-  if (ms === undefined) return '';
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(2)} s`;
-}
 
 export function bar(percent: number, width = 24): string {
   const p = Math.max(0, Math.min(100, percent));
@@ -26,7 +13,7 @@ export function bar(percent: number, width = 24): string {
 
 /** What a running step is doing: a transfer's bar, else its stage and what it said (a scan's file count). */
 function progressText(p: ProgressEntry & { percent?: number; pass?: number; rate?: string; message?: string }): string {
-  const stage = `${p.stage}${p.pass ? ` pass ${p.pass}` : ''}`;
+  const stage = stageText(p);
   if (p.percent !== undefined) return `${stage} ${bar(p.percent)}${p.rate ? ` ${p.rate}` : ''}`;
   return p.message ? `${stage}: ${p.message}` : stage;
 }
@@ -42,15 +29,7 @@ function stepLine(s: StepSummary, progress?: ProgressEntry): string {
 
 /** The first line of `ferry status` and `ferry watch`: the operation's kind, id, what and where, state. */
 export function headline(r: StoredRecord): string {
-  const s = summarize(r);
-  const state = s.state.toUpperCase();
-  if (r.state !== 'rejected' && r.kind === 'unify') {
-    const q = r.request;
-    const how = [q.revert ? 'revert' : q.mode, ...(q.dryRun ? ['dry run'] : [])].join(', ');
-    return `unify ${s.id}: ${q.containers.join(', ')} on ${s.from} (${how})  ${state}`;
-  }
-  if (s.kind === 'clone') return `clone ${s.id}: ${s.container} → ${s.name ?? '?'} (${s.from} → ${s.to})  ${state}`;
-  return `${s.kind} ${s.id}: ${s.container} ${s.from} → ${s.to}${s.mode ? ` (${s.mode})` : ''}  ${state}`;
+  return `${describeOperation(r)}  ${r.state.toUpperCase()}`;
 }
 
 export function renderStatus(r: StoredRecord, progress: Record<string, ProgressEntry> = {}): string {
@@ -80,8 +59,7 @@ export function renderList(records: StoredRecord[]): string {
   if (records.length === 0) return 'no operations';
   const rows = records.map((r) => {
     const s = summarize(r);
-    const what = r.state !== 'rejected' && r.kind === 'unify' ? r.request.containers.join(',') : s.kind === 'clone' ? `${s.container}→${s.name ?? '?'}` : s.container;
-    return [s.id, s.kind, s.state, what, s.from === s.to ? s.from : `${s.from}→${s.to}`, new Date(s.createdAt).toISOString(), fmtMs(s.totalMs)];
+    return [s.id, s.kind, s.state, subjectOf(r), s.from === s.to ? s.from : `${s.from}→${s.to}`, new Date(s.createdAt).toISOString(), fmtMs(s.totalMs)];
   });
   const head = ['ID', 'KIND', 'STATE', 'CONTAINER', 'HOSTS', 'CREATED', 'TOOK'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -100,15 +78,13 @@ export function renderHosts(hosts: HostInfo[], now = Date.now()): string {
   const lines: string[] = [];
   for (const h of hosts) {
     const age = Math.round((now - h.lastSeen) / 1000);
-    const running = h.containers.filter((c) => c.state === 'RUNNING');
+    const use = hostUsage(h);
     let load = 'load not reported';
     if (h.capacity) {
-      const cpu = running.reduce((a, c) => a + (c.load?.cpu ?? 0), 0);
-      const mem = running.reduce((a, c) => a + (c.load?.memBytes ?? 0), 0);
-      load = `cpu ${pct(cpu / h.capacity.cpus)} of ${h.capacity.cpus}  mem ${pct(mem / h.capacity.memBytes)} (${fmtBytes(mem)} of ${fmtBytes(h.capacity.memBytes)})`;
+      load = `cpu ${pct(use.cpu / h.capacity.cpus)} of ${h.capacity.cpus}  mem ${pct(use.memBytes / h.capacity.memBytes)} (${fmtBytes(use.memBytes)} of ${fmtBytes(h.capacity.memBytes)})`;
     }
     lines.push(
-      `${h.name}  ${h.address}  ${load}  disk free ${fmtBytes(h.freeBytes)}  containers ${h.containers.length} (${running.length} running)  checkpoint ${h.capabilities.checkpoint ? 'yes' : 'no'}  seen ${age}s ago`,
+      `${h.name}  ${h.address}  ${load}  disk free ${fmtBytes(h.freeBytes)}  containers ${h.containers.length} (${use.running} running)  checkpoint ${h.capabilities.checkpoint ? 'yes' : 'no'}  seen ${age}s ago`,
     );
     for (const ct of h.containers) {
       const l = ct.load;

@@ -76,3 +76,9 @@ export type HostInfo = z.infer<typeof HostInfo>;
 export function shownState(c: Pick<ContainerSummary, 'state' | 'checkpoint'>): string {
   return c.checkpoint && c.state === 'STOPPED' ? 'checkpointed' : c.state;
 }
+
+/** What a host's running containers use, summed from their load figures (`ferry hosts`, the dashboard). */
+export function hostUsage(h: Pick<HostInfo, 'containers'>): { running: number; cpu: number; memBytes: number } {
+  const running = h.containers.filter((c) => c.state === 'RUNNING');
+  return { running: running.length, cpu: running.reduce((a, c) => a + (c.load?.cpu ?? 0), 0), memBytes: running.reduce((a, c) => a + (c.load?.memBytes ?? 0), 0) };
+}

@@ -22,3 +22,4 @@ export * from './rebalance/index.js';
 export * from './load/index.js';
 export * from './retention.js';
 export * from './trust/index.js';
+export * from './format.js';

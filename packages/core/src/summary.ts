@@ -38,6 +38,11 @@ export interface OperationSummary {
   memoryBytes?: number;
   /** Source frozen → target started: the window in which the container did not run. */
   frozenMs?: number;
+  /**
+   * Downtime as ferry sees it: source frozen → the end of the step that started the target (it
+   * sends the first gratuitous ARP before it reports). A client also waits for its service to answer.
+   */
+  downtimeMs?: number;
   checkpointMethod?: string;
   steps: StepSummary[];
   error?: ErrorData;
@@ -82,10 +87,12 @@ export function summarize(r: StoredRecord): OperationSummary {
   // What each finished forward step contributes, as the step catalogue says.
   const f: StepFigures = {};
   let bytes = 0;
+  let announcedAt: number | undefined;
   for (const s of r.steps) {
     if (s.state !== 'done') continue;
     const g = figuresOf(s.name, s.output);
     bytes += g.bytesTransferred ?? 0;
+    if (g.startedAt !== undefined) announcedAt = s.endedAt;
     Object.assign(f, g);
   }
   const [from, to] = 'host' in r.hosts ? [r.hosts.host.name, r.hosts.host.name] : [r.hosts.source.name, r.hosts.target.name];
@@ -104,6 +111,7 @@ export function summarize(r: StoredRecord): OperationSummary {
     bytesTransferred: bytes,
     precopyPasses: f.precopyPasses ?? 0,
     ...(f.frozenAt !== undefined && f.startedAt !== undefined ? { frozenMs: f.startedAt - f.frozenAt } : {}),
+    ...(f.frozenAt !== undefined && announcedAt !== undefined ? { downtimeMs: announcedAt - f.frozenAt } : {}),
     ...(f.checkpointMethod ? { checkpointMethod: f.checkpointMethod } : {}),
     ...(f.memoryBytes !== undefined ? { memoryBytes: f.memoryBytes } : {}),
     steps,

@@ -79,28 +79,11 @@ export class OperationMetrics {
     const mode = r.plan.mode ?? 'none';
     const s = summarize(r);
     if (s.frozenMs !== undefined) this.frozen.observe({ kind: r.kind, mode }, s.frozenMs / 1000);
-    const down = downtimeMs(r);
-    if (down !== undefined) this.downtime.observe({ kind: r.kind, mode }, down / 1000);
+    if (s.downtimeMs !== undefined) this.downtime.observe({ kind: r.kind, mode }, s.downtimeMs / 1000);
   }
 
   private end(kind: OperationKind, state: string, ms: number): void {
     this.finished.inc({ kind, state });
     this.duration.observe({ kind, state }, Math.max(0, ms) / 1000);
   }
-}
-
-/**
- * Source frozen → the end of the step that started the target (restore: it sends the first
- * gratuitous ARP before it reports). From the same step figures the summary reads.
- */
-export function downtimeMs(r: OperationRecord): number | undefined {
-  let frozenAt: number | undefined;
-  let announcedAt: number | undefined;
-  for (const s of r.steps) {
-    if (s.state !== 'done') continue;
-    const f = figuresOf(s.name, s.output);
-    if (f.frozenAt !== undefined) frozenAt = f.frozenAt;
-    if (f.startedAt !== undefined) announcedAt = s.endedAt;
-  }
-  return frozenAt !== undefined && announcedAt !== undefined ? announcedAt - frozenAt : undefined;
 }
