@@ -47,6 +47,24 @@ describe('OperationStore scripts against real Redis', () => {
     expect(await redis.hget(store.k.migration('m-1'), fields.version)).toBe('1');
   });
 
+  it('recent: the newest records, read again only when their version moved; the cache keeps the newest only', async () => {
+    for (const [id, at] of [['m-a', 1000], ['m-b', 2000], ['m-c', 3000]] as const) expect(await store.save(rec(id, 0, { createdAt: at, v: 'first' }), true)).toBe(true);
+    const known = new Map<string, Awaited<ReturnType<OperationStore['get']>> & object>();
+    expect((await store.recent(2, known)).map((r) => r.id)).toEqual(['m-c', 'm-b']);
+    expect([...known.keys()].sort()).toEqual(['m-b', 'm-c']);
+    // A record whose version did not move is not read again: the cached copy is what comes back.
+    const cached = known.get('m-b')!;
+    expect((await store.recent(2, known))[1]).toBe(cached);
+    expect(await store.save(rec('m-b', 0, { createdAt: 2000, v: 'second' }))).toBe(true);
+    const [, b] = await store.recent(2, known);
+    expect(b).toMatchObject({ id: 'm-b', version: 1, v: 'second' });
+    // A newer one pushes the oldest out of the window and out of the cache.
+    expect(await store.save(rec('m-d', 0, { createdAt: 4000 }), true)).toBe(true);
+    expect((await store.recent(2, known)).map((r) => r.id)).toEqual(['m-d', 'm-c']);
+    expect([...known.keys()].sort()).toEqual(['m-c', 'm-d']);
+    expect(await store.recent(0, known)).toEqual([]);
+  });
+
   it('nextEpoch: one above every epoch so far; a bare-counter owner becomes a hash, keeping its epoch', async () => {
     expect(await store.nextEpoch('web')).toBe(1);
     expect(await store.nextEpoch('web')).toBe(2);

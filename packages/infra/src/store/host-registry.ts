@@ -26,6 +26,12 @@ export class HostRegistry {
     return raw === null ? null : Number(raw);
   }
 
+  /** When each host's worker last marked itself alive (ms), by host name. */
+  async alive(): Promise<Map<string, number>> {
+    const all = await this.redis.hgetall(this.k.hostsAlive);
+    return new Map(Object.entries(all).map(([name, at]) => [name, Number(at)]));
+  }
+
   async get(name: string): Promise<HostInfo | null> {
     const raw = await this.redis.hget(this.k.hosts, fields.host(name));
     if (!raw) return null;

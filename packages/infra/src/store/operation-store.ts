@@ -63,11 +63,37 @@ export class OperationStore {
   /** Newest first. */
   async list(limit = 50): Promise<StoredRecord[]> {
     const ids = await this.redis.zrevrange(this.k.migrations, 0, limit - 1);
+    const raws = await this.fieldOfEach(ids, fields.record);
+    return raws.filter((x): x is string => x !== null).map((x) => JSON.parse(x) as StoredRecord);
+  }
+
+  /**
+   * The newest `limit` records, newest first, as `list` gives them, reading a record again only
+   * when its version moved since the copy in `known` (a cache the caller keeps between calls and
+   * this call updates; records no longer among the newest leave it). For readers that poll, such as
+   * the dashboard: a quiet fleet costs one version read per record.
+   */
+  async recent(limit: number, known: Map<string, StoredRecord>): Promise<StoredRecord[]> {
+    const ids = limit > 0 ? await this.redis.zrevrange(this.k.migrations, 0, limit - 1) : []; // 0..-1 would be all
+    const versions = await this.fieldOfEach(ids, fields.version);
+    const stale = ids.filter((id, i) => versions[i] === null || known.get(id)?.version !== Number(versions[i]));
+    const raws = await this.fieldOfEach(stale, fields.record);
+    stale.forEach((id, i) => {
+      const raw = raws[i];
+      if (raw) known.set(id, JSON.parse(raw) as StoredRecord);
+      else known.delete(id);
+    });
+    const newest = new Set(ids);
+    for (const id of known.keys()) if (!newest.has(id)) known.delete(id);
+    return ids.map((id) => known.get(id)).filter((r): r is StoredRecord => r !== undefined);
+  }
+
+  /** One field of each operation's hash, in one round trip (null where absent). */
+  private async fieldOfEach(ids: string[], field: string): Promise<(string | null)[]> {
     if (ids.length === 0) return [];
     const pipe = this.redis.pipeline();
-    for (const id of ids) pipe.hget(this.k.migration(id), fields.record);
-    const raws = ((await pipe.exec()) ?? []).map(([err, raw]) => (err || typeof raw !== 'string' ? null : raw));
-    return raws.filter((x): x is string => x !== null).map((x) => JSON.parse(x) as StoredRecord);
+    for (const id of ids) pipe.hget(this.k.migration(id), field);
+    return ((await pipe.exec()) ?? []).map(([err, v]) => (err || typeof v !== 'string' ? null : v));
   }
 
   async setProgress(id: string, p: ProgressEntry): Promise<void> {
