@@ -15,8 +15,8 @@ const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
  * another (groupOrder) and one file at a time: the root tiers share one machine.
  */
 // test/fast: whole workflows through the real scheduler and host workers on fake hosts (test/support/fake).
-const REDIS = ['apps/scheduler/test/**/*.test.ts', 'apps/worker/test/container-lock.test.ts', 'apps/worker/test/peer-watch.test.ts', 'apps/worker/test/predecessor.test.ts', 'test/fast/**/*.test.ts'];
-const UNIT = ['packages/**/test/**/*.test.ts', 'apps/worker/test/units.test.ts', 'apps/worker/test/rootfs-beneath.test.ts', 'apps/worker/test/trust-config.test.ts', 'test/deploy/**/*.test.ts'];
+const REDIS = ['apps/scheduler/test/**/*.test.ts', 'apps/dashboard/test/server.test.ts', 'apps/worker/test/container-lock.test.ts', 'apps/worker/test/peer-watch.test.ts', 'apps/worker/test/predecessor.test.ts', 'test/fast/**/*.test.ts'];
+const UNIT = ['packages/**/test/**/*.test.ts', 'apps/dashboard/test/listen.test.ts', 'apps/dashboard/test/view.test.ts', 'apps/worker/test/units.test.ts', 'apps/worker/test/rootfs-beneath.test.ts', 'apps/worker/test/trust-config.test.ts', 'test/deploy/**/*.test.ts'];
 
 export default defineConfig({
   resolve: {
@@ -27,6 +27,7 @@ export default defineConfig({
       '@ferry/worker': src('./apps/worker/src/index.ts'),
       '@ferry/scheduler': src('./apps/scheduler/src/index.ts'),
       '@ferry/cli': src('./apps/cli/src/index.ts'),
+      '@ferry/dashboard': src('./apps/dashboard/src/index.ts'),
       '@ferry/lab': src('./apps/lab/src/index.ts'),
     },
   },

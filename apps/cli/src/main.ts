@@ -262,6 +262,25 @@ function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program
+    .command('dashboard')
+    .description('serve a read-only web dashboard: hosts and their load, operations running now with live step progress, the history with its figures, a queue inspector')
+    .option('--listen <addr:port>', 'where it listens: ADDR:PORT, [v6]:PORT, or PORT for 127.0.0.1 (0: any free port)', '127.0.0.1:9480')
+    .option('--allow-remote', 'listen on an address that is not loopback (the dashboard has no authentication)')
+    .addHelpText(
+      'after',
+      examples(
+        ['ferry dashboard', 'ferry dashboard --listen 9481', 'ssh -L 9480:127.0.0.1:9480 admin@scheduler-host   # then open http://127.0.0.1:9480/ here'],
+        'Read-only: nothing on it starts, stops or changes anything (use the CLI for that).',
+        'Bound to loopback: an address that is not is refused (exit 2) unless --allow-remote is given;',
+        'whoever reaches it then sees every host, container, operation and job. Runs until Ctrl-C or SIGTERM.',
+      ),
+    )
+    .action(async (o: { listen: string; allowRemote?: boolean }) => {
+      const { dashboardCommand } = await import('./commands/dashboard.js');
+      setExit(await dashboardCommand(o, print));
+    });
+
+  program
     .command('pin')
     .description('keep a container where it is (or on --host): rebalancing never moves it')
     .argument('<container>')
