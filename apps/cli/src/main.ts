@@ -269,7 +269,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addHelpText(
       'after',
       examples(
-        ['ferry dashboard', 'ferry dashboard --listen 9481', 'ssh -L 9480:127.0.0.1:9480 admin@scheduler-host   # then open http://127.0.0.1:9480/ here'],
+        ['ferry dashboard', 'ferry dashboard --listen 9481', 'ssh -t -L 9480:127.0.0.1:9480 root@scheduler-host ferry dashboard   # from your desk: open http://127.0.0.1:9480/'],
         'Read-only: nothing on it starts, stops or changes anything (use the CLI for that).',
         'Bound to loopback: an address that is not is refused (exit 2) unless --allow-remote is given;',
         'whoever reaches it then sees every host, container, operation and job. Runs until Ctrl-C or SIGTERM.',

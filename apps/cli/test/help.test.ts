@@ -87,7 +87,7 @@ describe('ferry on PATH, --version, --help (built CLI)', () => {
     const top = await helpOf([]);
     expect(top.code).toBe(0);
     const commands = commandsOf(top.stdout);
-    expect(commands).toEqual(expect.arrayContaining(['migrate', 'clone', 'unify', 'status', 'list', 'watch', 'retry', 'cancel', 'hosts', 'exec', 'worker', 'scheduler', 'lab']));
+    expect(commands).toEqual(expect.arrayContaining(['migrate', 'clone', 'unify', 'status', 'list', 'watch', 'retry', 'cancel', 'hosts', 'dashboard', 'exec', 'worker', 'scheduler', 'lab']));
     const missing: string[] = [];
     const visit = async (path: string[]): Promise<void> => {
       if (path.length > 3) return void missing.push(`${path.join(' ')}: nested too deep`);
