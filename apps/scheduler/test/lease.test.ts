@@ -56,7 +56,8 @@ describe('Lease (one holder at a time, with a fencing token)', () => {
     const rec = { id: 'm-1', kind: 'migrate', state: 'running', createdAt: 1, updatedAt: 1, version: 0, steps: [], rollback: [], request: {} } as unknown as StoredRecord;
     expect(await store.save(rec, true)).toBe(true);
     const a = lease('a');
-    const b = lease('b');
+    // b's own lease long: it must still hold it through the checks below on a busy machine.
+    const b = lease('b', 60_000);
     await a.tick();
     const stale = a.mustFence();
     expect(await store.save({ ...rec, version: 0, updatedAt: 2 }, false, stale)).toBe(true);
