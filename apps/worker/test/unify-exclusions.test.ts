@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_EXCLUDES, Exclusions, loadExclusions, parseRules, RULE_LIMITS } from '../src/unify/exclusions.js';
-import { compileGlob } from '../src/unify/glob.js';
+import { compileGlob } from '@ferry/core';
 import { scanRootfs } from '../src/unify/scan.js';
 import { tempDir } from './helpers.js';
 

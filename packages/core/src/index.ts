@@ -1,5 +1,6 @@
 export * from './errors/index.js';
 export * from './names.js';
+export * from './glob.js';
 export * from './request.js';
 export * from './clone-request.js';
 export * from './unify-request.js';

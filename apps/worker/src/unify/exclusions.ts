@@ -15,8 +15,7 @@
  * hostile pattern must not stall the worker; RULE_LIMITS bounds what one list may ask for.
  */
 import { readFile } from 'node:fs/promises';
-import { FerryError } from '@ferry/core';
-import { compileGlob, GlobSyntaxError, type Matcher } from './glob.js';
+import { compileGlob, FerryError, GlobSyntaxError, type Matcher } from '@ferry/core';
 
 export type RuleKind = 'include' | 'exclude' | 'skip';
 

@@ -13,7 +13,7 @@ export {
   type Rule,
   type Decision,
 } from './exclusions.js';
-export { compileGlob, GlobSyntaxError, type Matcher } from './glob.js';
+export { compileGlob, GlobSyntaxError, type Matcher } from '@ferry/core';
 export { STORE_DIR_NAME } from './content-store.js';
 export { probe, fsInfo, usedBytes, type Capabilities, type FsInfo } from './probe.js';
 export { benchUnify, formatBench, BENCH_TOOLS, type BenchOptions, type BenchResult, type BenchRow, type BenchTool } from './bench.js';

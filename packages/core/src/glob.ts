@@ -2,6 +2,8 @@
  * fnmatch(3) patterns (flags 0: `*` and `?` match `/` too, a leading `.` is not special), compiled
  * to tokens and matched by the classic two-pointer algorithm, with no regular expression.
  *
+ * Used by unify's exclude rules and by API tokens' container scopes (api/scope.ts).
+ *
  * Why no RegExp: exclude rules come from callers. A glob translated to a backtracking regex
  * (`*a*a*a*a*b` → `^.*a.*a.*a.*a.*b$`) takes exponential time on a path that almost matches, and
  * a match that stalls stalls the worker's event loop (heartbeats, lock renewals). Here a mismatch
