@@ -24,3 +24,4 @@ export * from './load/index.js';
 export * from './retention.js';
 export * from './trust/index.js';
 export * from './format.js';
+export * from './api/index.js';

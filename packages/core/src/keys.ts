@@ -55,6 +55,10 @@ export function keys(prefix: string) {
      * that runs reconciler passes and rebalance rounds; the token fences the reconciler's saves.
      */
     leaderLease: `${prefix}:lease:leader`,
+    /** API tokens: token id → its record (JSON TokenRecord, signed by the control key; api/token.ts). */
+    apiTokens: `${prefix}:api:tokens`,
+    /** The API's audit log (`ferry audit`), a stream of AuditEntry (api/audit.ts), XADD MAXLEN ~. */
+    audit: `${prefix}:audit`,
     /** Patterns (for SCAN) that gc sweeps for leftovers: records and their hashes, locks, owners. */
     migrationAll: `${prefix}:mig:*`,
     lockAll: `${prefix}:lock:*`,

@@ -19,3 +19,4 @@ export * from './operation-log/sink.js';
 export * from './operation-log/tee.js';
 export * from './operation-log/read.js';
 export * from './trust/index.js';
+export * from './api/index.js';

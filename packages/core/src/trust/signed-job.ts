@@ -10,7 +10,7 @@ import { canonicalJson } from './canonical.js';
 export const AUTH_FIELD = 'auth';
 
 /** An Ed25519 signature, base64 (64 bytes: 88 characters with padding). */
-const Signature = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'not an Ed25519 signature (base64)');
+export const Signature = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'not an Ed25519 signature (base64)');
 
 /** `auth` of a job signed by the control plane: until when it may start, and the signature. */
 export const JobAuth = z.strictObject({

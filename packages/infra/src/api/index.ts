@@ -1,0 +1,2 @@
+export * from './token-store.js';
+export * from './audit-log.js';
