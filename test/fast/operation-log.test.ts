@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { OPERATION_LOG, type OperationRecord } from '@ferry/core';
-import { connect, HostRegistry, OperationStore, Queues } from '@ferry/infra';
-import type { Client } from '../../apps/cli/src/client.js';
+import { connect } from '@ferry/infra';
+import { clientOf } from '../../apps/cli/src/client.js';
 import { logs } from '../../apps/cli/src/commands/logs.js';
+import { localFerry } from '../../apps/cli/src/service/local-ferry.js';
+import type { Ferry } from '../../apps/cli/src/service/ferry.js';
 import { EXIT, ExitError } from '../../apps/cli/src/exit-error.js';
 import { FakeCluster, useFakeClusters, FakeWorld } from '../support/fake/index.js';
 
@@ -25,14 +27,13 @@ describe('ferry logs (fast tier: fake hosts, real scheduler and workers)', () =>
   }
 
   /** What the CLI opens (client.ts), on the test's redis-server and the cluster's prefix. */
-  async function withCli<T>(c: FakeCluster, fn: (cli: Client) => Promise<T>): Promise<T> {
+  async function withCli<T>(c: FakeCluster, fn: (cli: Ferry) => Promise<T>): Promise<T> {
     const redis = connect(clusters.url());
-    const queues = new Queues(redis, c.prefix);
-    const cli: Client = { redis, store: new OperationStore(redis, c.prefix), registry: new HostRegistry(redis, c.prefix), queues, close: async () => undefined };
+    const cli = clientOf(redis, c.prefix, async () => c.keys.controlKey);
     try {
-      return await fn(cli);
+      return await fn(localFerry(cli));
     } finally {
-      await queues.close();
+      await cli.close();
       await redis.quit().catch(() => redis.disconnect());
     }
   }

@@ -6,6 +6,9 @@ import { EXIT, ExitError } from './exit-error.js';
 export const print = (s: string) => process.stdout.write(`${s}\n`);
 export const json = (v: unknown) => print(JSON.stringify(v));
 
+/** `--help`'s closing lines: examples first, then any notes. */
+export const examples = (lines: string[], ...notes: string[]) => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}${notes.length ? `\n\n${notes.join('\n')}` : ''}`;
+
 /** A commander option parser for a number, refusing anything else as bad input. */
 export const num = (what: string) => (v: string) => {
   const n = Number(v);

@@ -3,26 +3,19 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { OPERATION_LOG, summarize, type StoredRecord } from '@ferry/core';
 import { EXIT, ExitError } from './exit-error.js';
-import type { Client } from './client.js';
-import { exitCodeOf, submitMigration, waitFor } from './commands/migrate.js';
+import { exitCodeOf, waitFor } from './commands/migrate.js';
 import { watch } from './commands/watch.js';
-import { control } from './commands/control.js';
-import { submitClone } from './commands/clone.js';
-import { submitUnify } from './commands/unify.js';
 import { registerCheckpointCommands } from './commands/checkpoint.js';
 import { registerInstallCommands } from './commands/install.js';
+import { registerApiCommands } from './commands/api.js';
 import { renderHosts, renderList, renderStatus } from './render.js';
+import type { Ferry } from './service/ferry.js';
+import { withFerry as withFerryOf, withRedisOnly as withRedisOnlyOf, type ApiFlags } from './with-ferry.js';
 
-import { exitCodeOfRun, json, num, print } from './entry.js';
+import { examples, exitCodeOfRun, json, num, print } from './entry.js';
 
 /** The CLI package's version (apps/cli/package.json; dist/main.js and src/main.ts sit one below it). */
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-/** Redis and the queues load only for a command that uses them: --help and --version stay quick. */
-const withClient = async <T>(fn: (c: Client) => Promise<T>): Promise<T> => (await import('./client.js')).withClient(fn);
-
-/** `--help`'s closing lines: examples first, then any notes. */
-const examples = (lines: string[], ...notes: string[]) => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}${notes.length ? `\n\n${notes.join('\n')}` : ''}`;
 
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('ferry')
@@ -31,10 +24,15 @@ function buildProgram(setExit: (code: number) => void): Command {
     .showHelpAfterError()
     // A subcommand's options are its own (`rebalance history --json` is history's, not rebalance's).
     .enablePositionalOptions()
-    .exitOverride();
+    .exitOverride()
+    .option('--api <url>', "talk to ferry's API (https://HOST:PORT, http://127.0.0.1:PORT, unix:/path) instead of Redis (or FERRY_API)")
+    .option('--token <token>', 'bearer token for --api over TCP (or FERRY_TOKEN, which ps does not show)');
+  /** Through the API when --api/FERRY_API is set, else Redis (as root where the scheduler runs). */
+  const withFerry = <T>(fn: (f: Ferry) => Promise<T>) => withFerryOf(program.opts<ApiFlags>(), fn);
+  const withRedisOnly = <T>(command: string, fn: Parameters<typeof withRedisOnlyOf<T>>[2]) => withRedisOnlyOf(program.opts<ApiFlags>(), command, fn);
   /** How migrate --wait, clone and unify end: wait for the operation, print it, exit by its outcome. */
-  const finish = async (c: Client, id: string, asJson: boolean, details?: (r: StoredRecord) => { json: object; text: () => Promise<string> } | undefined) => {
-    const r = await waitFor(c, id);
+  const finish = async (f: Ferry, id: string, asJson: boolean, details?: (r: StoredRecord) => { json: object; text: () => Promise<string> } | undefined) => {
+    const r = await waitFor(f, id);
     const more = details?.(r);
     if (asJson) json({ ...summarize(r), ...more?.json });
     else print(more ? `${renderStatus(r)}\n${await more.text()}` : renderStatus(r));
@@ -42,7 +40,12 @@ function buildProgram(setExit: (code: number) => void): Command {
   };
   program.addHelpText(
     'after',
-    '\nExit codes: 0 done, 1 the operation failed, 2 bad input.\nRedis: REDIS_URL, or ferry starts its own private redis-server (state in $FERRY_STATE_DIR or ~/.local/state/ferry).',
+    [
+      '',
+      "Exit codes: 0 done, 1 the operation failed, 2 bad input, 3 refused by ferry's API (401: the token; 403: its role or scope).",
+      'Redis: REDIS_URL, or ferry starts its own private redis-server (state in $FERRY_STATE_DIR or ~/.local/state/ferry).',
+      "ferry's API instead (no Redis, no key here): FERRY_API=https://HOST:PORT and FERRY_TOKEN, or FERRY_API=unix:/path as root (ferry api --help).",
+    ].join('\n'),
   );
 
   program
@@ -72,17 +75,11 @@ function buildProgram(setExit: (code: number) => void): Command {
       ),
     )
     .action(async (container: string, o) => {
-      await withClient(async (c) => {
-        let to: string = o.to;
-        if (to === 'auto') {
-          const { autoTarget } = await import('./commands/rebalance.js');
-          to = await autoTarget(c, container, o.from, o.mode);
-          if (!o.json) process.stderr.write(`ferry: --to auto: ${container} goes to ${to}\n`);
-        }
-        const id = await submitMigration(c, {
+      await withFerry(async (f) => {
+        const { id, to } = await f.migrate({
           container,
           from: o.from,
-          to,
+          to: o.to,
           mode: o.mode,
           options: {
             ...(o.bwlimit !== undefined ? { bwlimitKBps: o.bwlimit } : {}),
@@ -92,12 +89,13 @@ function buildProgram(setExit: (code: number) => void): Command {
             ...(o.maxPasses !== undefined ? { precopy: { maxPasses: o.maxPasses, stopBelowBytes: 8 * 1024 * 1024, minShrink: 0.8 } } : {}),
           },
         });
+        if (o.to === 'auto' && !o.json) process.stderr.write(`ferry: --to auto: ${container} goes to ${to}\n`);
         if (!o.wait) {
           if (o.json) json({ id, ...(o.to === 'auto' ? { to } : {}) });
           else print(`${id}\nwatch it: ferry watch ${id}`);
           return;
         }
-        await finish(c, id, Boolean(o.json));
+        await finish(f, id, Boolean(o.json));
       });
     });
 
@@ -115,24 +113,19 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', examples(['ferry clone web web2', 'ferry clone web web-copy --to h2 --ip 10.0.3.50', 'ferry clone web web3 --to auto --freeze --json']))
     .action(async (source: string, name: string, o) => {
-      await withClient(async (c) => {
-        let to: string | undefined = o.to;
-        if (to === 'auto') {
-          const { autoCopyTarget } = await import('./commands/rebalance.js');
-          to = await autoCopyTarget(c, source, name, o.from);
-          if (!o.json) process.stderr.write(`ferry: --to auto: the copy goes to ${to}\n`);
-        }
-        const id = await submitClone(c, {
+      await withFerry(async (f) => {
+        const { id, to } = await f.clone({
           container: source,
           name,
           ...(o.from ? { from: o.from } : {}),
-          ...(to ? { to } : {}),
+          ...(o.to ? { to: o.to } : {}),
           ...(o.ip ? { ip: o.ip } : {}),
           ...(o.hostname ? { hostname: o.hostname } : {}),
           freeze: Boolean(o.freeze),
           ...(o.bwlimit !== undefined ? { bwlimitKBps: o.bwlimit } : {}),
         });
-        await finish(c, id, Boolean(o.json));
+        if (o.to === 'auto' && !o.json) process.stderr.write(`ferry: --to auto: the copy goes to ${to}\n`);
+        await finish(f, id, Boolean(o.json));
       });
     });
 
@@ -154,9 +147,9 @@ function buildProgram(setExit: (code: number) => void): Command {
       ),
     )
     .action(async (containers: string[], o) => {
-      await withClient(async (c) => {
-        const id = await submitUnify(c, { containers, ...(o.host ? { host: o.host } : {}), mode: o.mode, dryRun: Boolean(o.dryRun), revert: Boolean(o.revert), excludes: o.exclude });
-        await finish(c, id, Boolean(o.json), (r) => {
+      await withFerry(async (f) => {
+        const { id } = await f.unify({ containers, ...(o.host ? { host: o.host } : {}), mode: o.mode, dryRun: Boolean(o.dryRun), revert: Boolean(o.revert), excludes: o.exclude });
+        await finish(f, id, Boolean(o.json), (r) => {
           const report = r.state === 'rejected' ? undefined : r.steps[0]?.output;
           if (!report) return undefined;
           const text = async () => {
@@ -168,7 +161,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       });
     });
 
-  registerCheckpointCommands(program, withClient, (c, id, asJson) => finish(c, id, asJson));
+  registerCheckpointCommands(program, withFerry, (f, id, asJson) => finish(f, id, asJson));
 
   program
     .command('status')
@@ -177,11 +170,11 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', examples(['ferry status m-mipz3k8wq4x7a1', 'ferry status m-mipz3k8wq4x7a1 --json']))
     .action(async (id: string, o) => {
-      await withClient(async (c) => {
-        const r = await c.store.get(id);
-        if (!r) throw new ExitError(EXIT.badInput, `no operation with id ${id}`);
-        if (o.json) json({ ...summarize(r), record: r, progress: await c.store.progress(id) });
-        else print(renderStatus(r, await c.store.progress(id)));
+      await withFerry(async (f) => {
+        const v = await f.operation({ id });
+        if (!v) throw new ExitError(EXIT.badInput, `no operation with id ${id}`);
+        if (o.json) json({ ...summarize(v.record), record: v.record, progress: v.progress });
+        else print(renderStatus(v.record, v.progress));
       });
     });
 
@@ -192,8 +185,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', examples(['ferry list', 'ferry list --limit 10 --json']))
     .action(async (o) => {
-      await withClient(async (c) => {
-        const rs = await c.store.list(o.limit);
+      await withFerry(async (f) => {
+        const rs = await f.operations({ limit: o.limit });
         if (o.json) json(rs.map(summarize));
         else print(renderList(rs));
       });
@@ -205,7 +198,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<id>', 'operation id')
     .addHelpText('after', examples(['ferry watch m-mipz3k8wq4x7a1'], 'Exits when it ends or pauses: 0 done, 1 otherwise.'))
     .action(async (id: string) => {
-      await withClient(async (c) => setExit(await watch(c, id)));
+      await withFerry(async (f) => setExit(await watch(f, id)));
     });
 
   program
@@ -226,7 +219,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     )
     .action(async (id: string, o) => {
       const { logs } = await import('./commands/logs.js');
-      await withClient(async (c) => setExit(await logs(c, id, { follow: Boolean(o.follow), json: Boolean(o.json) })));
+      await withFerry(async (f) => setExit(await logs(f, id, { follow: Boolean(o.follow), json: Boolean(o.json) })));
     });
 
   for (const kind of ['retry', 'cancel'] as const) {
@@ -237,11 +230,11 @@ function buildProgram(setExit: (code: number) => void): Command {
       .option('--wait', 'wait until it ends or pauses again')
       .addHelpText('after', examples([`ferry ${kind} m-mipz3k8wq4x7a1`, `ferry ${kind} m-mipz3k8wq4x7a1 --wait`]))
       .action(async (id: string, o) => {
-        await withClient(async (c) => {
-          const version = await control(c, id, kind);
+        await withFerry(async (f) => {
+          const { version } = await f.control({ id, kind });
           if (!o.wait) return print(`${kind} requested for ${id}`);
           // The record as it was when asked still shows paused: wait for the scheduler's answer.
-          const r = await waitFor(c, id, undefined, undefined, version);
+          const r = await waitFor(f, id, undefined, undefined, version);
           print(renderStatus(r));
           setExit(kind === 'cancel' ? (r.state === 'rolled-back' ? EXIT.ok : EXIT.failed) : exitCodeOf(r));
         });
@@ -254,8 +247,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', examples(['ferry hosts', 'ferry hosts --json']))
     .action(async (o) => {
-      await withClient(async (c) => {
-        const hosts = await c.registry.list();
+      await withFerry(async (f) => {
+        const hosts = await f.hosts({});
         if (o.json) return json(hosts);
         print(renderHosts(hosts));
       });
@@ -287,8 +280,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--host <host>', 'the host it must stay on')
     .addHelpText('after', examples(['ferry pin db', 'ferry pin db --host h2']))
     .action(async (container: string, o) => {
-      const { pin } = await import('./commands/placement.js');
-      await withClient(async (c) => print(await pin(c, container, o.host)));
+      await withFerry(async (f) => print((await f.pin({ container, ...(o.host ? { host: o.host } : {}) })).message));
     });
   program
     .command('unpin')
@@ -296,8 +288,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<container>')
     .addHelpText('after', examples(['ferry unpin db']))
     .action(async (container: string) => {
-      const { unpin } = await import('./commands/placement.js');
-      await withClient(async (c) => print(await unpin(c, container)));
+      await withFerry(async (f) => print((await f.unpin({ container })).message));
     });
   program
     .command('cordon')
@@ -305,8 +296,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<host>')
     .addHelpText('after', examples(['ferry cordon h3'], 'ferry drain h3 also moves its containers off.'))
     .action(async (host: string) => {
-      const { cordon } = await import('./commands/placement.js');
-      await withClient(async (c) => print(await cordon(c, host)));
+      await withFerry(async (f) => print((await f.cordon({ host })).message));
     });
   program
     .command('uncordon')
@@ -314,8 +304,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<host>')
     .addHelpText('after', examples(['ferry uncordon h3']))
     .action(async (host: string) => {
-      const { uncordon } = await import('./commands/placement.js');
-      await withClient(async (c) => print(await uncordon(c, host)));
+      await withFerry(async (f) => print((await f.uncordon({ host })).message));
     });
   const antiAffinity = program
     .command('anti-affinity')
@@ -328,8 +317,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<containers...>')
     .addHelpText('after', examples(['ferry anti-affinity add db db1 db2 db3']))
     .action(async (group: string, containers: string[]) => {
-      const { groupAdd } = await import('./commands/placement.js');
-      await withClient(async (c) => print(await groupAdd(c, group, containers)));
+      await withFerry(async (f) => print((await f.groupAdd({ group, containers })).message));
     });
   antiAffinity
     .command('remove')
@@ -337,8 +325,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .argument('<containers...>')
     .addHelpText('after', examples(['ferry anti-affinity remove db3']))
     .action(async (containers: string[]) => {
-      const { groupRemove } = await import('./commands/placement.js');
-      await withClient(async (c) => print(await groupRemove(c, containers)));
+      await withFerry(async (f) => print((await f.groupRemove({ containers })).message));
     });
   antiAffinity
     .command('list')
@@ -346,9 +333,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', examples(['ferry anti-affinity list', 'ferry anti-affinity list --json']))
     .action(async (o) => {
-      const { groupList } = await import('./commands/placement.js');
-      await withClient(async (c) => {
-        const groups = await groupList(c);
+      await withFerry(async (f) => {
+        const groups = await f.groups({});
         if (o.json) return json(groups);
         const names = Object.keys(groups).sort();
         print(names.length ? names.map((g) => `${g}: ${groups[g]!.join(' ')}`).join('\n') : 'no anti-affinity groups');
@@ -370,12 +356,13 @@ function buildProgram(setExit: (code: number) => void): Command {
     )
     .action(async (o) => {
       const r = await import('./commands/rebalance.js');
-      await withClient(async (c) => {
+      await withFerry(async (f) => {
         if (o.dryRun) {
-          const d = await r.dryRun(c, { allowRestart: Boolean(o.allowRestart) });
+          const d = await f.rebalancePlan({ allowRestart: Boolean(o.allowRestart) });
           return o.json ? json(d) : print(r.renderDryRun(d));
         }
-        const round = await r.roundNow(c, { allowRestart: Boolean(o.allowRestart) });
+        const { id } = await f.startRound({ allowRestart: Boolean(o.allowRestart) });
+        const round = await r.awaitRound(f, id);
         if (o.json) json(round);
         else print(r.renderRound(round, { notes: true }));
         setExit(r.roundExit(round));
@@ -391,8 +378,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addHelpText('after', examples(['ferry rebalance auto', 'ferry rebalance auto on --every 5m --threshold 15%', 'ferry rebalance auto off']))
     .action(async (what: string | undefined, o) => {
       const r = await import('./commands/rebalance.js');
-      await withClient(async (c) => {
-        const a = await r.auto(c, what, o);
+      await withFerry(async (f) => {
+        const set = r.checkAutoArgs(what, o);
+        const a = set === undefined ? await f.autoState({}) : await f.setAuto({ on: set === 'on', ...(o.every !== undefined ? { every: o.every } : {}), ...(o.threshold !== undefined ? { threshold: o.threshold } : {}) });
         if (o.json) json(a);
         else print(r.renderAuto(a));
       });
@@ -405,8 +393,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addHelpText('after', examples(['ferry rebalance history', 'ferry rebalance history --limit 3 --json']))
     .action(async (o) => {
       const r = await import('./commands/rebalance.js');
-      await withClient(async (c) => {
-        const rounds = await r.history(c, o.limit);
+      await withFerry(async (f) => {
+        const rounds = await f.rounds({ limit: o.limit });
         if (o.json) return json(rounds);
         print(rounds.length ? rounds.map((x) => r.renderRound(x)).join('\n') : 'no rounds yet');
       });
@@ -428,9 +416,8 @@ function buildProgram(setExit: (code: number) => void): Command {
       ),
     )
     .action(async (host: string, o) => {
-      const { drain } = await import('./commands/rebalance.js');
-      await withClient(async (c) => {
-        const d = await drain(c, host, { allowRestart: Boolean(o.allowRestart) });
+      await withFerry(async (f) => {
+        const d = await f.drain({ host, allowRestart: Boolean(o.allowRestart) });
         if (!o.wait) {
           if (o.json) return json(d);
           if (!d.moves.length) return print(`${host} cordoned; it has no containers`);
@@ -439,7 +426,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           return;
         }
         const ends = [];
-        for (const m of d.moves) ends.push({ ...m, state: (await waitFor(c, m.migrationId)).state });
+        for (const m of d.moves) ends.push({ ...m, state: (await waitFor(f, m.migrationId)).state });
         if (o.json) json({ ...d, moves: ends });
         else {
           print(`${host} cordoned; ${ends.length} move(s):`);
@@ -455,9 +442,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', examples(['ferry rebalance policy', 'ferry rebalance policy --set threshold=0.15 maxMoves=3']))
     .action(async (o) => {
-      const { policy } = await import('./commands/placement.js');
-      await withClient(async (c) => {
-        const p = await policy(c, o.set ?? []);
+      await withFerry(async (f) => {
+        const p = o.set?.length ? await f.setPolicy({ settings: o.set }) : await f.policy({});
         if (o.json) return json(p);
         for (const [k, v] of Object.entries(p)) print(`${k} = ${String(v)}`);
       });
@@ -477,7 +463,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     )
     .action(async (container: string, command: string[], o) => {
       const { execCommand } = await import('./commands/exec.js');
-      await withClient(async (c) => setExit(await execCommand(c, { container, argv: command, ...(o.host ? { host: o.host } : {}), ...(o.timeout !== undefined ? { timeoutSec: o.timeout } : {}) })));
+      await withRedisOnly('exec', async (c) => setExit(await execCommand(c, { container, argv: command, ...(o.host ? { host: o.host } : {}), ...(o.timeout !== undefined ? { timeoutSec: o.timeout } : {}) })));
     });
 
   program
@@ -497,7 +483,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     )
     .action(async (host: string, command: string[], o) => {
       const { runCommand } = await import('./commands/run.js');
-      await withClient(async (c) => setExit(await runCommand(c, { host, argv: command, ...(o.timeout !== undefined ? { timeoutSec: o.timeout } : {}) })));
+      await withRedisOnly('run', async (c) => setExit(await runCommand(c, { host, argv: command, ...(o.timeout !== undefined ? { timeoutSec: o.timeout } : {}) })));
     });
 
   program
@@ -511,9 +497,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', examples(['ferry mount web /srv/shared /mnt/shared', 'ferry mount web /srv/config /etc/app --ro --host h1']))
     .action(async (container: string, hostDir: string, path: string, o) => {
-      const { mountCommand, renderMountChange } = await import('./commands/mount.js');
-      await withClient(async (c) => {
-        const m = await mountCommand(c, { container, hostDir, path, readOnly: Boolean(o.ro), ...(o.host ? { host: o.host } : {}) });
+      const { renderMountChange } = await import('./commands/mount.js');
+      await withFerry(async (f) => {
+        const m = await f.mount({ container, hostDir, path, readOnly: Boolean(o.ro), ...(o.host ? { host: o.host } : {}) });
         if (o.json) json(m);
         else print(renderMountChange('mount', m));
       });
@@ -528,9 +514,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', examples(['ferry umount web /mnt/shared']))
     .action(async (container: string, path: string, o) => {
-      const { umountCommand, renderMountChange } = await import('./commands/mount.js');
-      await withClient(async (c) => {
-        const m = await umountCommand(c, { container, path, ...(o.host ? { host: o.host } : {}) });
+      const { renderMountChange } = await import('./commands/mount.js');
+      await withFerry(async (f) => {
+        const m = await f.umount({ container, path, ...(o.host ? { host: o.host } : {}) });
         if (o.json) json(m);
         else print(renderMountChange('umount', m));
       });
@@ -544,9 +530,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', examples(['ferry show web', 'ferry show web --host h2 --json']))
     .action(async (container: string, o) => {
-      const { showCommand, renderDetails } = await import('./commands/mount.js');
-      await withClient(async (c) => {
-        const d = await showCommand(c, { container, ...(o.host ? { host: o.host } : {}) });
+      const { renderDetails } = await import('./commands/mount.js');
+      await withFerry(async (f) => {
+        const d = await f.show({ container, ...(o.host ? { host: o.host } : {}) });
         if (o.json) json(d);
         else print(renderDetails(d));
       });
@@ -562,9 +548,9 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  ferry gc --dry-run\n  ferry gc --keep 200 --max-age 2d --json\n\nOperations that have not ended are never removed.')
     .action(async (o) => {
-      const { gcCommand, renderGc } = await import('./commands/gc.js');
-      await withClient(async (c) => {
-        const r = await gcCommand(c, { dryRun: Boolean(o.dryRun), keep: o.keep, maxAge: o.maxAge, minAge: o.minAge });
+      const { renderGc } = await import('./commands/gc.js');
+      await withFerry(async (f) => {
+        const r = await f.gc({ dryRun: Boolean(o.dryRun), ...(o.keep !== undefined ? { keep: o.keep } : {}), ...(o.maxAge !== undefined ? { maxAge: o.maxAge } : {}), ...(o.minAge !== undefined ? { minAge: o.minAge } : {}) });
         if (o.json) json(r);
         else print(renderGc(r));
       });
@@ -615,22 +601,39 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics; a bare PORT is 127.0.0.1:PORT (or FERRY_SCHEDULER_METRICS; off by default)')
     .option('--control-key <file>', 'the control-plane private key, made (0600, with <name>.pub beside it) if missing (or FERRY_CONTROL_KEY; default <state dir>/keys/control.key)')
     .option('--host-keys <dir>', 'trusted host public keys, <host>.pub: results are accepted only so signed (or FERRY_HOST_KEYS; default <state dir>/keys/hosts)')
+    .option('--api', "serve ferry's API in this process too, on its Unix socket (see ferry api)")
+    .option('--api-listen <addr:port>', "serve ferry's API on TCP too (implies --api; as ferry api --listen)")
+    .option('--api-socket <path>', "the API's Unix socket (implies --api; default <state dir>/api/api.sock)")
+    .option('--api-tls-cert <file>', 'PEM certificate for the API over HTTPS')
+    .option('--api-tls-key <file>', 'PEM private key of --api-tls-cert')
     .addHelpText(
       'after',
-      examples(['REDIS_URL=redis://10.0.0.1:6379 ferry scheduler', 'ferry scheduler --metrics 0.0.0.0:9470'], 'Any number may run; it runs until SIGTERM.'),
+      examples(
+        ['REDIS_URL=redis://10.0.0.1:6379 ferry scheduler', 'ferry scheduler --metrics 0.0.0.0:9470', 'ferry scheduler --api --api-listen 10.0.0.1:7443 --api-tls-cert /etc/ferry/api.crt --api-tls-key /etc/ferry/api.key'],
+        'Any number may run; it runs until SIGTERM.',
+      ),
     )
-    .action(async (o: { metrics?: string; controlKey?: string; hostKeys?: string }) => {
+    .action(async (o: { metrics?: string; controlKey?: string; hostKeys?: string; api?: boolean; apiListen?: string; apiSocket?: string; apiTlsCert?: string; apiTlsKey?: string }) => {
       const { parseSchedulerFlags, runScheduler } = await import('@ferry/scheduler');
+      const { schedulerApiFlags, startApiFromFlags } = await import('./commands/api.js');
       let opts;
       try {
         opts = parseSchedulerFlags(o);
       } catch (e) {
         throw new ExitError(EXIT.badInput, `scheduler: ${(e as Error).message}`);
       }
-      await runScheduler({ ...opts, trust: { ...(o.controlKey ? { controlKey: o.controlKey } : {}), ...(o.hostKeys ? { hostKeys: o.hostKeys } : {}) } });
+      const api = schedulerApiFlags(o);
+      // The API signs with the scheduler's key.
+      const stopApi = api ? await startApiFromFlags(api, o.controlKey) : undefined;
+      try {
+        await runScheduler({ ...opts, trust: { ...(o.controlKey ? { controlKey: o.controlKey } : {}), ...(o.hostKeys ? { hostKeys: o.hostKeys } : {}) } });
+      } finally {
+        await stopApi?.();
+      }
     });
 
   registerInstallCommands(program);
+  registerApiCommands(program, withFerry);
 
   const redis = program
     .command('redis')

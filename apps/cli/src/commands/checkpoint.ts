@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { newMigrationId, parseCheckpointRequest, parseRestoreRequest, shownState, ValidationError, type HostInfo, type OperationKind, JOB_TTL_MS } from '@ferry/core';
 import type { Client } from '../client.js';
+import type { Ferry } from '../service/ferry.js';
 import { EXIT, ExitError } from '../exit-error.js';
 import { json, print } from '../entry.js';
-import { enqueue } from '../enqueue.js';
 
 const bad = (what: string, msg: string) => new ExitError(EXIT.badInput, `invalid ${what} request: ${msg}`);
 const knownHosts = (hosts: HostInfo[]) => hosts.map((h) => h.name).join(', ') || 'none';
@@ -12,7 +12,7 @@ async function submit(c: Client, op: OperationKind, container: string, request: 
   const busy = await c.store.lockHolder(container);
   if (busy) throw new ExitError(EXIT.badInput, `container ${container} is being worked on by ${busy} (see: ferry status ${busy})`);
   const id = newMigrationId(Date.now());
-  await enqueue(c.queues.scheduler, 'submit', { kind: 'submit', op, migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
+  await c.enqueue(c.queues.scheduler, 'submit', { kind: 'submit', op, migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
   return id;
 }
 
@@ -71,13 +71,13 @@ export async function submitRestore(c: Client, a: { container: string; to?: stri
   return submit(c, 'restore', request.container, request);
 }
 
-type WithClient = <T>(fn: (c: Client) => Promise<T>) => Promise<T>;
-type Finish = (c: Client, id: string, asJson: boolean) => Promise<void>;
+type WithFerry = <T>(fn: (f: Ferry) => Promise<T>) => Promise<T>;
+type Finish = (f: Ferry, id: string, asJson: boolean) => Promise<void>;
 
 /** Registers `ferry checkpoint` and `ferry restore` (the seed's OpenVZ CPT: checkpoint to disk, restore later). */
-export function registerCheckpointCommands(program: Command, withClient: WithClient, finish: Finish): void {
-  const done = async (c: Client, id: string, o: { wait?: boolean; json?: boolean }) => {
-    if (o.wait) return finish(c, id, Boolean(o.json));
+export function registerCheckpointCommands(program: Command, withFerry: WithFerry, finish: Finish): void {
+  const done = async (f: Ferry, id: string, o: { wait?: boolean; json?: boolean }) => {
+    if (o.wait) return finish(f, id, Boolean(o.json));
     if (o.json) json({ id });
     else print(`${id}\nwatch it: ferry watch ${id}`);
   };
@@ -101,7 +101,7 @@ export function registerCheckpointCommands(program: Command, withClient: WithCli
       ].join('\n'),
     )
     .action(async (container: string, o: { host?: string; wait?: boolean; json?: boolean }) => {
-      await withClient(async (c) => done(c, await submitCheckpoint(c, { container, ...(o.host ? { host: o.host } : {}) }), o));
+      await withFerry(async (f) => done(f, (await f.checkpoint({ container, ...(o.host ? { host: o.host } : {}) })).id, o));
     });
   program
     .command('restore')
@@ -123,6 +123,6 @@ export function registerCheckpointCommands(program: Command, withClient: WithCli
       ].join('\n'),
     )
     .action(async (container: string, o: { to?: string; wait?: boolean; json?: boolean }) => {
-      await withClient(async (c) => done(c, await submitRestore(c, { container, ...(o.to ? { to: o.to } : {}) }), o));
+      await withFerry(async (f) => done(f, (await f.restore({ container, ...(o.to ? { to: o.to } : {}) })).id, o));
     });
 }

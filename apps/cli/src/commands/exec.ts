@@ -4,7 +4,6 @@ import { decodeExecEntry, ExecArgv, fields as keyFields, newToolboxId, toolboxKe
 import type { Client } from '../client.js';
 import { EXIT, ExitError } from '../exit-error.js';
 import { targetHost } from './target-host.js';
-import { enqueue } from '../enqueue.js';
 
 /**
  * `ferry exec <container> [--host H] -- <command> [args...]`: runs a command in a running container
@@ -129,7 +128,7 @@ export async function followExec(c: Client, hostName: string, job: ExecJobData, 
   process.stdout.on('error', onStdoutError);
 
   try {
-    await enqueue(queue, 'exec', job, { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3600 } }, JOB_TTL_MS.toolbox);
+    await c.enqueue(queue, 'exec', job, { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3600 } }, JOB_TTL_MS.toolbox);
     const t0 = Date.now();
     let last = '0-0';
     let lastCheck = Date.now();

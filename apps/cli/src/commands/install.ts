@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { json, print } from '../entry.js';
+import { examples, json, print } from '../entry.js';
 import { INSTALL_DEFAULTS } from '../install/defaults.js';
 import type { Install, RawInstall } from '../install/options.js';
 import type { Written } from '../install/write-files.js';
 
-const examples = (lines: string[], ...notes: string[]) => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}${notes.length ? `\n\n${notes.join('\n')}` : ''}`;
 const repeat = (v: string, prev: string[] = []) => [...prev, v];
 const VERB: Record<Written['action'], [now: string, dry: string]> = {
   create: ['created', 'would create'],

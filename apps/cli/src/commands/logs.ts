@@ -1,13 +1,13 @@
 import { isTerminal, type StoredRecord } from '@ferry/core';
-import { readOperationLog, type OperationLogLine } from '@ferry/infra';
-import type { Client } from '../client.js';
+import type { OperationLogLine } from '@ferry/infra';
+import type { Ferry } from '../service/ferry.js';
 import { EXIT, ExitError } from '../exit-error.js';
 import { exitCodeOf } from './migrate.js';
 
 export interface LogsOptions {
   follow?: boolean;
   json?: boolean;
-  /** How often --follow looks for new lines and the operation's state (ms). */
+  /** How long --follow waits for new lines before it looks at the operation's state again (ms). */
   pollMs?: number;
   /** Where lines go (default stdout) and notes (default stderr). */
   out?: (line: string) => void;
@@ -34,16 +34,16 @@ export function renderLogLine(l: OperationLogLine): string {
  * rolled back, rejected) and exits by its outcome (0 done, 1 otherwise); a pause is said once on
  * stderr and followed on (a retry or cancel goes on from there). Without, exits 0.
  */
-export async function logs(c: Client, id: string, o: LogsOptions = {}): Promise<number> {
+export async function logs(f: Pick<Ferry, 'operation' | 'log'>, id: string, o: LogsOptions = {}): Promise<number> {
   const out = o.out ?? ((s: string) => process.stdout.write(`${s}\n`));
   const note = o.note ?? ((s: string) => process.stderr.write(`ferry: ${s}\n`));
   const show = (l: OperationLogLine) => out(o.json ? JSON.stringify(l) : renderLogLine(l));
-  let r = await c.store.get(id);
+  let page = await f.log({ id });
+  let r = (await f.operation({ id }))?.record ?? null;
   // Just submitted (`ferry migrate` returns before the scheduler has planned it): --follow waits for it.
-  if (!r && o.follow && (await c.queues.scheduler.getJob(`submit.${id}`))) r = await planned(c, id);
-  let { lines, last } = await readOperationLog(c.redis, c.store.prefix, id);
-  if (!r && !lines.length) throw new ExitError(EXIT.badInput, `no operation with id ${id}`);
-  lines.forEach(show);
+  if (!r && o.follow && page.submitted) r = await planned(f, id);
+  if (!r && !page.lines.length) throw new ExitError(EXIT.badInput, `no operation with id ${id}`);
+  page.lines.forEach(show);
   if (!o.follow) return EXIT.ok;
   if (!r) throw new ExitError(EXIT.failed, `operation ${id} has no record any more (removed by gc): nothing to follow`);
   let endedAt: number | undefined;
@@ -51,14 +51,14 @@ export async function logs(c: Client, id: string, o: LogsOptions = {}): Promise<
   if (pausedAt >= 0) note(pauseNote(r));
   for (;;) {
     if (endedAt === undefined && isTerminal(r.state)) endedAt = Date.now();
-    await new Promise((res) => setTimeout(res, o.pollMs ?? 200));
-    ({ lines, last } = await readOperationLog(c.redis, c.store.prefix, id, last));
-    lines.forEach(show);
+    // New lines, or none after a while (long poll); once ended, until none came for SETTLE_MS.
+    page = await f.log({ id, after: page.last, waitMs: endedAt !== undefined ? SETTLE_MS : (o.pollMs ?? 2000) });
+    page.lines.forEach(show);
     if (endedAt !== undefined) {
-      if (!lines.length && Date.now() - endedAt >= SETTLE_MS) return exitCodeOf(r);
+      if (!page.lines.length) return exitCodeOf(r);
       continue;
     }
-    r = (await c.store.get(id)) ?? r;
+    r = (await f.operation({ id }))?.record ?? r;
     if (r.state === 'paused' && r.version !== pausedAt) {
       pausedAt = r.version;
       note(pauseNote(r));
@@ -67,10 +67,10 @@ export async function logs(c: Client, id: string, o: LogsOptions = {}): Promise<
 }
 
 /** The record of a submitted operation once the scheduler has saved it (null if it never does). */
-async function planned(c: Client, id: string, timeoutMs = 60_000): Promise<StoredRecord | null> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((res) => setTimeout(res, 100))) {
-    const r = await c.store.get(id);
-    if (r) return r;
+async function planned(f: Pick<Ferry, 'operation'>, id: string, timeoutMs = 60_000): Promise<StoredRecord | null> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; ) {
+    const v = await f.operation({ id, waitMs: Math.min(20_000, Math.max(0, end - Date.now())) });
+    if (v) return v.record;
   }
   return null;
 }

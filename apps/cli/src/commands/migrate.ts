@@ -10,8 +10,8 @@ import {
   JOB_TTL_MS,
 } from '@ferry/core';
 import type { Client } from '../client.js';
+import type { Ferry } from '../service/ferry.js';
 import { EXIT, ExitError } from '../exit-error.js';
-import { enqueue } from '../enqueue.js';
 
 /** A host whose worker has not reported for this long is treated as down. */
 const STALE_MS = 30_000;
@@ -62,13 +62,16 @@ export async function checkRequest(c: Client, input: MigrationRequestInput) {
 export async function submitMigration(c: Client, input: MigrationRequestInput): Promise<string> {
   const request = await checkRequest(c, input);
   const id = newMigrationId(Date.now());
-  await enqueue(c.queues.scheduler, 'submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
+  await c.enqueue(c.queues.scheduler, 'submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
   return id;
 }
 
-/** Polls until the operation (any kind) ends or pauses. */
+/**
+ * Waits until the operation (any kind) ends or pauses, through `operation` (a long poll: it answers
+ * when the record or its progress changes). `onUpdate` sees each new version of the record.
+ */
 export async function waitFor(
-  c: Client,
+  f: Pick<Ferry, 'operation'>,
   id: string,
   onUpdate?: (r: StoredRecord) => void,
   timeoutMs = 30 * 60_000,
@@ -77,14 +80,16 @@ export async function waitFor(
 ): Promise<StoredRecord> {
   const deadline = Date.now() + timeoutMs;
   let seen = -1;
+  let stamp: string | undefined;
   while (Date.now() < deadline) {
-    const r = await c.store.get(id);
+    const v = await f.operation({ id, ...(stamp !== undefined ? { changedFrom: stamp } : {}), waitMs: Math.max(0, Math.min(20_000, deadline - Date.now())) });
+    const r = v?.record;
+    stamp = v?.stamp;
     if (r && r.version !== seen) {
       seen = r.version;
       onUpdate?.(r);
     }
     if (r && r.version > afterVersion && (isTerminal(r.state) || r.state === 'paused')) return r;
-    await new Promise((res) => setTimeout(res, 150));
   }
   throw new ExitError(EXIT.failed, `operation ${id} did not finish within ${Math.round(timeoutMs / 1000)} s (it goes on; see ferry status ${id})`);
 }

@@ -15,7 +15,6 @@ import {
 import type { Client } from '../client.js';
 import { EXIT, ExitError } from '../exit-error.js';
 import { targetHost } from './target-host.js';
-import { enqueue } from '../enqueue.js';
 
 /**
  * `ferry mount` / `ferry umount` / `ferry show`: one request to the worker of the host that has the
@@ -31,7 +30,7 @@ async function request(c: Client, host: string, job: ToolboxJob): Promise<Contai
   const reader = c.redis.duplicate();
   const key = toolboxKeys(prefix).reply(job.requestId);
   try {
-    await enqueue(queue, job.kind, job, { jobId: job.requestId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3600 } }, JOB_TTL_MS.toolbox);
+    await c.enqueue(queue, job.kind, job, { jobId: job.requestId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3600 } }, JOB_TTL_MS.toolbox);
     const got = await reader.blpop(key, ANSWER_MS / 1000);
     if (!got) {
       const removed = await queue.remove(job.requestId).catch(() => 0);

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   HostName,
   newRoundId,
@@ -19,10 +18,10 @@ import {
 } from '@ferry/core';
 import { PlacementStore, readCluster, RoundStore, type ClusterView } from '@ferry/infra';
 import type { Client } from '../client.js';
+import type { Ferry } from '../service/ferry.js';
 import { EXIT, ExitError } from '../exit-error.js';
 import { fmtBytes } from '../render.js';
 import { checkRequest } from './migrate.js';
-import { enqueue } from '../enqueue.js';
 
 const placement = (c: Client) => new PlacementStore(c.redis, c.store.prefix);
 const view = (c: Client) => readCluster({ registry: c.registry, placement: placement(c), store: c.store });
@@ -66,22 +65,25 @@ export function renderDryRun(d: DryRun): string {
   return lines.join('\n');
 }
 
-/** `ferry rebalance`: one round now, run by a scheduler (one round at a time); waits for it to end. */
-export async function roundNow(c: Client, o: { allowRestart?: boolean; timeoutMs?: number } = {}): Promise<RebalanceRound> {
+/** `ferry rebalance`: asks for one round now, run by a scheduler (one round at a time); its id. */
+export async function startRound(c: Client, o: { allowRestart?: boolean } = {}): Promise<string> {
   const id = newRoundId(Date.now());
   await c.queues.rebalance.add('round', { trigger: 'manual', roundId: id, ...(o.allowRestart ? { allowRestart: true } : {}) }, { jobId: roundJobId(id), attempts: 3, backoff: { type: 'exponential', delay: 1000 } });
-  const rounds = new RoundStore(c.redis, c.store.prefix);
+  return id;
+}
+
+/** Waits for a round to end (through `round`, which long-polls), saying so once when it has not started. */
+export async function awaitRound(f: Pick<Ferry, 'round'>, id: string, o: { timeoutMs?: number } = {}): Promise<RebalanceRound> {
   const start = Date.now();
   let warned = false;
   for (;;) {
-    const r = await rounds.get(id);
+    const r = await f.round({ id, waitMs: 5000 });
     if (r?.state === 'done') return r;
     if (!r && !warned && Date.now() - start > 15_000) {
       warned = true;
       process.stderr.write(`ferry: round ${id} has not started yet: another round may be running, or no scheduler runs (ferry scheduler)\n`);
     }
     if (Date.now() - start > (o.timeoutMs ?? 3_600_000)) throw new ExitError(EXIT.failed, `round ${id} did not end in time (it goes on; see ferry rebalance history)`);
-    await sleep(300);
   }
 }
 
@@ -131,10 +133,16 @@ export interface AutoState {
   threshold: number;
 }
 
-/** `ferry rebalance auto [on|off]`: the job scheduler of automatic rounds, and the threshold they act on. */
-export async function auto(c: Client, what: string | undefined, o: { every?: string; threshold?: string }): Promise<AutoState> {
+/** `ferry rebalance auto [on|off] [--every] [--threshold]`: bad input said before anything is asked; `what`, checked. */
+export function checkAutoArgs(what: string | undefined, o: { every?: string; threshold?: string }): 'on' | 'off' | undefined {
   if (what !== undefined && what !== 'on' && what !== 'off') throw new ExitError(EXIT.badInput, `auto: '${what}' is neither on nor off`);
   if (what !== 'on' && (o.every !== undefined || o.threshold !== undefined)) throw new ExitError(EXIT.badInput, `--every and --threshold go with 'auto on'`);
+  return what;
+}
+
+/** `ferry rebalance auto [on|off]`: the job scheduler of automatic rounds, and the threshold they act on. */
+export async function auto(c: Client, what: string | undefined, o: { every?: string; threshold?: string }): Promise<AutoState> {
+  checkAutoArgs(what, o);
   const everyMs = o.every !== undefined ? parseEvery(o.every) : undefined;
   const threshold = o.threshold !== undefined ? parseThreshold(o.threshold) : undefined;
   const q = c.queues.rebalance;
@@ -204,7 +212,7 @@ export async function drain(c: Client, host: string, o: { allowRestart?: boolean
   const moves: DrainResult['moves'] = [];
   for (const [i, request] of requests.entries()) {
     const id = `m-${newRoundId(Date.now()).slice(2)}d${i.toString(36)}`;
-    await enqueue(c.queues.scheduler, 'submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
+    await c.enqueue(c.queues.scheduler, 'submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
     moves.push({ ...plan.moves[i]!, migrationId: id });
   }
   return { host, moves };

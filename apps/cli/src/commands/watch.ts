@@ -1,30 +1,30 @@
-import type { Client } from '../client.js';
+import { isTerminal } from '@ferry/core';
 import { EXIT, ExitError } from '../exit-error.js';
 import { renderStatus } from '../render.js';
-import { exitCodeOf, waitFor } from './migrate.js';
+import type { Ferry } from '../service/ferry.js';
+import { exitCodeOf } from './migrate.js';
 
-/** Live view of an operation (any kind) until it ends or pauses; redraws in place on a terminal. */
-export async function watch(c: Client, id: string, out: NodeJS.WriteStream = process.stdout): Promise<number> {
-  if (!(await c.store.get(id))) throw new ExitError(EXIT.badInput, `no operation with id ${id}`);
+/**
+ * Live view of an operation (any kind) until it ends or pauses; redraws in place on a terminal.
+ * Each redraw follows a change of the record or its progress (`operation` long-polls for one).
+ */
+export async function watch(f: Pick<Ferry, 'operation'>, id: string, out: NodeJS.WriteStream = process.stdout, timeoutMs = 30 * 60_000): Promise<number> {
+  let v = await f.operation({ id });
+  if (!v) throw new ExitError(EXIT.badInput, `no operation with id ${id}`);
+  const deadline = Date.now() + timeoutMs;
   let lastLines = 0;
   let lastText = '';
-  const draw = async () => {
-    const r = await c.store.get(id);
-    if (!r) return;
-    const text = renderStatus(r, await c.store.progress(id));
-    if (text === lastText) return;
-    lastText = text;
-    if (out.isTTY && lastLines) out.write(`\x1b[${lastLines}F\x1b[J`);
-    else if (!out.isTTY && lastLines) out.write('\n');
-    out.write(`${text}\n`);
-    lastLines = text.split('\n').length;
-  };
-  const timer = setInterval(() => void draw(), 200);
-  try {
-    const r = await waitFor(c, id);
-    await draw();
-    return exitCodeOf(r);
-  } finally {
-    clearInterval(timer);
+  for (;;) {
+    const text = renderStatus(v.record, v.progress);
+    if (text !== lastText) {
+      lastText = text;
+      if (out.isTTY && lastLines) out.write(`\x1b[${lastLines}F\x1b[J`);
+      else if (!out.isTTY && lastLines) out.write('\n');
+      out.write(`${text}\n`);
+      lastLines = text.split('\n').length;
+    }
+    if (isTerminal(v.record.state) || v.record.state === 'paused') return exitCodeOf(v.record);
+    if (Date.now() > deadline) throw new ExitError(EXIT.failed, `operation ${id} did not finish within ${Math.round(timeoutMs / 1000)} s (it goes on; see ferry status ${id})`);
+    v = (await f.operation({ id, changedFrom: v.stamp, waitMs: Math.min(20_000, Math.max(0, deadline - Date.now())) })) ?? v;
   }
 }

@@ -1,6 +1,6 @@
 import { summarize } from '@ferry/core';
 import type { LabInfo } from '../lab/index.js';
-import { openClient, submitMigration, waitFor } from '@ferry/cli';
+import { localFerry, openClient, submitMigration, waitFor } from '@ferry/cli';
 import { ClientProbe } from '../probe/client-probe.js';
 
 export interface Measured {
@@ -46,7 +46,7 @@ export async function measureMigration(
     const t0 = Date.now();
     const id = await submitMigration(c, { container: opts.container, from: opts.from, to: opts.to, ...(opts.mode ? { mode: opts.mode } : {}), ...(opts.verify ? { verify: opts.verify } : {}) });
     let last = '';
-    const r = await waitFor(c, id, (rec) => {
+    const r = await waitFor(localFerry(c), id, (rec) => {
       const line = rec.state === 'rejected' ? 'rejected' : rec.steps.map((s) => `${s.name}:${s.state}`).join(' ');
       if (line !== last) opts.onProgress?.((last = line));
     });

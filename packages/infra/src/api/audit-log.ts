@@ -10,7 +10,7 @@ export class AuditLog {
 
   constructor(
     readonly redis: Redis,
-    prefix: string,
+    readonly prefix: string,
     readonly maxLen: number = AUDIT.maxLen,
   ) {
     this.key = keys(prefix).audit;
