@@ -7,8 +7,8 @@ import { stateDir } from '../paths.js';
  * machine with the default state dir finds them with no configuration (the scheduler makes the
  * control key, the CLI reads it, each worker writes its public key into `hosts/`). On a fleet:
  * copy `control.pub` to each worker host (--control-key / FERRY_CONTROL_PUB) and each host's
- * `hosts/<host>.pub` to the scheduler's host (--host-keys / FERRY_HOST_KEYS). Interim, until
- * `ferry host join` and the authenticated API exist.
+ * `hosts/<host>.pub` to the scheduler's host (--host-keys / FERRY_HOST_KEYS), until `ferry host
+ * join` exists. Users need none of it: ferry's API holds the control key for them.
  */
 export function trustPaths(env: NodeJS.ProcessEnv = process.env) {
   const dir = join(stateDir(env), 'keys');
