@@ -8,8 +8,8 @@ import { compileGlob } from '../glob.js';
  */
 export const ScopePattern = z
   .string()
-  .min(1, 'a container pattern is empty')
-  .max(64, 'a container pattern is longer than 64 characters')
+  .min(1, { error: 'a container pattern is empty', abort: true })
+  .max(64, { error: 'a container pattern is longer than 64 characters', abort: true })
   .regex(/^[A-Za-z0-9_.*?[\]!^-]+$/, "a container pattern may hold only letters, digits, '_', '.', '-' and the wildcards * ? [...]");
 export const ContainerScope = z.array(ScopePattern).min(1, 'a container scope needs at least one pattern').max(32, 'at most 32 container patterns');
 export type ContainerScope = z.infer<typeof ContainerScope>;

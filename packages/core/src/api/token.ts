@@ -15,8 +15,8 @@ export const TOKEN_PREFIX = 'ferry_';
 export const TokenId = z.string().regex(/^[a-z0-9]{10}$/, 'not a token id (10 lower-case letters and digits)');
 export const TokenName = z
   .string()
-  .min(1, 'a token name is empty')
-  .max(64, 'a token name is longer than 64 characters')
+  .min(1, { error: 'a token name is empty', abort: true })
+  .max(64, { error: 'a token name is longer than 64 characters', abort: true })
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.@+-]*$/, "a token name may hold only letters, digits, '_', '.', '@', '+', '-' and starts with a letter or digit");
 
 const TOKEN = /^ferry_([a-z0-9]{10})_([A-Za-z0-9_-]{43})$/;
