@@ -1,5 +1,6 @@
 import { AuditLog } from '@ferry/infra';
-import type { AuditLine } from '@ferry/core';
+import { AUDIT, type AuditLine } from '@ferry/core';
+import { EXIT, ExitError } from '../exit-error.js';
 import type { Client } from '../client.js';
 import type { In } from '../service/inputs.js';
 import type { Ferry } from '../service/ferry.js';
@@ -25,6 +26,7 @@ export function renderAuditLine(l: AuditLine): string {
 export async function audit(f: Pick<Ferry, 'audit'>, o: { limit: number; follow?: boolean; json?: boolean; out?: (s: string) => void; until?: () => boolean }): Promise<void> {
   const out = o.out ?? ((s: string) => process.stdout.write(`${s}\n`));
   const show = (l: AuditLine) => out(o.json ? JSON.stringify(l) : renderAuditLine(l));
+  if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > AUDIT.maxLen) throw new ExitError(EXIT.badInput, `--limit: a whole number from 1 to ${AUDIT.maxLen}, not ${o.limit}`);
   let lines = await f.audit({ limit: o.limit });
   lines.forEach(show);
   if (!o.follow) return;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { FerryError, keys, TOKEN_PREFIX, tokenIdOf, tokenInfo, tokenMessage, TokenRecord, type Keys, type ApiRole, type TokenInfo } from '@ferry/core';
+import { FerryError, keys, parseOrThrow, TOKEN_PREFIX, tokenIdOf, tokenInfo, tokenMessage, TokenRecord, type Keys, type ApiRole, type TokenInfo } from '@ferry/core';
 import { publicKeyOf, signText, verifyText } from '../trust/ed25519.js';
 
 /** What a presented token turned out to be. */
@@ -36,7 +36,8 @@ export class TokenStore {
       const id = Array.from({ length: 10 }, () => ID_CHARS[randomInt(ID_CHARS.length)]).join('');
       const token = `${TOKEN_PREFIX}${id}_${randomBytes(32).toString('base64url')}`;
       const unsigned = { v: 1 as const, id, name: o.name ?? id, role: o.role, ...(o.containers ? { containers: o.containers } : {}), createdAt: now, hash: digest(token) };
-      const record = TokenRecord.parse({ ...unsigned, sig: signText(this.controlKey, tokenMessage(unsigned)) });
+      // Bad input (a name or pattern that cannot be) is a ValidationError naming each field.
+      const record = parseOrThrow(TokenRecord, { ...unsigned, sig: signText(this.controlKey, tokenMessage(unsigned)) });
       if (await this.redis.hsetnx(this.k.apiTokens, id, JSON.stringify(record))) return { token, info: tokenInfo(record) };
     }
   }
