@@ -14,6 +14,7 @@ import { parseApiFlags } from '../../apps/cli/src/api/server/listen.js';
 import { startApi, type ApiServer } from '../../apps/cli/src/api/server/start.js';
 import { audit } from '../../apps/cli/src/commands/audit.js';
 import { waitFor } from '../../apps/cli/src/commands/migrate.js';
+import { watch } from '../../apps/cli/src/commands/watch.js';
 import { EXIT, ExitError } from '../../apps/cli/src/exit-error.js';
 import { FakeCluster, FakeWorld, useFakeClusters } from '../support/fake/index.js';
 import { freshPrefix } from '../support/redis.js';
@@ -236,10 +237,18 @@ describe("ferry's API (fast tier: fake hosts, real scheduler, workers, HTTP and 
     const f = remoteFerry(as(await token('operator', { containers: ['web-*'] })));
     const { id, to } = await f.migrate({ container: 'web-1', from: 'h1', to: 'h2' });
     expect(to).toBe('h2');
+    // ferry watch beside it (as on a pipe: each new view after the last), through the same API.
+    const written: string[] = [];
+    const out = { isTTY: false, write: (s: string) => written.push(s) } as unknown as NodeJS.WriteStream;
+    const watching = watch(f, id, out);
     const seen: string[] = [];
     const r = await waitFor(f, id, (rec) => seen.push(rec.state));
     expect(r.state).toBe('done');
     expect(seen).toContain('done');
+    expect(await watching).toBe(0);
+    const views = written.join('').split('\n\n');
+    expect(views.at(-1)).toMatch(/^migrate m-\w+: web-1 h1 → h2 \(restart\) +DONE\n/);
+    expect(views.at(-1)).toMatch(/✓ cleanup +h1 +done/);
     expect(c.world.runningOn('web-1')).toEqual(['h2']);
     // Signed by the API's key: the scheduler accepted it as it accepts the CLI's.
     const v = await f.operation({ id });

@@ -2,7 +2,7 @@ import { isTerminal, type StoredRecord } from '@ferry/core';
 import type { OperationLogLine } from '@ferry/infra';
 import type { Ferry } from '../service/ferry.js';
 import { EXIT, ExitError } from '../exit-error.js';
-import { exitCodeOf } from './migrate.js';
+import { exitCodeOf, planned } from './migrate.js';
 
 export interface LogsOptions {
   follow?: boolean;
@@ -64,15 +64,6 @@ export async function logs(f: Pick<Ferry, 'operation' | 'log'>, id: string, o: L
       note(pauseNote(r));
     }
   }
-}
-
-/** The record of a submitted operation once the scheduler has saved it (null if it never does). */
-async function planned(f: Pick<Ferry, 'operation'>, id: string, timeoutMs = 60_000): Promise<StoredRecord | null> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; ) {
-    const v = await f.operation({ id, waitMs: Math.min(20_000, Math.max(0, end - Date.now())) });
-    if (v) return v.record;
-  }
-  return null;
 }
 
 function pauseNote(r: StoredRecord): string {

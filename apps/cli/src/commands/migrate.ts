@@ -94,6 +94,15 @@ export async function waitFor(
   throw new ExitError(EXIT.failed, `operation ${id} did not finish within ${Math.round(timeoutMs / 1000)} s (it goes on; see ferry status ${id})`);
 }
 
+/** The record of a submitted operation once the scheduler has saved it (null if it never does). */
+export async function planned(f: Pick<Ferry, 'operation'>, id: string, timeoutMs = 60_000): Promise<StoredRecord | null> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; ) {
+    const v = await f.operation({ id, waitMs: Math.min(20_000, Math.max(0, end - Date.now())) });
+    if (v) return v.record;
+  }
+  return null;
+}
+
 /** done → 0; anything else an operation that failed. */
 export function exitCodeOf(r: StoredRecord): number {
   return r.state === 'done' ? EXIT.ok : EXIT.failed;

@@ -2,14 +2,19 @@ import { isTerminal } from '@ferry/core';
 import { EXIT, ExitError } from '../exit-error.js';
 import { renderStatus } from '../render.js';
 import type { Ferry } from '../service/ferry.js';
-import { exitCodeOf } from './migrate.js';
+import { exitCodeOf, planned } from './migrate.js';
 
 /**
  * Live view of an operation (any kind) until it ends or pauses; redraws in place on a terminal.
  * Each redraw follows a change of the record or its progress (`operation` long-polls for one).
  */
-export async function watch(f: Pick<Ferry, 'operation'>, id: string, out: NodeJS.WriteStream = process.stdout, timeoutMs = 30 * 60_000): Promise<number> {
+export async function watch(f: Pick<Ferry, 'operation' | 'log'>, id: string, out: NodeJS.WriteStream = process.stdout, timeoutMs = 30 * 60_000): Promise<number> {
   let v = await f.operation({ id });
+  if (!v) {
+    // Just submitted (`ferry migrate` returns before the scheduler has planned it): wait for it.
+    const page = await f.log({ id });
+    if ((page.submitted || page.lines.length) && (await planned(f, id))) v = await f.operation({ id });
+  }
   if (!v) throw new ExitError(EXIT.badInput, `no operation with id ${id}`);
   const deadline = Date.now() + timeoutMs;
   let lastLines = 0;

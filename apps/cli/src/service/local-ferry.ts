@@ -37,7 +37,7 @@ export function localFerry(c: Client): Ferry {
     hosts: () => c.registry.list(),
     log: async (i) => {
       const page = await longPoll(() => readOperationLog(c.redis, c.store.prefix, i.id, i.after), (p) => p.lines.length > 0, i.waitMs);
-      const submitted = !page.lines.length && !(await c.store.get(i.id)) && Boolean(await c.queues.scheduler.getJob(`submit.${i.id}`));
+      const submitted = !(await c.store.get(i.id)) && Boolean(await c.queues.scheduler.getJob(`submit.${i.id}`));
       return { ...page, submitted };
     },
     show: (i) => showCommand(c, i),
