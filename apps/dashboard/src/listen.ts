@@ -1,19 +1,13 @@
 import { isIP } from 'node:net';
 import { parseOrThrow, ValidationError } from '@ferry/core';
-import { ListenAddress, type MetricsListen } from '@ferry/infra';
+import { isLoopback, ListenAddress, type MetricsListen } from '@ferry/infra';
+
+/** Whether an address is reachable from this host only (one definition, in @ferry/infra, for every server). */
+export { isLoopback };
 
 /** The dashboard's port unless --listen names another (the daemons' metrics use 9470 and 9471). */
 export const DASHBOARD_PORT = 9480;
 export const DEFAULT_LISTEN = `127.0.0.1:${DASHBOARD_PORT}`;
-
-/** 127.0.0.0/8, ::1 (and 127.x mapped into IPv6), or the name localhost: reachable from this host only. */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  if (h === 'localhost') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (isIP(h) === 6) return h === '::1' || /^::ffff:127\./.test(h);
-  return false;
-}
 
 /**
  * `ferry dashboard --listen ADDR` (default 127.0.0.1:9480): ADDR:PORT, [v6]:PORT or PORT alone

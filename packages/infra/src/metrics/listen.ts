@@ -47,6 +47,15 @@ export const ListenAddress = z
   .trim()
   .transform((v, ctx): MetricsListen => listenAt(v, ctx, { forms: 'ADDR:PORT or PORT (127.0.0.1)', anyPort: true }));
 
+/** 127.0.0.0/8, ::1 (and 127.x mapped into IPv6), or the name localhost: reachable from this host only. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || /^::ffff:127\./.test(h);
+  return false;
+}
+
 /** Shown in logs and used by tests: `http://ADDR:PORT/metrics`. */
 export function metricsUrl(at: MetricsListen): string {
   return `http://${isIP(at.host) === 6 ? `[${at.host}]` : at.host}:${at.port}/metrics`;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { EXIT, ExitError } from '../../exit-error.js';
-import { defaultApiSocket, isLoopback } from '../server/listen.js';
+import { isLoopback } from '@ferry/infra';
+import { defaultApiSocket } from '../server/listen.js';
 
 /** Where the CLI finds ferry's API, and how it proves who it is. */
 export type ApiEndpoint =

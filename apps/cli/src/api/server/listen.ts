@@ -1,7 +1,6 @@
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { FerryError, ValidationError, type Problem } from '@ferry/core';
-import { MetricsFlag, stateDir } from '@ferry/infra';
+import { isLoopback, ListenAddress, stateDir } from '@ferry/infra';
 
 /** Where ferry's API listens: a Unix socket (local root, no token), TCP (bearer tokens), or both. */
 export interface ApiListen {
@@ -14,13 +13,6 @@ export function defaultApiSocket(env: NodeJS.ProcessEnv = process.env): string {
   return join(stateDir(env), 'api', 'api.sock');
 }
 
-/** 127.0.0.0/8, ::1 (and the IPv4-mapped form), `localhost`: traffic that never leaves this host. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^::ffff:/i, '');
-  if (h === 'localhost' || h === '::1') return true;
-  return isIP(h) === 4 && h.startsWith('127.');
-}
-
 /** Refuses plain HTTP beyond loopback: a bearer token would cross the network in the clear. */
 export function plainHttpProblem(tcp: ApiListen['tcp']): string | undefined {
   if (!tcp || tcp.tls || isLoopback(tcp.host)) return undefined;
@@ -28,7 +20,7 @@ export function plainHttpProblem(tcp: ApiListen['tcp']): string | undefined {
 }
 
 export interface ApiServeFlags {
-  /** ADDR:PORT, or PORT alone for 127.0.0.1:PORT. */
+  /** ADDR:PORT, or PORT alone for 127.0.0.1:PORT (0: any free port). */
   listen?: string;
   /** A path; false: no socket (`--no-socket`). */
   socket?: string | boolean;
@@ -44,9 +36,8 @@ export function parseApiFlags(f: ApiServeFlags, env: NodeJS.ProcessEnv = process
   const problems: Problem[] = [];
   let tcp: ApiListen['tcp'];
   if (f.listen !== undefined) {
-    const l = MetricsFlag.safeParse(f.listen);
+    const l = ListenAddress.safeParse(f.listen);
     if (!l.success) problems.push({ path: 'listen', message: l.error.issues[0]?.message ?? 'invalid' });
-    else if (!l.data) problems.push({ path: 'listen', message: 'give ADDR:PORT (or leave --listen out for the socket only)' });
     else tcp = { ...l.data };
   }
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) problems.push({ path: f.tlsCert === undefined ? 'tls-cert' : 'tls-key', message: '--tls-cert and --tls-key go together' });
