@@ -1,10 +1,8 @@
-import type { Redis } from 'ioredis';
-import { DEFAULT_PREFIX } from '@ferry/core';
-import { connect, ensureRedis, HostRegistry, OperationStore, Queues } from '@ferry/infra';
+import { HostRegistry, openRedis, OperationStore, Queues, type RedisClient } from '@ferry/infra';
 
 /** What CLI commands talk to: the store, the registry and the scheduler's queue. */
 export interface Client {
-  redis: Redis;
+  redis: RedisClient;
   store: OperationStore;
   registry: HostRegistry;
   queues: Queues;
@@ -12,9 +10,7 @@ export interface Client {
 }
 
 export async function openClient(): Promise<Client> {
-  const { url } = await ensureRedis();
-  const redis = connect(url);
-  const prefix = process.env.FERRY_PREFIX ?? DEFAULT_PREFIX;
+  const { redis, prefix } = await openRedis();
   const queues = new Queues(redis, prefix);
   return {
     redis,

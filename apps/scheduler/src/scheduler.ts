@@ -1,5 +1,4 @@
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   currentSteps,
@@ -28,7 +27,7 @@ import {
   retentionFromEnv,
   type RetentionPolicy,
 } from '@ferry/core';
-import { HostRegistry, JobSigner, Lease, OperationLogSink, OperationStore, Queues, teeOperationLog, type LeaseFence, type MetricsListen } from '@ferry/infra';
+import { HostRegistry, JobSigner, Lease, OperationLogSink, OperationStore, Queues, teeOperationLog, type LeaseFence, type MetricsListen, type RedisClient } from '@ferry/infra';
 import { stepJob } from './step-jobs.js';
 import { SchedulerGate, type AdmittedJob, type SchedulerTrust } from './trust/scheduler-gate.js';
 import { Reconciler, type ReconcilerPort } from './reconciler.js';
@@ -37,7 +36,7 @@ import { Collector } from './collector.js';
 import { SchedulerMetrics } from './metrics/index.js';
 
 export interface SchedulerOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   log: Logger;
   /** Keys (from files, never Redis): requests and results are checked, every job enqueued is signed. */
@@ -137,6 +136,8 @@ export class Scheduler {
       ...SCHEDULER_JOB_LOCK,
     });
     this.worker.on('failed', (job, err) => this.opts.log.error({ err, jobId: job?.id }, 'scheduler job failed'));
+    // Connection errors (Redis restarting, a Sentinel failover): BullMQ reconnects by itself.
+    this.worker.on('error', (err) => this.opts.log.warn({ err }, 'scheduler queue error'));
     const port: ReconcilerPort = {
       store: this.store,
       registry: this.registry,

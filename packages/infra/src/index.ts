@@ -3,6 +3,8 @@ export * from './paths.js';
 export * from './log.js';
 export * from './redis/connection.js';
 export * from './redis/embedded.js';
+export * from './redis/nodes.js';
+export * from './redis/open.js';
 export * from './redis/queues.js';
 export * from './store/operation-store.js';
 export * from './store/host-registry.js';

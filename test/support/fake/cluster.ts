@@ -3,7 +3,6 @@ import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { pino, type Logger } from 'pino';
 import {
@@ -18,7 +17,7 @@ import {
   type StoredRecord,
   type UnifyRequest,
 } from '@ferry/core';
-import { connect, OperationStore, Queues } from '@ferry/infra';
+import { connect, OperationStore, Queues, type RedisClient } from '@ferry/infra';
 import { Scheduler } from '../../../apps/scheduler/src/scheduler.js';
 import { HostWorker } from '../../../apps/worker/src/host-worker.js';
 import type { HostConfig } from '../../../apps/worker/src/config.js';
@@ -73,14 +72,14 @@ export class FakeCluster {
   readonly keys = new TestKeys();
   private readonly schedulerDir = mkdtempSync(join(tmpdir(), 'ferry-fake-scheduler-'));
   private readonly queues: Queues;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly log: Logger;
   /** Every scheduler running (the first one and those added), each with its own connection and state dir. */
-  private readonly schedulers = new Map<Scheduler, { redis: Redis; dir: string }>();
+  private readonly schedulers = new Map<Scheduler, { redis: RedisClient; dir: string }>();
   /** State dirs of the schedulers added (removed at the end, killed ones' too). */
   private readonly addedDirs: string[] = [];
   private named = 1;
-  private readonly workers = new Map<string, { worker: HostWorker; redis: Redis }>();
+  private readonly workers = new Map<string, { worker: HostWorker; redis: RedisClient }>();
   private readonly dirs = new Map<string, { root: string; host: HostConfig }>();
   private readonly crashes = new Map<string, Promise<void>>();
 

@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { queueNames, type RebalanceJob, type SchedulerJob, type StepJobData } from '@ferry/core';
 
 /**
@@ -22,7 +22,7 @@ export const KEEP_JOBS = JOB_RETENTION;
 export const EVENTS_MAX_LEN = 1000;
 
 /** Options for every queue ferry opens: its prefix, the job retention as default, a short event stream. */
-export function queueOptions(connection: Redis, prefix: string): QueueOptions {
+export function queueOptions(connection: RedisClient, prefix: string): QueueOptions {
   return { connection, prefix, defaultJobOptions: { ...JOB_RETENTION }, streams: { events: { maxLen: EVENTS_MAX_LEN } } };
 }
 
@@ -37,7 +37,7 @@ export class Queues {
   private rebalanceQueue?: Queue<RebalanceJob>;
 
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: RedisClient,
     readonly prefix: string,
   ) {
     this.scheduler = new Queue<SchedulerJob>(queueNames.scheduler, queueOptions(connection, prefix));
