@@ -84,6 +84,7 @@ export class Rebalancer {
         maxStalledCount: 10,
       });
       this.worker.on('failed', (job, err) => this.o.log.error({ err, jobId: job?.id }, 'rebalance round failed'));
+      this.worker.on('error', (err) => this.o.log.warn({ err }, 'rebalance queue error')); // reconnects by itself
     });
   }
 

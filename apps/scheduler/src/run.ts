@@ -8,7 +8,7 @@ import type { SchedulerRunOptions } from './flags.js';
 export async function runScheduler(opts: SchedulerRunOptions & { trust?: SchedulerTrustFlags } = {}): Promise<void> {
   const log = createLogger('scheduler');
   const trust = await loadSchedulerTrust(opts.trust ?? {}, log);
-  const { redis, prefix, target } = await openRedis();
+  const { redis, prefix, target } = await openRedis(process.env, { log });
   log.info({ redis: describeRedisTarget(target), prefix }, 'redis');
   const s = new Scheduler({ redis, prefix, log, trust, ...(opts.metrics ? { metrics: opts.metrics } : {}) });
   try {

@@ -11,7 +11,7 @@ import { loadWorkerTrust } from './trust/worker-keys.js';
 /** Runs this host's worker until SIGTERM/SIGINT, then hands back or finishes its steps. */
 export async function runWorker(host: HostConfig): Promise<void> {
   const log = createLogger('worker', { host: host.name });
-  const { redis, prefix, target } = await openRedis();
+  const { redis, prefix, target } = await openRedis(process.env, { log });
   log.info({ redis: describeRedisTarget(target), prefix }, 'redis');
   await mkdir(host.lxcPath, { recursive: true });
   // Bind mounts of directories below a mount root inherit its nosuid,nodev (see mount-roots.ts).

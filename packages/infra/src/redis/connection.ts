@@ -1,4 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
 import { parseRedisUrl, type RedisTarget } from '@ferry/core';
 
 /**
@@ -30,14 +31,40 @@ function common(t: Exclude<RedisTarget, { kind: 'socket' }> | null): RedisOption
  * A connection to REDIS_URL's Redis (a URL, or a target from `parseRedisUrl`):
  * - one server: host and port, or a unix socket;
  * - Sentinel: ioredis asks the sentinels where the master is, and asks again whenever the
- *   connection drops (the master died) or it learns of a new master (`failoverDetector`: the
- *   sentinels' +switch-master); a server that answers READONLY (a master demoted to replica)
- *   makes it reconnect and send the command again;
+ *   connection drops (the master died; a promoted or demoted server closes its clients' connections
+ *   itself); a server that answers READONLY (a master demoted to a replica) makes it reconnect and
+ *   send the command again. Not ioredis' `failoverDetector`: its subscription to +switch-master
+ *   outlives the connection it was made for, and a switch announced while the connection is being
+ *   made again (after a master killed -9) ends the connection for good ("Connection is closed.");
+ *   seen in the Sentinel test;
  * - Cluster: the seed nodes, from which ioredis learns every node and which slot each serves.
  *   The caller's key prefix must be a hash tag there (`prefixFor` in @ferry/core).
  */
-export function connect(where: string | RedisTarget): RedisClient {
-  const t = typeof where === 'string' ? parseRedisUrl(where) : where;
+export function connect(where: string | RedisTarget, opts: { log?: Logger } = {}): RedisClient {
+  const redis = open(typeof where === 'string' ? parseRedisUrl(where) : where);
+  if (opts.log) watch(redis, opts.log);
+  return redis;
+}
+
+/**
+ * Logs a connection's outages once each (its first error, then its return), not every reconnect
+ * attempt; commands meanwhile wait for it (maxRetriesPerRequest: null).
+ */
+function watch(redis: RedisClient, log: Logger): void {
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    log.warn({ err: err.message }, 'redis connection lost; reconnecting');
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    log.info('redis connection back');
+  });
+}
+
+function open(t: RedisTarget): RedisClient {
   switch (t.kind) {
     case 'socket':
       return new Redis({ ...common(null), path: t.path });
@@ -53,10 +80,9 @@ export function connect(where: string | RedisTarget): RedisClient {
         ...(t.sentinelUsername ? { sentinelUsername: t.sentinelUsername } : {}),
         ...(t.sentinelPassword !== undefined ? { sentinelPassword: t.sentinelPassword } : {}),
         ...(t.tls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
-        failoverDetector: true,
         // Sentinels asked in turn; none answering: again after a short wait, never given up.
         sentinelRetryStrategy: (attempt) => Math.min(100 * attempt, 1000),
-        retryStrategy: (attempt) => Math.min(50 * attempt, 500),
+        retryStrategy: (attempt) => Math.min(50 * attempt, 200),
         reconnectOnError: (err) => (err.message.startsWith(READONLY) ? 2 : false),
       });
     case 'cluster':

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { DEFAULT_PREFIX, prefixFor } from '@ferry/core';
 import { connect, type RedisClient } from './connection.js';
 import { ensureRedis, type EmbeddedOptions, type RedisEndpoint } from './embedded.js';
@@ -12,9 +13,10 @@ export interface FerryRedis extends RedisEndpoint {
 /**
  * REDIS_URL (one server, a Sentinel set or a Cluster) or, unset, the embedded default; a
  * connection to it, and the key prefix every key is written under there. The one way the
- * scheduler, the workers and the CLI reach Redis.
+ * scheduler, the workers and the CLI reach Redis; with `log`, the connection's outages are logged.
  */
-export async function openRedis(env: NodeJS.ProcessEnv = process.env, opts: EmbeddedOptions = {}): Promise<FerryRedis> {
-  const endpoint = await ensureRedis(opts, env);
-  return { ...endpoint, redis: connect(endpoint.target), prefix: prefixFor(endpoint.target, env.FERRY_PREFIX ?? DEFAULT_PREFIX) };
+export async function openRedis(env: NodeJS.ProcessEnv = process.env, opts: EmbeddedOptions & { log?: Logger } = {}): Promise<FerryRedis> {
+  const { log, ...embedded } = opts;
+  const endpoint = await ensureRedis(embedded, env);
+  return { ...endpoint, redis: connect(endpoint.target, log ? { log } : {}), prefix: prefixFor(endpoint.target, env.FERRY_PREFIX ?? DEFAULT_PREFIX) };
 }
