@@ -1,6 +1,7 @@
 import type { JobsOptions } from 'bullmq';
-import { FerryError } from '@ferry/core';
-import { JobSigner, loadOrCreatePrivateKey, trustPaths, type SignableQueue } from '@ferry/infra';
+import { FerryError, JOB_TTL_MS, type SchedulerJob } from '@ferry/core';
+import { JobSigner, loadOrCreatePrivateKey, replicated, trustPaths, type SignableQueue } from '@ferry/infra';
+import type { Client } from './client.js';
 
 let signer: Promise<JobSigner> | undefined;
 
@@ -13,6 +14,17 @@ let signer: Promise<JobSigner> | undefined;
 export async function enqueue<D extends object>(queue: SignableQueue<D>, name: string, data: D, opts: JobsOptions & { jobId: string }, ttlMs: number): Promise<void> {
   signer ??= controlSigner();
   await (await signer).add(queue, name, data, opts, ttlMs);
+}
+
+/**
+ * An operation request (submit, retry, cancel) onto the scheduler's queue, signed, and on a Redis
+ * replica before the command says it is submitted, where the server has replicas: a failover loses
+ * what the old master had not passed on, and nothing but the user would ask again.
+ */
+export async function enqueueRequest<D extends SchedulerJob>(c: Client, name: string, data: D, jobId: string): Promise<void> {
+  await enqueue(c.queues.scheduler, name, data, { jobId }, JOB_TTL_MS.request);
+  const r = await replicated(c.redis, c.store.prefix);
+  if (r.replicas > 0 && r.acked === 0) process.stderr.write(`ferry: warning: no Redis replica has acknowledged request ${jobId} yet (1 s); a failover now could lose it\n`);
 }
 
 /** The control-plane key, made (with its public half beside it, for workers) when there is none yet. */

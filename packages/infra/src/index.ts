@@ -5,6 +5,7 @@ export * from './redis/connection.js';
 export * from './redis/embedded.js';
 export * from './redis/nodes.js';
 export * from './redis/open.js';
+export * from './redis/replicated.js';
 export * from './redis/queues.js';
 export * from './store/operation-store.js';
 export * from './store/host-registry.js';

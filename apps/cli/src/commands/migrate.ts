@@ -7,11 +7,10 @@ import {
   ValidationError,
   type StoredRecord,
   type MigrationRequestInput,
-  JOB_TTL_MS,
 } from '@ferry/core';
 import type { Client } from '../client.js';
 import { EXIT, ExitError } from '../exit-error.js';
-import { enqueue } from '../enqueue.js';
+import { enqueueRequest } from '../enqueue.js';
 
 /** A host whose worker has not reported for this long is treated as down. */
 const STALE_MS = 30_000;
@@ -62,7 +61,7 @@ export async function checkRequest(c: Client, input: MigrationRequestInput) {
 export async function submitMigration(c: Client, input: MigrationRequestInput): Promise<string> {
   const request = await checkRequest(c, input);
   const id = newMigrationId(Date.now());
-  await enqueue(c.queues.scheduler, 'submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
+  await enqueueRequest(c, 'submit', { kind: 'submit', migrationId: id, request }, `submit.${id}`);
   return id;
 }
 

@@ -15,14 +15,13 @@ import {
   type RebalancePolicy,
   type RebalanceRound,
   type SnapshotNote,
-  JOB_TTL_MS,
 } from '@ferry/core';
 import { PlacementStore, readCluster, RoundStore, type ClusterView } from '@ferry/infra';
 import type { Client } from '../client.js';
 import { EXIT, ExitError } from '../exit-error.js';
 import { fmtBytes } from '../render.js';
 import { checkRequest } from './migrate.js';
-import { enqueue } from '../enqueue.js';
+import { enqueueRequest } from '../enqueue.js';
 
 const placement = (c: Client) => new PlacementStore(c.redis, c.store.prefix);
 const view = (c: Client) => readCluster({ registry: c.registry, placement: placement(c), store: c.store });
@@ -204,7 +203,7 @@ export async function drain(c: Client, host: string, o: { allowRestart?: boolean
   const moves: DrainResult['moves'] = [];
   for (const [i, request] of requests.entries()) {
     const id = `m-${newRoundId(Date.now()).slice(2)}d${i.toString(36)}`;
-    await enqueue(c.queues.scheduler, 'submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
+    await enqueueRequest(c, 'submit', { kind: 'submit', migrationId: id, request }, `submit.${id}`);
     moves.push({ ...plan.moves[i]!, migrationId: id });
   }
   return { host, moves };
