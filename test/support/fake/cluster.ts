@@ -9,6 +9,8 @@ import {
   isTerminal,
   JOB_TTL_MS,
   newMigrationId,
+  parseRedisUrl,
+  prefixFor,
   type CloneRequestInput,
   type MigrationRequestInput,
   type OperationKind,
@@ -39,7 +41,7 @@ import { FakeWorld } from './world.js';
  * behaviour on real hosts.
  */
 export interface FakeClusterOptions {
-  /** redis-server to use (test/support/redis.ts). */
+  /** REDIS_URL of the Redis to use: a redis-server (test/support/redis.ts), a Sentinel set or a Cluster (redis-ha.ts). */
   url: string;
   /** Fake hosts, each with a worker (default h1, h2). */
   hosts?: string[];
@@ -65,7 +67,8 @@ function deadPid(): number {
 
 export class FakeCluster {
   readonly world: FakeWorld;
-  readonly prefix = freshPrefix();
+  /** A fresh one per cluster; a hash tag on a Redis Cluster (prefixFor), as ferry's own processes make it. */
+  readonly prefix: string;
   readonly scheduler: Scheduler;
   readonly store: OperationStore;
   /** The control-plane key and each host's key: submits and every job are signed as in production. */
@@ -84,9 +87,10 @@ export class FakeCluster {
   private readonly crashes = new Map<string, Promise<void>>();
 
   private constructor(private readonly opts: FakeClusterOptions) {
+    this.prefix = prefixFor(parseRedisUrl(opts.url), freshPrefix());
     this.world = opts.world ?? new FakeWorld();
     this.log = opts.log ?? pino({ level: process.env.FERRY_LOG_LEVEL ?? 'silent' });
-    this.redis = connect(opts.url);
+    this.redis = connect(opts.url, { log: this.log });
     this.store = new OperationStore(this.redis, this.prefix);
     this.queues = new Queues(this.redis, this.prefix);
     this.scheduler = this.newScheduler('s1', this.schedulerDir, opts.metrics === true);
@@ -108,7 +112,7 @@ export class FakeCluster {
 
   /** A scheduler on this cluster's Redis and prefix, signing with the cluster's control key. */
   private newScheduler(name: string, dir: string, metrics: boolean): Scheduler {
-    const redis = connect(this.opts.url);
+    const redis = connect(this.opts.url, { log: this.log });
     const s = new Scheduler({
       redis,
       prefix: this.prefix,
@@ -184,7 +188,7 @@ export class FakeCluster {
     if (this.workers.has(name)) throw new Error(`a worker already runs for ${name}`);
     await this.crashes.get(name);
     const host = this.hostConfig(name);
-    const redis = connect(this.opts.url);
+    const redis = connect(this.opts.url, { log: this.log });
     const worker = new HostWorker({
       redis,
       prefix: this.prefix,
