@@ -42,7 +42,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   };
   program.addHelpText(
     'after',
-    '\nExit codes: 0 done, 1 the operation failed, 2 bad input.\nRedis: REDIS_URL, or ferry starts its own private redis-server (state in $FERRY_STATE_DIR or ~/.local/state/ferry).',
+    '\nExit codes: 0 done, 1 the operation failed, 2 bad input.\nRedis: REDIS_URL (redis://host:port, unix:///path, redis+sentinel://host:port,host:port/<master>, redis+cluster://host:port,host:port), or ferry starts its own private redis-server (state in $FERRY_STATE_DIR or ~/.local/state/ferry).',
   );
 
   program
