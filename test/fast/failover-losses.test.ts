@@ -1,8 +1,7 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { advanceJobId, stepJobId } from '@ferry/core';
 import { FakeWorld, useFakeClusters } from '../support/fake/index.js';
+import { captureLog } from '../support/log-lines.js';
 import { until } from '../support/until.js';
 
 /**
@@ -14,19 +13,8 @@ import { until } from '../support/until.js';
 describe('writes a failover lost (fast tier: fake hosts, real scheduler and workers)', () => {
   const clusters = useFakeClusters();
 
-  function capture() {
-    const lines: { msg: string; migrationId?: string; phase?: string; index?: number; run?: number }[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as (typeof lines)[number]);
-        done();
-      },
-    });
-    return { lines, log: pino({ level: 'info' }, stream) };
-  }
-
   it("a step's completion and its result lost: the job comes back, its worker reports the result it recorded, runs nothing, and the migration ends done", async () => {
-    const { lines, log } = capture();
+    const { lines, log } = captureLog();
     const world = new FakeWorld();
     world.addHost('h1');
     world.addHost('h2');

@@ -1,9 +1,8 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, replicated, type RedisClient } from '@ferry/infra';
 import { FakeCluster, FakeWorld, filesDigest } from '../support/fake/index.js';
 import { startSentinelSet, type SentinelSet } from '../support/redis-ha.js';
+import { captureLog } from '../support/log-lines.js';
 import { until } from '../support/until.js';
 
 /**
@@ -21,18 +20,6 @@ describe('Redis Sentinel: the master killed -9 during migrations', () => {
     set = await startSentinelSet({ replicas: 1, sentinels: 3, downAfterMs: 1000 });
   });
   afterAll(async () => set?.stop());
-
-  /** Log lines of the scheduler and workers, parsed. */
-  function capture() {
-    const lines: { msg: string; migrationId?: string; phase?: string; index?: number; run?: number }[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as (typeof lines)[number]);
-        done();
-      },
-    });
-    return { lines, log: pino({ level: 'info' }, stream) };
-  }
 
   /** Median ms of `replicated` (what a request waits for) and of one write, on the same connection. */
   async function costOfWait(redis: RedisClient, prefix: string, key: string): Promise<{ wait: number; write: number; n: number }> {
@@ -56,7 +43,7 @@ describe('Redis Sentinel: the master killed -9 during migrations', () => {
 
   it('the sentinels fail over; every migration ends done exactly once, no step applied twice, records consistent', async () => {
     const ha = set!;
-    const { lines, log } = capture();
+    const { lines, log } = captureLog();
     // Three containers each way between h1 and h2, and two more from h3: eight at once.
     const world = new FakeWorld();
     for (const h of ['h1', 'h2', 'h3']) world.addHost(h);
