@@ -23,8 +23,8 @@ export async function enqueue<D extends object>(queue: SignableQueue<D>, name: s
  */
 export async function enqueueRequest<D extends SchedulerJob>(c: Client, name: string, data: D, jobId: string): Promise<void> {
   await enqueue(c.queues.scheduler, name, data, { jobId }, JOB_TTL_MS.request);
-  const r = await replicated(c.redis, c.store.prefix);
-  if (r.replicas > 0 && r.acked === 0) process.stderr.write(`ferry: warning: no Redis replica has acknowledged request ${jobId} yet (1 s); a failover now could lose it\n`);
+  const r = await replicated(c.redis, c.store.prefix).catch(() => ({ replicas: -1, acked: 0 }));
+  if (r.replicas !== 0 && r.acked === 0) process.stderr.write(`ferry: warning: no Redis replica has acknowledged request ${jobId} yet (1 s); a failover now could lose it\n`);
 }
 
 /** The control-plane key, made (with its public half beside it, for workers) when there is none yet. */

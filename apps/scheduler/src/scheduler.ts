@@ -224,10 +224,10 @@ export class Scheduler {
     const admitted = await this.gate.admit(job);
     await this.act(admitted.job);
     if (admitted.job.kind !== 'result') {
-      const r = await replicated(this.opts.redis, this.opts.prefix);
-      if (r.replicas > 0 && r.acked === 0) {
+      const r = await replicated(this.opts.redis, this.opts.prefix).catch((err: unknown) => ({ replicas: -1, acked: 0, err }));
+      if (r.replicas !== 0 && r.acked === 0) {
         // Left unrecorded: should a failover lose its effects, the request comes back and is handled again.
-        this.opts.log.warn({ jobId: job.id, replicas: r.replicas }, 'request handled; no Redis replica acknowledged its effects within 1 s: not recorded as handled');
+        this.opts.log.warn({ jobId: job.id, ...r }, 'request handled; no Redis replica acknowledged its effects within 1 s: not recorded as handled');
         return;
       }
     }
