@@ -60,6 +60,8 @@ describe('Redis Sentinel: the master killed -9 during migrations', () => {
     const c = await FakeCluster.start({ url: ha.url, world, hosts: ['h1', 'h2', 'h3'], log, reconcileEveryMs: 1000 });
     const probe = connect(ha.url, { log }); // a connection as ferry's processes make it, writing through the failover
     const probeKey = `${c.prefix}:test:failover-probe`;
+    let writing = false;
+    let writer: Promise<void> = Promise.resolve();
     try {
       // What waiting for a replica costs a request (replicated: INFO + WAIT 1), against one write.
       const cost = await costOfWait(probe, c.prefix, probeKey);
@@ -75,8 +77,8 @@ describe('Redis Sentinel: the master killed -9 during migrations', () => {
       // value kept with its time. The new master's first answer shows what the old one had
       // acknowledged and not passed on (the count drops back), and how long writes stopped.
       const acks: { v: number; at: number }[] = [];
-      let writing = true;
-      const writer = (async () => {
+      writing = true;
+      writer = (async () => {
         while (writing) acks.push({ v: await probe.incr(probeKey), at: Date.now() });
       })();
       await until(() => acks.length > 100);
@@ -129,8 +131,9 @@ describe('Redis Sentinel: the master killed -9 during migrations', () => {
           `Waiting for a replica: ${cost.wait.toFixed(2)} ms per request (one write: ${cost.write.toFixed(2)} ms; medians of ${cost.n})\n`,
       );
     } finally {
-      await probe.del(probeKey).catch(() => undefined);
-      probe.disconnect();
+      writing = false;
+      probe.disconnect(); // a write still waiting (no master) fails now: the writer ends
+      await writer.catch(() => undefined);
       await c.stop();
     }
   });
