@@ -10,7 +10,10 @@ import { parseRedisUrl, type RedisTarget } from '@ferry/core';
  */
 export type RedisClient = Redis | Cluster;
 
-/** A READONLY reply: the server this connection reaches was made a replica (a failover demoted it). */
+/**
+ * The error code a READONLY reply begins with (a Redis error reply carries its code first): the
+ * server this connection reaches was made a replica.
+ */
 const READONLY = 'READONLY';
 
 /** What every connection has, whatever the topology. */
