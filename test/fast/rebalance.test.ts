@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newRoundId, REBALANCE_AUTO, roundJobId, roundMigrationId, type RebalanceRound } from '@ferry/core';
-import { connect, PlacementStore, Queues, RoundStore } from '@ferry/infra';
-import type { Redis } from 'ioredis';
+import { connect, PlacementStore, Queues, RoundStore, type RedisClient } from '@ferry/infra';
 import { pino } from 'pino';
 import { Scheduler } from '../../apps/scheduler/src/scheduler.js';
 import { Rebalancer } from '../../apps/scheduler/src/rebalancer.js';
@@ -19,7 +18,7 @@ import { FakeCluster, FakeWorld } from '../support/fake/index.js';
 describe('rebalance rounds (fast tier: fake hosts, real scheduler and workers)', () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
   let c: FakeCluster | undefined;
-  let redis: Redis;
+  let redis: RedisClient;
   let queues: Queues;
 
   beforeAll(async () => {

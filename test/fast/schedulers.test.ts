@@ -1,11 +1,10 @@
-import { Writable } from 'node:stream';
 import type { Job } from 'bullmq';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { stepJobId, transition, type OperationEvent, type SchedulerJob } from '@ferry/core';
 import { verifyResult } from '@ferry/infra';
 import type { Scheduler } from '../../apps/scheduler/src/scheduler.js';
 import { FakeWorld, useFakeClusters } from '../support/fake/index.js';
+import { captureLog, type LogLine } from '../support/log-lines.js';
 import { until } from '../support/until.js';
 
 /**
@@ -17,20 +16,8 @@ import { until } from '../support/until.js';
 describe('several schedulers (fast tier: fake hosts, real schedulers and workers)', () => {
   const clusters = useFakeClusters();
 
-  /** Log lines of every scheduler and worker, parsed. */
-  function capture() {
-    const lines: { msg: string; scheduler?: string; migrationId?: string; step?: string; phase?: string; index?: number; run?: number }[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as (typeof lines)[number]);
-        done();
-      },
-    });
-    return { lines, log: pino({ level: 'info' }, stream) };
-  }
-
   /** The enqueues carried out per step run, `<migration> <phase>.<index>.r<run>` → how many. */
-  function enqueues(lines: ReturnType<typeof capture>['lines'], id?: string): Map<string, number> {
+  function enqueues(lines: LogLine[], id?: string): Map<string, number> {
     const out = new Map<string, number>();
     for (const l of lines) {
       if (l.msg !== 'step enqueued' || (id && l.migrationId !== id)) continue;
@@ -51,7 +38,7 @@ describe('several schedulers (fast tier: fake hosts, real schedulers and workers
   const leaders = (...s: Scheduler[]) => s.filter((x) => x.leading);
 
   it('two schedulers run migrations to the end: every step enqueued once, results applied once, both at work', async () => {
-    const { lines, log } = capture();
+    const { lines, log } = captureLog();
     const names = ['a', 'b', 'c', 'd'];
     const c = await clusters.start({ world: world(names), log });
     const s2 = await c.addScheduler();
@@ -74,7 +61,7 @@ describe('several schedulers (fast tier: fake hosts, real schedulers and workers
   });
 
   it('the same step result applied by both at once is applied once, and the enqueue that follows happens once', async () => {
-    const { lines, log } = capture();
+    const { lines, log } = captureLog();
     const c = await clusters.start({ world: world(['web']), log });
     const s2 = await c.addScheduler();
     const hang = c.world.faults.add({ step: 'preflight', host: 'h1', kind: 'hang' });
@@ -126,7 +113,7 @@ describe('several schedulers (fast tier: fake hosts, real schedulers and workers
   });
 
   it('kill -9 of the leader while it holds a step result: the other leads and finishes the migration within 5 s', async () => {
-    const { log } = capture();
+    const { log } = captureLog();
     const c = await clusters.start({ world: world(['web']), log, reconcileEveryMs: 1000 });
     const a = c.scheduler;
     const hang = c.world.faults.add({ step: 'rsync-transfer', host: 'h1', kind: 'hang' });

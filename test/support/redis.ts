@@ -2,8 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { connect, startEmbeddedRedis, stopEmbeddedRedis } from '@ferry/infra';
+import { connect, startEmbeddedRedis, stopEmbeddedRedis, type RedisClient } from '@ferry/infra';
 
 /** A private, real redis-server for one test file; each test takes a fresh key prefix. */
 export async function testRedis(): Promise<{ url: string; dir: string; stop(): Promise<void> }> {
@@ -16,7 +15,7 @@ export function freshPrefix(): string {
   return `t${randomBytes(4).toString('hex')}`;
 }
 
-export async function quit(r: Redis): Promise<void> {
+export async function quit(r: RedisClient): Promise<void> {
   await r.quit().catch(() => r.disconnect());
 }
 

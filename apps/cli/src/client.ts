@@ -1,13 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { DEFAULT_PREFIX } from '@ferry/core';
-import { connect, ensureRedis, HostRegistry, JobSigner, OperationStore, Queues, type SignableQueue } from '@ferry/infra';
+import { JOB_TTL_MS, type SchedulerJob } from '@ferry/core';
+import { HostRegistry, JobSigner, openRedis, OperationStore, Queues, replicated, type RedisClient, type SignableQueue } from '@ferry/infra';
 import { controlKeyFromFiles } from './control-key.js';
 
 /** What CLI commands (and the API server, for its clients) talk to: Redis, its stores, the queues, the control key. */
 export interface Client {
-  redis: Redis;
+  redis: RedisClient;
   store: OperationStore;
   registry: HostRegistry;
   queues: Queues;
@@ -25,7 +24,7 @@ export interface Client {
  * A client on an open connection, under `prefix`, signing with `controlKey` (default: the key file,
  * read at the first job). close() ends the queues, not the connection.
  */
-export function clientOf(redis: Redis, prefix: string, controlKey: () => Promise<KeyObject> = controlKeyFromFiles): Client {
+export function clientOf(redis: RedisClient, prefix: string, controlKey: () => Promise<KeyObject> = controlKeyFromFiles): Client {
   const queues = new Queues(redis, prefix);
   return {
     redis,
@@ -42,9 +41,8 @@ export function clientOf(redis: Redis, prefix: string, controlKey: () => Promise
 
 /** A client on ferry's Redis (REDIS_URL, or the embedded one) and prefix (FERRY_PREFIX). */
 export async function openClient(): Promise<Client> {
-  const { url } = await ensureRedis();
-  const redis = connect(url);
-  const c = clientOf(redis, process.env.FERRY_PREFIX ?? DEFAULT_PREFIX);
+  const { redis, prefix } = await openRedis();
+  const c = clientOf(redis, prefix);
   return {
     ...c,
     async close() {
@@ -61,4 +59,15 @@ export async function withClient<T>(fn: (c: Client) => Promise<T>): Promise<T> {
   } finally {
     await c.close();
   }
+}
+
+/**
+ * An operation request (submit, retry, cancel) onto the scheduler's queue, signed, and on a Redis
+ * replica before the command says it is submitted, where the server has replicas: a failover loses
+ * what the old master had not passed on, and nothing but the user would ask again.
+ */
+export async function enqueueRequest<D extends SchedulerJob>(c: Client, name: string, data: D, jobId: string): Promise<void> {
+  await c.enqueue(c.queues.scheduler, name, data, { jobId }, JOB_TTL_MS.request);
+  const r = await replicated(c.redis, c.store.prefix).catch(() => ({ replicas: -1, acked: 0 }));
+  if (r.replicas !== 0 && r.acked === 0) process.stderr.write(`ferry: warning: no Redis replica has acknowledged request ${jobId} yet (1 s); a failover now could lose it\n`);
 }

@@ -43,7 +43,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     [
       '',
       "Exit codes: 0 done, 1 the operation failed, 2 bad input, 3 refused by ferry's API (401: the token; 403: its role or scope).",
-      'Redis: REDIS_URL, or ferry starts its own private redis-server (state in $FERRY_STATE_DIR or ~/.local/state/ferry).',
+      'Redis: REDIS_URL (redis://host:port, unix:///path, redis+sentinel://host:port,host:port/<master>, redis+cluster://host:port,host:port), or ferry starts its own private redis-server (state in $FERRY_STATE_DIR or ~/.local/state/ferry).',
       "ferry's API instead (no Redis, no key here): FERRY_API=https://HOST:PORT and FERRY_TOKEN, or FERRY_API=unix:/path as root (ferry api --help).",
     ].join('\n'),
   );

@@ -96,6 +96,14 @@ describe.skipIf(!existsSync(CLI))('ferry install (built CLI)', () => {
     expect((await verify(join(units, 'ferry-bad.service'))).output).toMatch(/kill mode.*procesz/i);
   });
 
+  it('takes a Sentinel set or a Redis Cluster as --redis-url', async () => {
+    for (const url of ['redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/ferry', 'redis+cluster://10.0.0.1:7000,10.0.0.2:7000']) {
+      const r = await ferry(worker('--redis-url', url, '--force'));
+      expect(r.code).toBe(0);
+      expect((await readFile(join(prefix, 'etc/ferry/worker.env'), 'utf8')).split('\n')).toContain(`REDIS_URL=${url}`);
+    }
+  });
+
   it('is idempotent: a second run changes nothing', async () => {
     expect((await ferry(worker())).code).toBe(0);
     expect((await ferry(scheduler())).code).toBe(0);
@@ -142,6 +150,7 @@ describe.skipIf(!existsSync(CLI))('ferry install (built CLI)', () => {
       [worker('--lxc-path', 'var/lib/lxc'), /--lxc-path: /],
       [worker('--metrics', ':9471'), /--metrics: /],
       [worker('--redis-url', 'http://x'), /--redis-url: /],
+      [worker('--redis-url', 'redis+cluster://a:7000,b:0/0'), /--redis-url host 2 \(b:0\): the port must be 1-65535; --redis-url path: a cluster has database 0 only/],
       [['install', 'worker', '--host', 'h 1', '--address', '10.0.0.11', '--prefix', prefix], /--host: /],
       [worker('--mount-root', '/var/lib/lxc'), /--mount-root: /],
       [worker('--prefix', 'relative/dir'), /--prefix: /],

@@ -9,8 +9,7 @@ import { join } from 'node:path';
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Redis } from 'ioredis';
-import { PlacementStore, run, RoundStore, type RunOptions } from '@ferry/infra';
+import { PlacementStore, run, RoundStore, type RunOptions, type RedisClient } from '@ferry/infra';
 import { connect, quit, testRedis } from '../../../test/support/redis.js';
 import { FakeCluster, FakeWorld } from '../../../test/support/fake/index.js';
 
@@ -23,7 +22,7 @@ const GiB = 2 ** 30;
 describe('ferry rebalance, drain, --to auto (built CLI; fake hosts, real scheduler and workers)', () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
   let c: FakeCluster;
-  let redis: Redis;
+  let redis: RedisClient;
 
   /** The cluster's control-plane key, for the CLI to sign with (as on the scheduler's machine). */
   let controlKeyFile: string;

@@ -8,10 +8,9 @@ import { rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadOrCreatePrivateKey, newSigningKey, publicKeyOf, run, type RunOptions } from '@ferry/infra';
+import { loadOrCreatePrivateKey, newSigningKey, publicKeyOf, run, type RunOptions, type RedisClient } from '@ferry/infra';
 import { HostWorker, type HostConfig } from '@ferry/worker';
 import { LxcRuntime } from '../../worker/src/runtime/lxc.js';
 import { ContextCgroups, contextCgroupRoots } from '../../worker/src/exec/context-cgroup.js';
@@ -40,7 +39,7 @@ function processesWith(cmdline: string, exact = false): number[] {
 
 describe('ferry run: a fresh throwaway context on a host (in-process worker)', () => {
   let redisSrv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
+  let redis: RedisClient;
   let prefix: string;
   let lxcPath: string;
   let stateDir: string;

@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeExecEntry, JOB_TTL_MS, newToolboxId, toolboxKeys, toolboxQueues, type ContainerDetails, type ExecJobData } from '@ferry/core';
-import { JobSigner, loadOrCreatePrivateKey, newSigningKey, publicKeyOf, run, type RunOptions } from '@ferry/infra';
+import { JobSigner, loadOrCreatePrivateKey, newSigningKey, publicKeyOf, run, type RunOptions, type RedisClient } from '@ferry/infra';
 import { HostWorker, type HostConfig } from '@ferry/worker';
 import { LxcRuntime, processesInRootfs } from '../../worker/src/runtime/lxc.js';
 import { makeContainer, rand, removeLxcPath, tempDir, waitFor } from '../../worker/test/helpers.js';
@@ -28,7 +27,7 @@ const ALL = Array.from({ length: 256 }, (_, i) => i);
 
 describe('toolbox: exec, mount, umount, show through an in-process worker', () => {
   let redisSrv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
+  let redis: RedisClient;
   let prefix: string;
   let lxcPath: string;
   let share: string;

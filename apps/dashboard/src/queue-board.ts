@@ -3,8 +3,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import type { FastifyPluginCallback } from 'fastify';
-import type { Redis } from 'ioredis';
 import { queueNames, toolboxQueues } from '@ferry/core';
+import type { RedisClient } from '@ferry/infra';
 
 /** Every queue a host has: its steps, its `ferry exec` sessions, its toolbox requests. */
 const hostQueues = (host: string) => [queueNames.host(host), toolboxQueues.exec(host), toolboxQueues.admin(host)];
@@ -21,7 +21,7 @@ export class QueueBoard {
   private readonly board: ReturnType<typeof createBullBoard>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     basePath: string,
   ) {

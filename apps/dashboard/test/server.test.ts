@@ -5,10 +5,9 @@
  */
 import { request } from 'node:http';
 import Fastify from 'fastify';
-import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { newRecord, parseMigrationRequest, workflows, type Capabilities, type HostInfo, type MigrateRecord } from '@ferry/core';
-import { HostRegistry, OperationStore } from '@ferry/infra';
+import { HostRegistry, OperationStore, type RedisClient } from '@ferry/infra';
 import { dashboardPlugin, serveDashboard, type DashboardServer } from '../src/index.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 
@@ -66,7 +65,7 @@ function getWithHost(url: string, host: string): Promise<number> {
 
 describe('dashboard server (real Redis, no browser)', () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
+  let redis: RedisClient;
   let store: OperationStore;
   let registry: HostRegistry;
   let server: DashboardServer | undefined;

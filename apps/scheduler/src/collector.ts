@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys, type RetentionPolicy } from '@ferry/core';
-import { collectGarbage, Lease, type GcReport } from '@ferry/infra';
+import { collectGarbage, Lease, type GcReport, type RedisClient } from '@ferry/infra';
 
 export interface CollectorOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   log: Logger;
   /** How often a collection is tried (the first one period after start). */

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   moveOpen,
@@ -14,10 +13,10 @@ import {
   type RebalanceJob,
   type RebalanceRound,
 } from '@ferry/core';
-import { HostRegistry, LEASE_LOST, OperationStore, PlacementStore, Queues, readCluster, RoundStore } from '@ferry/infra';
+import { HostRegistry, LEASE_LOST, OperationStore, PlacementStore, Queues, readCluster, RoundStore, type RedisClient } from '@ferry/infra';
 
 export interface RebalancerOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   log: Logger;
   /** Submits a migration through the scheduler's ordinary path (a `submit` job on its queue). */
@@ -85,6 +84,7 @@ export class Rebalancer {
         maxStalledCount: 10,
       });
       this.worker.on('failed', (job, err) => this.o.log.error({ err, jobId: job?.id }, 'rebalance round failed'));
+      this.worker.on('error', (err) => this.o.log.warn({ err }, 'rebalance queue error')); // reconnects by itself
     });
   }
 

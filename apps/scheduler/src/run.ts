@@ -1,5 +1,5 @@
-import { connect, createLogger, ensureRedis } from '@ferry/infra';
-import { DEFAULT_PREFIX } from '@ferry/core';
+import { createLogger, openRedis } from '@ferry/infra';
+import { describeRedisTarget } from '@ferry/core';
 import { Scheduler } from './scheduler.js';
 import { loadSchedulerTrust, type SchedulerTrustFlags } from './trust/trust-files.js';
 import type { SchedulerRunOptions } from './flags.js';
@@ -8,9 +8,9 @@ import type { SchedulerRunOptions } from './flags.js';
 export async function runScheduler(opts: SchedulerRunOptions & { trust?: SchedulerTrustFlags } = {}): Promise<void> {
   const log = createLogger('scheduler');
   const trust = await loadSchedulerTrust(opts.trust ?? {}, log);
-  const { url } = await ensureRedis();
-  const redis = connect(url);
-  const s = new Scheduler({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, log, trust, ...(opts.metrics ? { metrics: opts.metrics } : {}) });
+  const { redis, prefix, target } = await openRedis(process.env, { log });
+  log.info({ redis: describeRedisTarget(target), prefix }, 'redis');
+  const s = new Scheduler({ redis, prefix, log, trust, ...(opts.metrics ? { metrics: opts.metrics } : {}) });
   try {
     await s.start();
   } catch (e) {

@@ -1,5 +1,4 @@
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   currentSteps,
@@ -28,7 +27,7 @@ import {
   retentionFromEnv,
   type RetentionPolicy,
 } from '@ferry/core';
-import { HostRegistry, JobSigner, Lease, OperationLogSink, OperationStore, Queues, teeOperationLog, type LeaseFence, type MetricsListen } from '@ferry/infra';
+import { HostRegistry, JobSigner, Lease, OperationLogSink, OperationStore, Queues, replicated, teeOperationLog, type LeaseFence, type MetricsListen, type RedisClient } from '@ferry/infra';
 import { stepJob } from './step-jobs.js';
 import { SchedulerGate, type AdmittedJob, type SchedulerTrust } from './trust/scheduler-gate.js';
 import { Reconciler, type ReconcilerPort } from './reconciler.js';
@@ -37,7 +36,7 @@ import { Collector } from './collector.js';
 import { SchedulerMetrics } from './metrics/index.js';
 
 export interface SchedulerOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   log: Logger;
   /** Keys (from files, never Redis): requests and results are checked, every job enqueued is signed. */
@@ -137,6 +136,8 @@ export class Scheduler {
       ...SCHEDULER_JOB_LOCK,
     });
     this.worker.on('failed', (job, err) => this.opts.log.error({ err, jobId: job?.id }, 'scheduler job failed'));
+    // Connection errors (Redis restarting, a Sentinel failover): BullMQ reconnects by itself.
+    this.worker.on('error', (err) => this.opts.log.warn({ err }, 'scheduler queue error'));
     const port: ReconcilerPort = {
       store: this.store,
       registry: this.registry,
@@ -212,10 +213,24 @@ export class Scheduler {
     await Promise.all([this.worker?.close(true), this.rebalancer?.kill(), this.metrics?.close()]);
   }
 
-  /** Only what the gate admits is acted on: signed requests, results from their step's host. */
+  /**
+   * Only what the gate admits is acted on: signed requests, results from their step's host. A
+   * request is recorded as handled (on this scheduler's disk) once what it did is on a Redis
+   * replica, where there are replicas: a failover that lost its effects (and its job's completion)
+   * brings the request back, and it must be handled again, not refused as a replay. Handling one
+   * again is harmless (a submit whose record exists does nothing; retry and cancel apply once).
+   */
   private async handle(job: Job<SchedulerJob>): Promise<void> {
     const admitted = await this.gate.admit(job);
     await this.act(admitted.job);
+    if (admitted.job.kind !== 'result') {
+      const r = await replicated(this.opts.redis, this.opts.prefix).catch((err: unknown) => ({ replicas: -1, acked: 0, err }));
+      if (r.replicas !== 0 && r.acked === 0) {
+        // Left unrecorded: should a failover lose its effects, the request comes back and is handled again.
+        this.opts.log.warn({ jobId: job.id, ...r }, 'request handled; no Redis replica acknowledged its effects within 1 s: not recorded as handled');
+        return;
+      }
+    }
     await admitted.done();
   }
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@ferry/infra';
 import { connect, quit, testRedis } from '../../../test/support/redis.js';
 
 /**
@@ -8,7 +8,7 @@ import { connect, quit, testRedis } from '../../../test/support/redis.js';
  */
 describe('embedded redis-server', () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
+  let redis: RedisClient;
   beforeAll(async () => {
     srv = await testRedis();
     redis = connect(srv.url);

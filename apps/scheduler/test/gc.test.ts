@@ -1,9 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Queue, Worker } from 'bullmq';
 import { DEFAULT_RETENTION, keys, queueNames, type HostInfo, type RetentionPolicy, type StoredRecord } from '@ferry/core';
-import { collectGarbage, HostRegistry, JOB_RETENTION, OperationStore, Queues, queueOptions } from '@ferry/infra';
+import { collectGarbage, HostRegistry, JOB_RETENTION, OperationStore, Queues, queueOptions, type RedisClient } from '@ferry/infra';
 import { Collector } from '../src/collector.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 
@@ -32,7 +31,7 @@ const hostInfo = (name: string, lastSeen: number, containers: string[] = []): Ho
 // Redis tier: gc against a real redis-server, each test under a fresh prefix.
 describe('gc (collectGarbage) against real Redis', () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
+  let redis: RedisClient;
   let prefix: string;
   let store: OperationStore;
   const now = Date.now();

@@ -1,7 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import { keys, type StoredRecord } from '@ferry/core';
-import { Lease, OperationStore } from '@ferry/infra';
+import { Lease, OperationStore, type RedisClient } from '@ferry/infra';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -10,7 +9,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // (save-if-leased-2.lua), against a real redis-server under a fresh prefix.
 describe('Lease (one holder at a time, with a fencing token)', () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
+  let redis: RedisClient;
   let key: string;
   const leases: Lease[] = [];
   const lease = (holder: string, ttlMs = 300) => {

@@ -6,16 +6,15 @@
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import type { Redis } from 'ioredis';
 import { keys, OPERATION_LOG } from '@ferry/core';
-import { OperationLogSink, readOperationLog, teeOperationLog } from '@ferry/infra';
+import { OperationLogSink, readOperationLog, teeOperationLog, type RedisClient } from '@ferry/infra';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 
 const line = (o: Record<string, unknown>) => `${JSON.stringify({ level: 30, time: Date.now(), host: 'h1', migrationId: 'm-1', step: 'rsync-transfer', msg: 'x', ...o })}\n`;
 
 describe("an operation's log stream (OperationLogSink, teeOperationLog)", () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
+  let redis: RedisClient;
   let prefix: string;
   beforeAll(async () => {
     srv = await testRedis();

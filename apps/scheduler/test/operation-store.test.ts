@@ -1,7 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import { fields } from '@ferry/core';
-import { HostRegistry, OperationStore } from '@ferry/infra';
+import { HostRegistry, OperationStore, type RedisClient } from '@ferry/infra';
 import { scripts } from '../../../packages/infra/src/redis/scripts.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 
@@ -12,7 +11,7 @@ const rec = (id: string, version: number, extra: object = {}) => ({ id, version,
 // The store's Lua scripts (packages/infra/commands) against a real redis-server.
 describe('OperationStore scripts against real Redis', () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
+  let redis: RedisClient;
   let store: OperationStore;
 
   beforeAll(async () => {

@@ -1,12 +1,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import { ValidationError } from '@ferry/core';
-import { PlacementStore } from '@ferry/infra';
+import { PlacementStore, type RedisClient } from '@ferry/infra';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 
 describe('PlacementStore against real Redis', () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
+  let redis: RedisClient;
   let store: PlacementStore;
 
   beforeAll(async () => {

@@ -1,12 +1,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Queue } from 'bullmq';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JOB_TTL_MS, queueNames, stepJobId, type HostInfo, type SchedulerJob, type StepJobData } from '@ferry/core';
-import { HostRegistry } from '@ferry/infra';
+import { HostRegistry, type RedisClient } from '@ferry/infra';
 import { Scheduler } from '../src/index.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 import { TestKeys } from '../../../test/support/trust.js';
@@ -31,7 +30,7 @@ async function until<T>(fn: () => Promise<T | null | undefined | false>, ms = 10
 // step jobs are only inspected, never executed.
 describe('scheduler against real Redis (hosts registered by hand, no workers)', () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
+  let redis: RedisClient;
   let prefix: string;
   let s: Scheduler;
   let submitQ: Queue<SchedulerJob>;

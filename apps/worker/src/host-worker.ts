@@ -1,10 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { queueNames, type StepJobData, type StepResultData } from '@ferry/core';
-import { HostRegistry, OperationLogSink, OperationStore, Queues, ReplayGuard, signResult, teeOperationLog, type MetricsListen } from '@ferry/infra';
+import { HostRegistry, OperationLogSink, OperationStore, Queues, ReplayGuard, signResult, teeOperationLog, type MetricsListen, type RedisClient } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 import type { StepContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
@@ -19,7 +18,7 @@ import { WorkerMetrics } from './metrics.js';
 import { JobGate, type WorkerTrust } from './trust/job-gate.js';
 
 export interface HostWorkerOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   host: HostConfig;
   runtime: Runtime;

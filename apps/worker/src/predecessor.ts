@@ -4,9 +4,8 @@ import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { bullmqKeys, FerryError } from '@ferry/core';
-import { comm, isAlive, pidsWithEnv, procId, signal, type ProcId } from '@ferry/infra';
+import { comm, isAlive, pidsWithEnv, procId, signal, type ProcId, type RedisClient } from '@ferry/infra';
 import { readJson, writeJsonAtomic } from './json-files.js';
 
 /** Who runs this host's worker: written in the host's state dir at start, removed at a clean stop. */
@@ -144,7 +143,7 @@ export async function settleOrphans(predecessor: WorkerMark, waitMs = 15_000): P
  * Only jobs whose lock token is the predecessor's are touched, and the move checks the token
  * atomically; a job that cannot be moved (its lock expired meanwhile) is left to the stalled check.
  */
-export async function reclaimJobs(queue: Queue, redis: Redis, predecessor: WorkerMark): Promise<string[]> {
+export async function reclaimJobs(queue: Queue, redis: RedisClient, predecessor: WorkerMark): Promise<string[]> {
   const moved: string[] = [];
   for (const job of await queue.getActive()) {
     if (!job.id) continue;

@@ -68,6 +68,7 @@ export function createProcessor(deps: ProcessorDeps) {
     // refused before any lock, mark or step; BullMQ fails it and it is never retried.
     const verified = await deps.gate.admit(job);
     const d = job.data;
+    if (verified.reported !== undefined) return reportAgain(deps, d, verified.reported as SignedStepResult);
     const container = containerOf(d);
     const closing = deps.closing();
     const release = closing ? null : container === undefined ? () => undefined : containers.tryAcquire(container);
@@ -151,12 +152,23 @@ async function runJob(deps: ProcessorDeps, transfers: Semaphore, job: Job<StepJo
     watch?.stop();
   }
   const signed = deps.signResult(result);
-  await deps.queues.scheduler.add(
-    'result',
-    { kind: 'result', result: signed },
-    { jobId: advanceJobId(d.migrationId, d.phase, d.index, d.run), ...KEEP_JOBS },
-  );
-  await deps.gate.finished(verified); // reported: the same signed job again is a replay
+  await report(deps, d, signed);
+  await deps.gate.finished(verified, signed); // reported: the same signed job again is a replay, answered with this
+  return signed;
+}
+
+/** A step's result to the scheduler's queue (a deterministic job id: reported twice, added once). */
+async function report(deps: ProcessorDeps, d: StepJobData, signed: SignedStepResult): Promise<void> {
+  await deps.queues.scheduler.add('result', { kind: 'result', result: signed }, { jobId: advanceJobId(d.migrationId, d.phase, d.index, d.run), ...KEEP_JOBS });
+}
+
+/**
+ * A step job this worker finished before, back on its queue: Redis lost what followed its end (a
+ * failover to a replica that had not received the job's completion, nor perhaps its result). The
+ * step is not run again; its recorded result is reported again and is the job's return value.
+ */
+async function reportAgain(deps: ProcessorDeps, d: StepJobData, signed: SignedStepResult): Promise<SignedStepResult> {
+  await report(deps, d, signed);
   return signed;
 }
 

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
-import { DEFAULT_PREFIX } from '@ferry/core';
-import { connect, createLogger, ensureRedis } from '@ferry/infra';
+import { describeRedisTarget } from '@ferry/core';
+import { createLogger, openRedis } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 import { HostWorker } from './host-worker.js';
 import { LxcRuntime } from './runtime/lxc.js';
@@ -11,8 +11,8 @@ import { loadWorkerTrust } from './trust/worker-keys.js';
 /** Runs this host's worker until SIGTERM/SIGINT, then hands back or finishes its steps. */
 export async function runWorker(host: HostConfig): Promise<void> {
   const log = createLogger('worker', { host: host.name });
-  const { url } = await ensureRedis();
-  const redis = connect(url);
+  const { redis, prefix, target } = await openRedis(process.env, { log });
+  log.info({ redis: describeRedisTarget(target), prefix }, 'redis');
   await mkdir(host.lxcPath, { recursive: true });
   // Bind mounts of directories below a mount root inherit its nosuid,nodev (see mount-roots.ts).
   const roots = await secureMountRoots(host.mountRoots ?? []);
@@ -28,7 +28,7 @@ export async function runWorker(host: HostConfig): Promise<void> {
   });
   // A worker without the control plane's key takes no job: it waits for the key here.
   const trust = await loadWorkerTrust(host, log);
-  const w = new HostWorker({ redis, prefix: process.env.FERRY_PREFIX ?? DEFAULT_PREFIX, host, runtime, log, trust, ...(host.metrics ? { metrics: host.metrics } : {}) });
+  const w = new HostWorker({ redis, prefix, host, runtime, log, trust, ...(host.metrics ? { metrics: host.metrics } : {}) });
   try {
     await w.start();
   } catch (e) {

@@ -3,12 +3,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { JOB_TTL_MS, keys, type StepJobData, type StepResultData } from '@ferry/core';
-import { HostRegistry, OperationStore, Queues, ReplayGuard, signResult, type SignableQueue } from '@ferry/infra';
+import { HostRegistry, OperationStore, Queues, ReplayGuard, signResult, type SignableQueue, type RedisClient } from '@ferry/infra';
 import { KeyedLock } from '../src/keyed-lock.js';
 import { createProcessor } from '../src/processor.js';
 import { JobGate } from '../src/trust/job-gate.js';
@@ -42,8 +41,8 @@ describe('KeyedLock', () => {
 describe('processor: steps on one container never overlap on one host (real BullMQ)', () => {
   let queueSrv: Awaited<ReturnType<typeof testRedis>>;
   let storeSrv: Awaited<ReturnType<typeof testRedis>>;
-  let queueRedis: Redis;
-  let storeRedis: Redis;
+  let queueRedis: RedisClient;
+  let storeRedis: RedisClient;
   beforeAll(async () => {
     [queueSrv, storeSrv] = await Promise.all([testRedis(), testRedis()]);
     queueRedis = connect(queueSrv.url);

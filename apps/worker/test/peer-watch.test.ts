@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
-import { HostRegistry } from '@ferry/infra';
+import { HostRegistry, type RedisClient } from '@ferry/infra';
 import { PeerWatch } from '../src/peer-watch.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 
@@ -9,8 +8,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('PeerWatch against real Redis (the peer beats by hand)', () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
-  let admin: Redis;
+  let redis: RedisClient;
+  let admin: RedisClient;
   beforeAll(async () => {
     srv = await testRedis();
     redis = connect(srv.url);

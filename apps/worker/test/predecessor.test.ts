@@ -7,9 +7,8 @@ import { readFileSync, symlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { bullmqKeys } from '@ferry/core';
-import { procId } from '@ferry/infra';
+import { procId, type RedisClient } from '@ferry/infra';
 import { writeJsonAtomic } from '../src/json-files.js';
 import { claimHost, reclaimJobs, releaseHost, settleOrphans, WORKER_ENV, type WorkerMark } from '../src/predecessor.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
@@ -136,7 +135,7 @@ describe("settleOrphans: the dead worker's children", () => {
 
 describe('reclaimJobs against real Redis and BullMQ', () => {
   let srv: Awaited<ReturnType<typeof testRedis>>;
-  let redis: Redis;
+  let redis: RedisClient;
   beforeAll(async () => {
     srv = await testRedis();
     redis = connect(srv.url);

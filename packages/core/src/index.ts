@@ -10,6 +10,7 @@ export * from './host.js';
 export * from './steps/index.js';
 export * from './precopy.js';
 export * from './keys.js';
+export * from './redis-url.js';
 export * from './plan.js';
 export * from './record.js';
 export * from './state-machine.js';

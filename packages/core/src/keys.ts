@@ -6,6 +6,18 @@
  */
 export const DEFAULT_PREFIX = 'ferry';
 
+/**
+ * The prefix as a Redis Cluster hash tag: `ferry` → `{ferry}`. A Cluster places a key by the text
+ * between its first `{` and the next `}` when there is one, so every key under `{ferry}:` (ferry's
+ * and BullMQ's) lands in one slot, as the multi-key Lua scripts of both need (BullMQ asks for a
+ * `{...}` prefix on Cluster). A prefix that already holds a hash tag is kept as it is.
+ */
+export function hashTagged(prefix: string): string {
+  const open = prefix.indexOf('{');
+  const close = open < 0 ? -1 : prefix.indexOf('}', open + 1);
+  return close > open + 1 ? prefix : `{${prefix}}`;
+}
+
 export const queueNames = {
   scheduler: 'scheduler',
   /** Rebalance rounds: one at a time across every scheduler process (global concurrency 1). */

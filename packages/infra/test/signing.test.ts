@@ -148,4 +148,26 @@ describe('ReplayGuard: a local record of finished jobs', () => {
     expect(later.size).toBe(1);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
   });
+
+  it("keeps a job's outcome with it, across restarts and compaction, until the job's expiry", async () => {
+    let now = 1000;
+    const file = join(dir, 'outcomes', 'seen-jobs');
+    const g = await ReplayGuard.open(file, () => now);
+    await g.record('sig-a', 5000, { ok: true, output: { bytes: 1 } });
+    await g.record('sig-b', 5000);
+    expect(await g.outcome('sig-a')).toEqual({ ok: true, output: { bytes: 1 } });
+    expect(await g.outcome('sig-b')).toBeUndefined();
+    expect(await g.outcome('sig-c')).toBeUndefined();
+    for (let i = 0; i < 1100; i++) await g.record(`old-${i}`, 1500);
+    // Opened again once those expired: its next write compacts the file, keeping the outcomes.
+    now = 2000;
+    const reopened = await ReplayGuard.open(file, () => now);
+    await reopened.record('sig-d', 5000);
+    expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(3);
+    const again = await ReplayGuard.open(file, () => now);
+    expect(await again.outcome('sig-a')).toEqual({ ok: true, output: { bytes: 1 } });
+    expect(await again.has('sig-b')).toBe(true);
+    now = 6000;
+    expect(await again.outcome('sig-a')).toBeUndefined();
+  });
 });

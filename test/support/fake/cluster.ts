@@ -3,13 +3,14 @@ import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { pino, type Logger } from 'pino';
 import {
   isTerminal,
   JOB_TTL_MS,
   newMigrationId,
+  parseRedisUrl,
+  prefixFor,
   type CloneRequestInput,
   type MigrationRequestInput,
   type OperationKind,
@@ -18,7 +19,7 @@ import {
   type StoredRecord,
   type UnifyRequest,
 } from '@ferry/core';
-import { connect, OperationStore, Queues } from '@ferry/infra';
+import { connect, OperationStore, Queues, type RedisClient } from '@ferry/infra';
 import { Scheduler } from '../../../apps/scheduler/src/scheduler.js';
 import { HostWorker } from '../../../apps/worker/src/host-worker.js';
 import type { HostConfig } from '../../../apps/worker/src/config.js';
@@ -40,7 +41,7 @@ import { FakeWorld } from './world.js';
  * behaviour on real hosts.
  */
 export interface FakeClusterOptions {
-  /** redis-server to use (test/support/redis.ts). */
+  /** REDIS_URL of the Redis to use: a redis-server (test/support/redis.ts), a Sentinel set or a Cluster (redis-ha.ts). */
   url: string;
   /** Fake hosts, each with a worker (default h1, h2). */
   hosts?: string[];
@@ -66,28 +67,30 @@ function deadPid(): number {
 
 export class FakeCluster {
   readonly world: FakeWorld;
-  readonly prefix = freshPrefix();
+  /** A fresh one per cluster; a hash tag on a Redis Cluster (prefixFor), as ferry's own processes make it. */
+  readonly prefix: string;
   readonly scheduler: Scheduler;
   readonly store: OperationStore;
   /** The control-plane key and each host's key: submits and every job are signed as in production. */
   readonly keys = new TestKeys();
   private readonly schedulerDir = mkdtempSync(join(tmpdir(), 'ferry-fake-scheduler-'));
   private readonly queues: Queues;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly log: Logger;
   /** Every scheduler running (the first one and those added), each with its own connection and state dir. */
-  private readonly schedulers = new Map<Scheduler, { redis: Redis; dir: string }>();
+  private readonly schedulers = new Map<Scheduler, { redis: RedisClient; dir: string }>();
   /** State dirs of the schedulers added (removed at the end, killed ones' too). */
   private readonly addedDirs: string[] = [];
   private named = 1;
-  private readonly workers = new Map<string, { worker: HostWorker; redis: Redis }>();
+  private readonly workers = new Map<string, { worker: HostWorker; redis: RedisClient }>();
   private readonly dirs = new Map<string, { root: string; host: HostConfig }>();
   private readonly crashes = new Map<string, Promise<void>>();
 
   private constructor(private readonly opts: FakeClusterOptions) {
+    this.prefix = prefixFor(parseRedisUrl(opts.url), freshPrefix());
     this.world = opts.world ?? new FakeWorld();
     this.log = opts.log ?? pino({ level: process.env.FERRY_LOG_LEVEL ?? 'silent' });
-    this.redis = connect(opts.url);
+    this.redis = connect(opts.url, { log: this.log });
     this.store = new OperationStore(this.redis, this.prefix);
     this.queues = new Queues(this.redis, this.prefix);
     this.scheduler = this.newScheduler('s1', this.schedulerDir, opts.metrics === true);
@@ -109,7 +112,7 @@ export class FakeCluster {
 
   /** A scheduler on this cluster's Redis and prefix, signing with the cluster's control key. */
   private newScheduler(name: string, dir: string, metrics: boolean): Scheduler {
-    const redis = connect(this.opts.url);
+    const redis = connect(this.opts.url, { log: this.log });
     const s = new Scheduler({
       redis,
       prefix: this.prefix,
@@ -185,7 +188,7 @@ export class FakeCluster {
     if (this.workers.has(name)) throw new Error(`a worker already runs for ${name}`);
     await this.crashes.get(name);
     const host = this.hostConfig(name);
-    const redis = connect(this.opts.url);
+    const redis = connect(this.opts.url, { log: this.log });
     const worker = new HostWorker({
       redis,
       prefix: this.prefix,

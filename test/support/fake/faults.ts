@@ -92,8 +92,15 @@ export class Faults {
     return f;
   }
 
+  /**
+   * How long every fault point takes (default 0): fake steps then last about as long as a few
+   * points each, so that many operations are in flight at any moment (a failover test's window).
+   */
+  paceMs = 0;
+
   /** A fault point of a fake step: fires the first armed fault that matches, if any. */
   async point(host: string, step: StepName, container: string | undefined, at: FaultPoint, signal: AbortSignal): Promise<void> {
+    if (this.paceMs > 0 && !signal.aborted) await new Promise((r) => setTimeout(r, this.paceMs));
     const f = this.list.find((x) => x.matches(host, step, container, at));
     if (f) await f.fire(signal, this.onCrash);
   }

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { newMigrationId, parseCheckpointRequest, parseRestoreRequest, shownState, ValidationError, type HostInfo, type OperationKind, JOB_TTL_MS } from '@ferry/core';
+import { newMigrationId, parseCheckpointRequest, parseRestoreRequest, shownState, ValidationError, type HostInfo, type OperationKind } from '@ferry/core';
 import type { Client } from '../client.js';
 import type { Ferry } from '../service/ferry.js';
 import { EXIT, ExitError } from '../exit-error.js';
 import { json, print } from '../entry.js';
+import { enqueueRequest } from '../client.js';
 
 const bad = (what: string, msg: string) => new ExitError(EXIT.badInput, `invalid ${what} request: ${msg}`);
 const knownHosts = (hosts: HostInfo[]) => hosts.map((h) => h.name).join(', ') || 'none';
@@ -12,7 +13,7 @@ async function submit(c: Client, op: OperationKind, container: string, request: 
   const busy = await c.store.lockHolder(container);
   if (busy) throw new ExitError(EXIT.badInput, `container ${container} is being worked on by ${busy} (see: ferry status ${busy})`);
   const id = newMigrationId(Date.now());
-  await c.enqueue(c.queues.scheduler, 'submit', { kind: 'submit', op, migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
+  await enqueueRequest(c, 'submit', { kind: 'submit', op, migrationId: id, request }, `submit.${id}`);
   return id;
 }
 

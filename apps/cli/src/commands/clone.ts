@@ -1,6 +1,7 @@
-import { newMigrationId, parseCloneRequest, randomMac, ValidationError, type CloneRequestInput, JOB_TTL_MS } from '@ferry/core';
+import { newMigrationId, parseCloneRequest, randomMac, ValidationError, type CloneRequestInput } from '@ferry/core';
 import type { Client } from '../client.js';
 import { EXIT, ExitError } from '../exit-error.js';
+import { enqueueRequest } from '../client.js';
 
 /**
  * Checks a clone against the registry before anything is copied: the source exists (and where),
@@ -52,6 +53,6 @@ export async function checkClone(c: Client, input: Omit<CloneRequestInput, 'from
 export async function submitClone(c: Client, input: Parameters<typeof checkClone>[1]): Promise<string> {
   const request = await checkClone(c, input);
   const id = newMigrationId(Date.now());
-  await c.enqueue(c.queues.scheduler, 'submit', { kind: 'submit', op: 'clone', migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
+  await enqueueRequest(c, 'submit', { kind: 'submit', op: 'clone', migrationId: id, request }, `submit.${id}`);
   return id;
 }

@@ -1,6 +1,7 @@
-import { FerryError, transition, JOB_TTL_MS } from '@ferry/core';
+import { FerryError, transition } from '@ferry/core';
 import type { Client } from '../client.js';
 import { EXIT, ExitError } from '../exit-error.js';
+import { enqueueRequest } from '../client.js';
 
 /**
  * retry / cancel: checked here against the state machine (a refused event is bad input, exit 2),
@@ -16,6 +17,6 @@ export async function control(c: Client, id: string, kind: 'retry' | 'cancel'): 
     if (e instanceof FerryError) throw new ExitError(EXIT.badInput, e.message);
     throw e;
   }
-  await c.enqueue(c.queues.scheduler, kind, { kind, migrationId: id }, { jobId: `${kind}.${id}.${r.version}` }, JOB_TTL_MS.request);
+  await enqueueRequest(c, kind, { kind, migrationId: id }, `${kind}.${id}.${r.version}`);
   return r.version;
 }

@@ -65,7 +65,7 @@ export function registerInstallCommands(program: Command): void {
       .description("this host's worker: ferry-worker.service and /etc/ferry/worker.env")
       .option('--host <name>', 'stable host id (names its queue); required')
       .option('--address <addr>', 'address peers reach this host at over SSH; required')
-      .option('--redis-url <url>', `the scheduler's Redis (default unix://${INSTALL_DEFAULTS.redisSocket}: the scheduler's host only)`)
+      .option('--redis-url <url>', `the scheduler's Redis, also redis+sentinel://… or redis+cluster://… (default unix://${INSTALL_DEFAULTS.redisSocket}: the scheduler's host only)`)
       .option('--lxc-path <dir>', `LXC path of this host (default ${INSTALL_DEFAULTS.lxcPath})`)
       .option('--ssh-key <file>', 'private key for reaching peers (default /root/.ssh/id_ed25519)')
       .option('--known-hosts <file>', "known_hosts pinning every peer's host key (default /root/.ssh/known_hosts)")
@@ -95,7 +95,7 @@ export function registerInstallCommands(program: Command): void {
     cmd
       .command('scheduler')
       .description("the scheduler and, unless --redis-url, ferry's Redis on this host (Debian's redis-server@ferry)")
-      .option('--redis-url <url>', 'use this Redis instead of configuring one here')
+      .option('--redis-url <url>', 'use this Redis (also redis+sentinel://… or redis+cluster://…) instead of configuring one here')
       .option('--redis-bind <addr>', 'Redis also listens on this address, for workers on other hosts (repeatable; needs --redis-password-file)', repeat)
       .option('--redis-port <port>', `Redis's TCP port (default ${INSTALL_DEFAULTS.redisPort}; Debian's redis-server keeps 6379)`)
       .option('--redis-password-file <file>', "Redis's password (requirepass), the file's first line")

@@ -7,11 +7,11 @@ import {
   ValidationError,
   type StoredRecord,
   type MigrationRequestInput,
-  JOB_TTL_MS,
 } from '@ferry/core';
 import type { Client } from '../client.js';
 import type { Ferry } from '../service/ferry.js';
 import { EXIT, ExitError } from '../exit-error.js';
+import { enqueueRequest } from '../client.js';
 
 /** A host whose worker has not reported for this long is treated as down. */
 const STALE_MS = 30_000;
@@ -62,7 +62,7 @@ export async function checkRequest(c: Client, input: MigrationRequestInput) {
 export async function submitMigration(c: Client, input: MigrationRequestInput): Promise<string> {
   const request = await checkRequest(c, input);
   const id = newMigrationId(Date.now());
-  await c.enqueue(c.queues.scheduler, 'submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
+  await enqueueRequest(c, 'submit', { kind: 'submit', migrationId: id, request }, `submit.${id}`);
   return id;
 }
 

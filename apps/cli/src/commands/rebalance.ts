@@ -14,7 +14,6 @@ import {
   type RebalancePolicy,
   type RebalanceRound,
   type SnapshotNote,
-  JOB_TTL_MS,
 } from '@ferry/core';
 import { PlacementStore, readCluster, RoundStore, type ClusterView } from '@ferry/infra';
 import type { Client } from '../client.js';
@@ -22,6 +21,7 @@ import type { Ferry } from '../service/ferry.js';
 import { EXIT, ExitError } from '../exit-error.js';
 import { fmtBytes } from '../render.js';
 import { checkRequest } from './migrate.js';
+import { enqueueRequest } from '../client.js';
 
 const placement = (c: Client) => new PlacementStore(c.redis, c.store.prefix);
 const view = (c: Client) => readCluster({ registry: c.registry, placement: placement(c), store: c.store });
@@ -212,7 +212,7 @@ export async function drain(c: Client, host: string, o: { allowRestart?: boolean
   const moves: DrainResult['moves'] = [];
   for (const [i, request] of requests.entries()) {
     const id = `m-${newRoundId(Date.now()).slice(2)}d${i.toString(36)}`;
-    await c.enqueue(c.queues.scheduler, 'submit', { kind: 'submit', migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
+    await enqueueRequest(c, 'submit', { kind: 'submit', migrationId: id, request }, `submit.${id}`);
     moves.push({ ...plan.moves[i]!, migrationId: id });
   }
   return { host, moves };

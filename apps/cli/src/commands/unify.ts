@@ -1,6 +1,7 @@
-import { newMigrationId, parseUnifyRequest, ValidationError, JOB_TTL_MS } from '@ferry/core';
+import { newMigrationId, parseUnifyRequest, ValidationError } from '@ferry/core';
 import type { Client } from '../client.js';
 import { EXIT, ExitError } from '../exit-error.js';
+import { enqueueRequest } from '../client.js';
 
 export interface UnifyArgs {
   containers: string[];
@@ -44,6 +45,6 @@ export async function submitUnify(c: Client, a: UnifyArgs): Promise<string> {
     if (busy) throw new ExitError(EXIT.badInput, `container ${name} is being worked on by ${busy} (see: ferry status ${busy})`);
   }
   const id = newMigrationId(Date.now());
-  await c.enqueue(c.queues.scheduler, 'submit', { kind: 'submit', op: 'unify', migrationId: id, request }, { jobId: `submit.${id}` }, JOB_TTL_MS.request);
+  await enqueueRequest(c, 'submit', { kind: 'submit', op: 'unify', migrationId: id, request }, `submit.${id}`);
   return id;
 }

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { AbsolutePath, ValidationError } from '@ferry/core';
-import { MetricsFlag, redisOptions } from '@ferry/infra';
+import { AbsolutePath, parseRedisUrl, ValidationError } from '@ferry/core';
+import { MetricsFlag } from '@ferry/infra';
 import { EXIT, ExitError } from '../exit-error.js';
 import { plainValue } from './env-file.js';
 import { INSTALL_DEFAULTS } from './defaults.js';
@@ -91,9 +91,11 @@ function common(p: Problems, o: RawInstall, keyDefaults: { controlKey: string })
 
 function redisUrl(p: Problems, v: string): void {
   try {
-    redisOptions(v);
+    parseRedisUrl(v, '--redis-url');
   } catch (e) {
-    return p.add('--redis-url', (e as Error).message);
+    if (!(e instanceof ValidationError)) throw e;
+    for (const x of e.problems) p.add(x.path, x.message);
+    return;
   }
   if (!plainValue(v)) p.add('--redis-url', 'has characters an environment file cannot hold unquoted (percent-encode them)');
 }

@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
 import { fields, isTerminal, type StoredRecord } from '@ferry/core';
-import { connect, OperationStore, type ProgressEntry } from '@ferry/infra';
+import { connect, OperationStore, type ProgressEntry, type RedisClient } from '@ferry/infra';
 
 /**
  * Follows one migration's record and progress straight from Redis, every ~100 ms, to time the
@@ -36,7 +35,7 @@ export function ended(rec: StoredRecord | null | undefined): boolean {
 }
 
 export class RecordWatcher {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly store: OperationStore;
   view: View = { rec: null, progress: {}, at: 0 };
   /** Each change of where the migration is, with its time. */

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FerryError } from '@ferry/core';
+import { describeRedisTarget, FerryError } from '@ferry/core';
 import { ensureRedis, loadOrCreatePrivateKey, trustPaths, type ProcId } from '@ferry/infra';
 import { LAB_ENV, readPidFile, startDaemon, stopDaemon } from './daemon.js';
 import { mountRootProblems } from '@ferry/worker';
@@ -31,18 +31,13 @@ const logFile = (lab: Layout, name: string) => join(lab.logs, `${name}.log`);
  * must be a unix socket or an address on the lab network.
  */
 export async function labRedisUrl(): Promise<{ url: string; started: boolean }> {
-  const { url, started } = await ensureRedis();
-  let reachable = false;
-  try {
-    const u = new URL(url);
-    reachable = u.protocol === 'unix:' || /^198\.1[89]\./.test(u.hostname);
-  } catch {
-    /* not a URL */
-  }
+  const { url, target, started } = await ensureRedis();
+  const nodes = target.kind === 'socket' ? [] : target.kind === 'single' ? [target.node] : target.kind === 'sentinel' ? target.sentinels : target.nodes;
+  const reachable = target.kind === 'socket' || nodes.every((n) => /^198\.1[89]\./.test(n.host));
   if (!reachable) {
     throw new FerryError(
       'LAB_REDIS_UNREACHABLE',
-      `REDIS_URL ${url} is not reachable from the lab's namespaces; unset REDIS_URL (ferry then runs its own redis on a unix socket) or bind redis to ${'198.18.0.1'}`,
+      `REDIS_URL (${describeRedisTarget(target)}) is not reachable from the lab's namespaces; unset REDIS_URL (ferry then runs its own redis on a unix socket) or bind redis to ${'198.18.0.1'}`,
     );
   }
   return { url, started };

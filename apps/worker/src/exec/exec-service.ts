@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@ferry/infra';
 import type { Logger } from 'pino';
 import { capabilityMissing, CommandError, encodeExecEntry, FerryError, ExecJobData, ExecSignal, fields as keyFields, toolboxKeys, toolboxQueues, type ExecEntry, type ToolboxKeys } from '@ferry/core';
 import type { HostConfig } from '../config.js';
@@ -50,7 +50,7 @@ export interface ExecTiming {
 const DEFAULT_TIMING: ExecTiming = { pollMs: 100, livenessMs: 2000, workerTtlMs: 15_000, highWater: 16, lowWater: 4, maxQueuedBytes: 1 << 20, redisLostMs: 30_000 };
 
 export interface ExecServiceOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   host: HostConfig;
   runtime: Runtime;

@@ -1,5 +1,5 @@
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@ferry/infra';
 import type { Logger } from 'pino';
 import { parseToolboxJob, PreconditionError, toErrorData, toolboxKeys, toolboxQueues, ValidationError, type ToolboxReply } from '@ferry/core';
 import type { HostConfig } from '../config.js';
@@ -9,7 +9,7 @@ import { ExecService, type ExecTiming } from './exec-service.js';
 import { JobRefused, type JobGate } from '../trust/job-gate.js';
 
 export interface ToolboxOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   host: HostConfig;
   runtime: Runtime;

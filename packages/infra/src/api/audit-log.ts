@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { AUDIT, decodeAuditEntry, encodeAuditEntry, keys, type AuditEntry, type AuditLine } from '@ferry/core';
 
 /**
@@ -9,7 +9,7 @@ export class AuditLog {
   private readonly key: string;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly prefix: string,
     readonly maxLen: number = AUDIT.maxLen,
   ) {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual, type KeyObject } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { FerryError, keys, parseOrThrow, TOKEN_PREFIX, tokenIdOf, tokenInfo, tokenMessage, TokenRecord, type Keys, type ApiRole, type TokenInfo } from '@ferry/core';
 import { publicKeyOf, signText, verifyText } from '../trust/ed25519.js';
 
@@ -19,7 +19,7 @@ export class TokenStore {
   private readonly publicKey: KeyObject;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     prefix: string,
     /** The control-plane key: its private half signs new tokens (create), its public half checks them. */
     private readonly controlKey: KeyObject,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { decodeOperationLogEntry, keys, type OperationLogEntry } from '@ferry/core';
 
 /** An entry with its stream id (the order entries reached Redis in, across every host). */
@@ -11,7 +11,7 @@ const PAGE = 500;
  * `limit`. Entries this version cannot read are skipped, yet counted as read: `last` is the id to
  * read on from (`after` itself when there was nothing new).
  */
-export async function readOperationLog(redis: Redis, prefix: string, opId: string, after = '-', limit = 10_000): Promise<{ lines: OperationLogLine[]; last: string }> {
+export async function readOperationLog(redis: RedisClient, prefix: string, opId: string, after = '-', limit = 10_000): Promise<{ lines: OperationLogLine[]; last: string }> {
   const key = keys(prefix).operationLog(opId);
   const lines: OperationLogLine[] = [];
   let last = after;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { encodeOperationLogEntry, keys, OPERATION_LOG, operationLogEntry, type OperationLogEntry } from '@ferry/core';
 
 export interface OperationLogSinkOptions {
@@ -41,7 +41,7 @@ export class OperationLogSink {
   readonly lost = { rate: 0, pending: 0, redis: 0 };
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     private readonly o: OperationLogSinkOptions = {},
   ) {

@@ -1,12 +1,14 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { FerryError } from '@ferry/core';
+import { FerryError, parseRedisUrl, type RedisTarget } from '@ferry/core';
 import { run, succeeds } from '../exec/run.js';
 import { stateDir } from '../paths.js';
 
 export interface RedisEndpoint {
   url: string;
+  /** The URL read (parseRedisUrl): one server, a Sentinel set or a Cluster. */
+  target: RedisTarget;
   /** True when ferry started (or found) its own private redis-server. */
   embedded: boolean;
   /** True when this call started it (so the caller may stop it when done). */
@@ -37,18 +39,20 @@ async function ping(sock: string): Promise<boolean> {
 }
 
 /**
- * REDIS_URL when set; otherwise ferry's own private redis-server on a unix socket in the state
+ * REDIS_URL when set (checked here, before anything starts: a bad one is a ValidationError naming
+ * every problem); otherwise ferry's own private redis-server on a unix socket in the state
  * directory, with AOF on and `noeviction` (queues must never be evicted). Reuses a running one.
  */
 export async function ensureRedis(opts: EmbeddedOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<RedisEndpoint> {
-  if (env.REDIS_URL) return { url: env.REDIS_URL, embedded: false, started: false };
+  if (env.REDIS_URL) return { url: env.REDIS_URL, target: parseRedisUrl(env.REDIS_URL), embedded: false, started: false };
   const fsync = env.FERRY_REDIS_APPENDFSYNC;
   if (fsync !== undefined && fsync !== 'everysec' && fsync !== 'always') {
     throw new FerryError('BAD_CONFIG', `FERRY_REDIS_APPENDFSYNC must be everysec or always, not '${fsync}'`);
   }
   if (fsync && !opts.appendfsync) opts = { ...opts, appendfsync: fsync };
   const running = await ping(sockPath(embeddedDir(opts)));
-  return { url: await startEmbeddedRedis(opts), embedded: true, started: !running };
+  const url = await startEmbeddedRedis(opts);
+  return { url, target: parseRedisUrl(url), embedded: true, started: !running };
 }
 
 export async function startEmbeddedRedis(opts: EmbeddedOptions = {}): Promise<string> {

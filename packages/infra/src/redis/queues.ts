@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions, type QueueOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { queueNames, type RebalanceJob, type SchedulerJob, type StepJobData } from '@ferry/core';
 
 /**
@@ -22,7 +22,7 @@ export const KEEP_JOBS = JOB_RETENTION;
 export const EVENTS_MAX_LEN = 1000;
 
 /** Options for every queue ferry opens: its prefix, the job retention as default, a short event stream. */
-export function queueOptions(connection: Redis, prefix: string): QueueOptions {
+export function queueOptions(connection: RedisClient, prefix: string): QueueOptions {
   return { connection, prefix, defaultJobOptions: { ...JOB_RETENTION }, streams: { events: { maxLen: EVENTS_MAX_LEN } } };
 }
 
@@ -37,16 +37,16 @@ export class Queues {
   private rebalanceQueue?: Queue<RebalanceJob>;
 
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: RedisClient,
     readonly prefix: string,
   ) {
-    this.scheduler = new Queue<SchedulerJob>(queueNames.scheduler, queueOptions(connection, prefix));
+    this.scheduler = quiet(new Queue<SchedulerJob>(queueNames.scheduler, queueOptions(connection, prefix)));
   }
 
   host(name: string): Queue<StepJobData> {
     let q = this.hosts.get(name);
     if (!q) {
-      q = new Queue<StepJobData>(queueNames.host(name), queueOptions(this.connection, this.prefix));
+      q = quiet(new Queue<StepJobData>(queueNames.host(name), queueOptions(this.connection, this.prefix)));
       this.hosts.set(name, q);
     }
     return q;
@@ -54,11 +54,21 @@ export class Queues {
 
   /** Rebalance rounds (made when first asked for). */
   get rebalance(): Queue<RebalanceJob> {
-    this.rebalanceQueue ??= new Queue<RebalanceJob>(queueNames.rebalance, queueOptions(this.connection, this.prefix));
+    this.rebalanceQueue ??= quiet(new Queue<RebalanceJob>(queueNames.rebalance, queueOptions(this.connection, this.prefix)));
     return this.rebalanceQueue;
   }
 
   async close(): Promise<void> {
     await Promise.all([this.scheduler.close(), this.rebalanceQueue?.close(), ...[...this.hosts.values()].map((q) => q.close())]);
   }
+}
+
+/**
+ * A queue's 'error' events are its connection's (Redis restarting, a failover): the connection
+ * reconnects by itself, its owner logs the outage once (`connect`'s log), and each command fails or
+ * waits for its caller to see. Without a listener BullMQ would print every reconnect attempt.
+ */
+function quiet<Q extends Queue>(q: Q): Q {
+  q.on('error', () => undefined);
+  return q;
 }

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { fields } from '@ferry/core';
 
 /**
@@ -73,10 +73,10 @@ export interface Scripts {
 }
 
 let files: Map<string, ScriptFile> | undefined;
-const registered = new WeakMap<Redis, Scripts>();
+const registered = new WeakMap<RedisClient, Scripts>();
 
 /** The scripts on this connection, registering them the first time. */
-export function scripts(redis: Redis): Scripts {
+export function scripts(redis: RedisClient): Scripts {
   const known = registered.get(redis);
   if (known) return known;
   files ??= readScriptFiles();

@@ -1,5 +1,4 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   bullmqKeys,
@@ -16,6 +15,8 @@ import {
 } from '@ferry/core';
 import { JOB_RETENTION } from '../redis/queues.js';
 import { scripts } from '../redis/scripts.js';
+import type { RedisClient } from '../redis/connection.js';
+import { masters, serverOf } from '../redis/nodes.js';
 import { HostRegistry } from './host-registry.js';
 
 /** What one collection found and removed (or, dry, would remove). */
@@ -65,21 +66,26 @@ const PAGE = 500;
 const LEFTOVER_TTL_S = 3600;
 const UNFINISHED = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
-/** Redis INFO memory's used_memory, bytes. */
-export async function usedMemory(redis: Redis): Promise<number> {
-  const info = await redis.info('memory');
+/**
+ * Redis INFO memory's used_memory, bytes: of the server holding the keys under `prefix` (on a
+ * Cluster, the master serving the prefix's hash tag; elsewhere the one server).
+ */
+export async function usedMemory(redis: RedisClient, prefix = ''): Promise<number> {
+  const info = await (await serverOf(redis, `${prefix}:`)).info('memory');
   return Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? NaN);
 }
 
-/** Every key matching `pattern` (SCAN, never KEYS). */
-async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+/** Every key matching `pattern` (SCAN, never KEYS; on a Cluster, on every master). */
+async function scanKeys(redis: RedisClient, pattern: string): Promise<string[]> {
   const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    out.push(...batch);
-  } while (cursor !== '0');
+  for (const server of masters(redis)) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      out.push(...batch);
+    } while (cursor !== '0');
+  }
   return [...new Set(out)];
 }
 
@@ -106,7 +112,7 @@ function hostsOf(r: StoredRecord): string[] {
  * finished, or the queue of a host an open operation names. Safe to run beside schedulers and
  * workers; the scheduler runs it itself under a lease, one at a time (Collector).
  */
-export async function collectGarbage(redis: Redis, prefix: string, o: GcOptions): Promise<GcReport> {
+export async function collectGarbage(redis: RedisClient, prefix: string, o: GcOptions): Promise<GcReport> {
   const t0 = Date.now();
   const now = o.now ?? Date.now();
   const dry = o.dryRun ?? false;
@@ -124,7 +130,7 @@ export async function collectGarbage(redis: Redis, prefix: string, o: GcOptions)
     hostsForgotten: [],
     queuesRemoved: [],
     expiriesSet: 0,
-    memory: { before: await usedMemory(redis), after: 0 },
+    memory: { before: await usedMemory(redis, prefix), after: 0 },
     ms: 0,
   };
 
@@ -304,7 +310,7 @@ export async function collectGarbage(redis: Redis, prefix: string, o: GcOptions)
     }
   }
 
-  report.memory.after = await usedMemory(redis);
+  report.memory.after = await usedMemory(redis, prefix);
   report.ms = Date.now() - t0;
   o.log?.info({ dryRun: dry, operations: report.operations, jobsRemoved: report.jobsRemoved, hostsForgotten: report.hostsForgotten, ownersRemoved: report.ownersRemoved, ms: report.ms }, 'garbage collected');
   return report;

@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { fields, HostInfo, keys, type Keys } from '@ferry/core';
 
 /** Hosts as their workers publish them: address, LXC path, capabilities, containers, free space. */
 export class HostRegistry {
   readonly k: Keys;
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     prefix: string,
   ) {
     this.k = keys(prefix);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Logger } from 'pino';
 import { FerryError } from '@ferry/core';
 import { scripts } from '../redis/scripts.js';
@@ -49,7 +49,7 @@ export class Lease {
   private readonly holder: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly key: string,
     private readonly o: LeaseOptions,
   ) {

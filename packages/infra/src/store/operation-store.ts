@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { FerryError, fields, keys, type Keys, type StoredRecord } from '@ferry/core';
 import { scripts, type Scripts } from '../redis/scripts.js';
 import { leaseLost, type LeaseFence } from './lease.js';
@@ -15,7 +15,7 @@ export interface ProgressEntry {
 export class OperationStore {
   readonly k: Keys;
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly prefix: string,
   ) {
     this.k = keys(prefix);

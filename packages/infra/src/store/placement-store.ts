@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { fields, keys, parseOrThrow, RebalancePolicy, type Keys, type RebalancePolicyInput } from '@ferry/core';
 
 /**
@@ -9,7 +9,7 @@ import { fields, keys, parseOrThrow, RebalancePolicy, type Keys, type RebalanceP
 export class PlacementStore {
   readonly k: Keys;
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     prefix: string,
   ) {
     this.k = keys(prefix);

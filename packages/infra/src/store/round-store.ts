@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { keys, type Keys, type RebalanceRound } from '@ferry/core';
 
 /** Rounds kept in history; older ones are dropped as new ones are recorded. */
@@ -8,7 +8,7 @@ const KEEP_ROUNDS = 500;
 export class RoundStore {
   readonly k: Keys;
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     prefix: string,
   ) {
     this.k = keys(prefix);

@@ -8,10 +8,16 @@ import { dirname } from 'node:path';
  * signature is recorded is a replay: the same signed job re-added, whatever its id now says, after
  * it was done. Entries live until their job's expiry (after it the signature is refused anyway),
  * so the record stays small. One line per job, `<expiry ms> <digest of the signature>`, appended
- * (a crash of the process loses nothing written; a crash of the machine may lose the last lines).
+ * (a crash of the process loses nothing written; a crash of the machine may lose the last lines),
+ * and, where the job's outcome was recorded with it (a worker's signed step result), a third field:
+ * that outcome (base64url of its JSON). A Redis failover can lose the writes that followed a job's
+ * end (its completion, its reported result): the job then comes back, and its recorded outcome is
+ * what this process reports again, running nothing (see the worker's JobGate).
  */
 export class ReplayGuard {
   private readonly seen = new Map<string, number>();
+  /** Recorded outcomes, by the digest of the job's signature (kept as long as its entry). */
+  private readonly outcomes = new Map<string, string>();
   private appended = 0;
   private writes: Promise<void>;
   /** The file read (read only: a second process refused the same state dir must not rewrite it). */
@@ -39,11 +45,21 @@ export class ReplayGuard {
     return exp !== undefined && exp > this.now();
   }
 
-  /** Records a signed job as done; resolves once it is written. */
-  async record(sig: string, exp: number): Promise<void> {
+  /** Records a signed job as done (with its outcome, JSON, when given); resolves once it is written. */
+  async record(sig: string, exp: number, outcome?: unknown): Promise<void> {
     await this.loaded;
-    this.seen.set(digest(sig), exp);
-    await this.write(`${exp} ${digest(sig)}\n`);
+    const id = digest(sig);
+    this.seen.set(id, exp);
+    const encoded = outcome === undefined ? undefined : Buffer.from(JSON.stringify(outcome)).toString('base64url');
+    if (encoded !== undefined) this.outcomes.set(id, encoded);
+    await this.write(`${exp} ${id}${encoded !== undefined ? ` ${encoded}` : ''}\n`);
+  }
+
+  /** The outcome recorded with a done job (and not expired), or undefined. */
+  async outcome(sig: string): Promise<unknown> {
+    if (!(await this.has(sig))) return undefined;
+    const encoded = this.outcomes.get(digest(sig));
+    return encoded === undefined ? undefined : (JSON.parse(Buffer.from(encoded, 'base64url').toString()) as unknown);
   }
 
   /** For at-most-once jobs: records it and returns true, or false when it was recorded already. */
@@ -80,18 +96,25 @@ export class ReplayGuard {
     const lines = text.split('\n');
     this.appended = lines.length; // a file bloated by earlier runs is compacted at the next write
     for (const line of lines) {
-      const [exp, id] = line.split(' ');
+      const [exp, id, outcome] = line.split(' ');
       const n = Number(exp);
-      if (id && Number.isFinite(n) && n > now) this.seen.set(id, Math.max(n, this.seen.get(id) ?? 0));
+      if (!id || !Number.isFinite(n) || n <= now) continue;
+      this.seen.set(id, Math.max(n, this.seen.get(id) ?? 0));
+      if (outcome) this.outcomes.set(id, outcome);
     }
   }
 
   private async compact(): Promise<void> {
     await this.load(); // lines another process of the same state dir appended meanwhile
     const now = this.now();
-    for (const [id, exp] of this.seen) if (exp <= now) this.seen.delete(id);
+    for (const [id, exp] of this.seen) {
+      if (exp > now) continue;
+      this.seen.delete(id);
+      this.outcomes.delete(id);
+    }
     const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, [...this.seen].map(([id, exp]) => `${exp} ${id}\n`).join(''), { mode: 0o600 });
+    const line = (id: string, exp: number) => `${exp} ${id}${this.outcomes.has(id) ? ` ${this.outcomes.get(id)}` : ''}\n`;
+    await writeFile(tmp, [...this.seen].map(([id, exp]) => line(id, exp)).join(''), { mode: 0o600 });
     await rename(tmp, this.file);
     this.appended = 0;
   }

@@ -2,11 +2,10 @@ import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { DEFAULT_PREFIX, FerryError } from '@ferry/core';
-import { AuditLog, connect, createLogger, ensureRedis, TokenStore } from '@ferry/infra';
+import { FerryError } from '@ferry/core';
+import { AuditLog, createLogger, openRedis, TokenStore } from '@ferry/infra';
 import { clientOf } from '../../client.js';
 import { controlKeyFromFiles } from '../../control-key.js';
 import { localFerry } from '../../service/local-ferry.js';
@@ -43,8 +42,10 @@ export async function startApi(o: ApiServerOptions): Promise<ApiServer> {
   const log = o.log ?? createLogger('api');
   const tls = o.tcp?.tls ? await readTls(o.tcp.tls) : undefined;
   const key = o.controlKey ?? (await controlKeyFromFiles());
-  const redis: Redis = connect(o.redisUrl ?? (await ensureRedis()).url);
-  const prefix = o.prefix ?? process.env.FERRY_PREFIX ?? DEFAULT_PREFIX;
+  // REDIS_URL (a server, Sentinel or Cluster; a Cluster's prefix is a hash tag) or the embedded one.
+  const opened = await openRedis(o.redisUrl ? { ...process.env, REDIS_URL: o.redisUrl } : process.env);
+  const redis = opened.redis;
+  const prefix = o.prefix ?? opened.prefix;
   const client = clientOf(redis, prefix, async () => key);
   const shared = { ferry: localFerry(client), client, tokens: new TokenStore(redis, prefix, key), audit: new AuditLog(redis, prefix, o.auditMaxLen), log };
   const apps: FastifyInstance[] = [];
