@@ -128,6 +128,9 @@ export class Reconciler {
     // The job itself (its return value, its failure) only read once it has finished: most are
     // waiting or in hand, and a pass looks at every running operation every period.
     const state = await this.s.stepJobState(step.host, jobId);
+    // Finished, and its result waits on the scheduler queue to be applied in turn: not lost,
+    // nothing to replay (asked first: under a backlog, most running operations are here).
+    if (state === 'completed' && (await this.s.resultWaiting(advanceJobId(r.id, r.phase, r.cursor, r.run)))) return;
     const job = state === 'completed' || state === 'failed' ? await this.s.stepJob(step.host, jobId) : undefined;
     const ids = { migrationId: r.id, phase: r.phase, index: r.cursor, run: r.run };
 
@@ -143,8 +146,6 @@ export class Reconciler {
       return;
     }
     if (state === 'completed' && job?.returnvalue) {
-      // Its result waits on the scheduler queue, to be applied in turn: not lost, nothing to replay.
-      if (await this.s.resultWaiting(advanceJobId(r.id, r.phase, r.cursor, r.run))) return;
       let result: StepResultData;
       try {
         result = await this.s.acceptResult(job.returnvalue);
