@@ -24,6 +24,7 @@ export default defineConfig({
     alias: {
       '@ferry/core': src('./packages/core/src/index.ts'),
       '@ferry/infra': src('./packages/infra/src/index.ts'),
+      '@ferry/worker/sim': src('./apps/worker/src/sim/index.ts'),
       '@ferry/worker': src('./apps/worker/src/index.ts'),
       '@ferry/scheduler': src('./apps/scheduler/src/index.ts'),
       '@ferry/cli': src('./apps/cli/src/index.ts'),

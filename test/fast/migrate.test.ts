@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JOB_TTL_MS, stepJobId, type OperationRecord } from '@ferry/core';
+import { advanceJobId, JOB_TTL_MS, stepJobId, type OperationRecord } from '@ferry/core';
 import { stepJob } from '../../apps/scheduler/src/step-jobs.js';
 import { FakeCluster, useFakeClusters, FakeWorld, filesDigest } from '../support/fake/index.js';
 import { until } from '../support/until.js';
@@ -173,6 +173,31 @@ describe('migrate (fast tier: fake hosts, real scheduler and workers)', () => {
     await c.scheduler.reconcileNow();
     expect((await q.getJob(jobId))?.data).toMatchObject({ step: 'preflight', input: { role: 'target' } });
     await c.startWorker('h2');
+    await c.waitFor(id, 'done');
+    expectOnlyOn(c, 'h2');
+  });
+
+  it("the reconciler leaves a finished step's result waiting on the scheduler queue to it, and replays one that was lost", async () => {
+    const c = await cluster();
+    const hang = c.world.faults.add({ step: 'preflight', host: 'h1', kind: 'hang' });
+    const id = await c.migrate({ container: 'web', from: 'h1', to: 'h2' });
+    await hang.reached;
+    const sq = c.schedulerQueue();
+    await sq.pause(); // the result waits for the scheduler
+    hang.release();
+    const resultId = advanceJobId(id, 'forward', 0, 0);
+    await until(async () => (await sq.getJobState(resultId)) === 'waiting');
+    const before = await c.record(id);
+    await c.scheduler.reconcileNow();
+    const left = await c.record(id);
+    expect(left.version).toBe(before.version);
+    expect(left.steps[0]!.state).toBe('running');
+
+    // The same result lost with its job (say, with a Redis restart): replayed from the step's job.
+    await (await sq.getJob(resultId))!.remove();
+    await c.scheduler.reconcileNow();
+    expect((await c.record(id)).steps[0]!.state).toBe('done');
+    await sq.resume();
     await c.waitFor(id, 'done');
     expectOnlyOn(c, 'h2');
   });

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Job } from 'bullmq';
-import { catalogue, currentSteps, fields, stepJobId, toErrorData, type OperationEvent, type OperationRecord, type StepJobData, type StepResultData } from '@ferry/core';
+import type { Job, JobState } from 'bullmq';
+import { advanceJobId, catalogue, currentSteps, fields, stepJobId, toErrorData, type OperationEvent, type OperationRecord, type StepJobData, type StepResultData } from '@ferry/core';
 import { LEASE_LOST, type HostRegistry, type OperationStore } from '@ferry/infra';
 
 /**
@@ -15,6 +15,10 @@ export interface ReconcilerPort {
   leading(): boolean;
   /** The job of a step on its host's queue, if it exists. */
   stepJob(host: string, jobId: string): Promise<Job<StepJobData, unknown> | undefined>;
+  /** Its state alone (`unknown`: no such job), without reading the job. */
+  stepJobState(host: string, jobId: string): Promise<JobState | 'unknown'>;
+  /** Whether a result job waits on the scheduler queue to be taken (not in anyone's hand yet). */
+  resultWaiting(jobId: string): Promise<boolean>;
   apply(id: string, event: OperationEvent): Promise<unknown>;
   /** Enqueues the operation's current step again (same job id, same fence). */
   reissue(r: OperationRecord): Promise<void>;
@@ -121,10 +125,16 @@ export class Reconciler {
     if (!step || step.state !== 'running') return;
     const jobId = stepJobId(r.id, r.phase, r.cursor, r.run);
     const log = this.log.child({ migrationId: r.id, step: step.name, host: step.host });
-    const job = await this.s.stepJob(step.host, jobId);
+    // The job itself (its return value, its failure) only read once it has finished: most are
+    // waiting or in hand, and a pass looks at every running operation every period.
+    const state = await this.s.stepJobState(step.host, jobId);
+    // Finished, and its result waits on the scheduler queue to be applied in turn: not lost,
+    // nothing to replay (asked first: under a backlog, most running operations are here).
+    if (state === 'completed' && (await this.s.resultWaiting(advanceJobId(r.id, r.phase, r.cursor, r.run)))) return;
+    const job = state === 'completed' || state === 'failed' ? await this.s.stepJob(step.host, jobId) : undefined;
     const ids = { migrationId: r.id, phase: r.phase, index: r.cursor, run: r.run };
 
-    if (!job) {
+    if (state === 'unknown' || ((state === 'completed' || state === 'failed') && !job)) {
       const replays = await this.s.store.countReplay(r.id, r.phase, r.cursor, r.run);
       if (replays > this.limits.maxReplays) {
         log.error({ replays }, 'step job lost too often: pausing');
@@ -135,8 +145,7 @@ export class Reconciler {
       await this.s.reissue(r);
       return;
     }
-    const state = await job.getState();
-    if (state === 'completed' && job.returnvalue) {
+    if (state === 'completed' && job?.returnvalue) {
       let result: StepResultData;
       try {
         result = await this.s.acceptResult(job.returnvalue);
@@ -152,7 +161,7 @@ export class Reconciler {
       await this.s.apply(r.id, { type: 'step-result', ...result });
       return;
     }
-    if (state === 'failed') {
+    if (state === 'failed' && job) {
       log.warn({ jobId, reason: job.failedReason }, 'step job failed outside the worker: failing the step');
       await this.s.apply(r.id, {
         type: 'step-result',
@@ -165,11 +174,15 @@ export class Reconciler {
       return;
     }
     const down = r.phase === 'forward' && r.plan.downFrom !== undefined && r.cursor >= r.plan.downFrom && r.cursor <= r.plan.pointOfNoReturn;
-    // The liveness beat (every 400 ms) or the description (every 2 s), whichever is newer.
-    const [alive, host] = await Promise.all([this.s.registry.lastAlive(step.host), this.s.registry.get(step.host)]);
+    // The liveness beat (every 400 ms) or the description (every 2 s), whichever is newer; the
+    // description (the host's whole entry, parsed) only read when the beat alone is too old.
+    const goneMs = down ? this.limits.hostGoneDownMs : this.limits.hostGoneMs;
+    const alive = await this.s.registry.lastAlive(step.host);
+    if (alive !== null && Date.now() - alive < goneMs) return;
+    const host = await this.s.registry.get(step.host);
     const last = Math.max(alive ?? -Infinity, host?.lastSeen ?? -Infinity);
     const silentMs = Date.now() - last;
-    if (silentMs < (down ? this.limits.hostGoneDownMs : this.limits.hostGoneMs)) return;
+    if (silentMs < goneMs) return;
     const started = await this.s.store.startedSteps(r.id);
     if (r.phase === 'rollback' && step.name === 'discard-target' && !this.targetCopyEverStarted(r, started)) {
       log.warn({ silentMs }, 'target gone during rollback; its copy never ran: removal deferred to its return');

@@ -59,6 +59,16 @@ export interface SchedulerOptions {
   leader?: { ttlMs?: number; renewEveryMs?: number };
 }
 
+/**
+ * States of a job that waits to be taken. Not `active`: a job in hand may be in the hand of a
+ * scheduler that died (its lock lapses only after SCHEDULER_JOB_LOCK), which the reconciler must
+ * not wait for.
+ */
+const WAITING = new Set<string>(['waiting', 'delayed', 'prioritized', 'waiting-children']);
+
+/** Scheduler queue jobs one scheduler handles at once. */
+const SCHEDULER_CONCURRENCY = 16;
+
 /** The scheduler queue's job lock: a scheduler killed mid-job leaves it to another within about this plus two stalled checks. */
 const SCHEDULER_JOB_LOCK = { lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 10 } as const;
 
@@ -128,11 +138,15 @@ export class Scheduler {
       this.metrics = new SchedulerMetrics({ store: this.store, queues: this.queues, prefix: this.opts.prefix, log: this.opts.log });
       this.metricsUrl = await this.metrics.serve(this.opts.metrics, this.opts.log);
     }
-    // One job at a time: events of a migration apply in order; each takes milliseconds.
+    // Several jobs at once, as several schedulers take them: each is a few Redis round trips, which
+    // one at a time left this process waiting on Redis most of the time (bench:scale). Every record
+    // change is compare-and-set, so two events of one migration handled at once apply one after
+    // the other (the loser re-reads and re-applies, as between two schedulers); and a migration has
+    // one step out at a time, so its results never overtake each other.
     this.worker = new Worker<SchedulerJob>(queueNames.scheduler, (job) => this.handle(job), {
       connection: this.opts.redis,
       prefix: this.opts.prefix,
-      concurrency: 1,
+      concurrency: SCHEDULER_CONCURRENCY,
       ...SCHEDULER_JOB_LOCK,
     });
     this.worker.on('failed', (job, err) => this.opts.log.error({ err, jobId: job?.id }, 'scheduler job failed'));
@@ -143,6 +157,8 @@ export class Scheduler {
       registry: this.registry,
       leading: () => this.leader.held,
       stepJob: (host, jobId) => this.queues.host(host).getJob(jobId),
+      stepJobState: (host, jobId) => this.queues.host(host).getJobState(jobId),
+      resultWaiting: async (jobId) => WAITING.has(await this.queues.scheduler.getJobState(jobId)),
       apply: (id, event) => this.apply(id, event, this.leader.mustFence()),
       reissue: (r) => this.reissueFenced(r),
       acceptResult: (reported) => this.gate.result(reported),
@@ -239,7 +255,9 @@ export class Scheduler {
       case 'submit':
         return this.submit(d.migrationId, d.request, d.op ?? 'migrate');
       case 'result':
-        await this.apply(d.result.migrationId, { type: 'step-result', ...d.result });
+        // Applied first to the record the gate read to check it (one read fewer per step): a
+        // record that moved on since fails the compare-and-set, and is read again.
+        await this.apply(d.result.migrationId, { type: 'step-result', ...d.result }, undefined, d.record);
         return;
       case 'retry':
         await this.apply(d.migrationId, { type: 'retry' });
@@ -305,11 +323,12 @@ export class Scheduler {
    * Applies an event with compare-and-set, then carries out the resulting commands. Two schedulers
    * applying the same event: one saves, the other re-reads and finds it applied (unchanged), so the
    * commands are carried out once. With a `fence` (the reconciler's), the save also requires that
-   * lease still held (LEASE_LOST otherwise).
+   * lease still held (LEASE_LOST otherwise). `read`: the record as the caller has just read it,
+   * tried first instead of a read here.
    */
-  async apply(id: string, event: OperationEvent, fence?: LeaseFence): Promise<OperationRecord | RejectedRecord> {
+  async apply(id: string, event: OperationEvent, fence?: LeaseFence, read?: OperationRecord): Promise<OperationRecord | RejectedRecord> {
     for (let tries = 0; tries < 20; tries++) {
-      const cur = await this.store.mustGet(id);
+      const cur = tries === 0 && read ? read : await this.store.mustGet(id);
       if (cur.state === 'rejected') return cur;
       const t = transition(cur, event, Date.now());
       if (!t.changed) return cur;

@@ -33,8 +33,8 @@ export interface HostWorkerOptions {
   /** The same while the container is frozen or stopped for the step (default 1.5 s). */
   peerGoneAtRestMs?: number;
   /**
-   * The step implementations (default: the worker's own, `steps/`). Only the fast workflow tier
-   * gives others: fakes that act on a fake runtime's in-memory world (test/support/fake).
+   * The step implementations (default: the worker's own, `steps/`). Only simulated hosts (the
+   * fast workflow tier, bench:scale) give others: fakes that act on an in-memory world (sim/).
    */
   steps?: StepTable;
   /**

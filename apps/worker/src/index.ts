@@ -9,3 +9,4 @@ export * from './run.js';
 export * from './runtime/runtime.js';
 export { mountRootProblems } from './runtime/mount-roots.js';
 export * from './unify/index.js';
+export { loadWorkerTrust } from './trust/worker-keys.js';

@@ -134,6 +134,8 @@ export const fields = {
 
 /** Keys BullMQ owns that ferry reads itself. */
 export const bullmqKeys = {
+  /** A job's hash (data, options, `timestamp`, `processedOn`, `finishedOn`...), as `queue.toKey(jobId)` names it. */
+  job: (prefix: string, queue: string, jobId: string): string => `${prefix}:${queue}:${jobId}`,
   /** A job's lock (its holder's token), from the job's key (`queue.toKey(jobId)`). */
   jobLock: (jobKey: string): string => `${jobKey}:lock`,
   /** Pattern (for SCAN) matching every queue's meta hash under the prefix: one per queue. */

@@ -27,10 +27,10 @@ import { readJson, writeJsonAtomic } from '../../../apps/worker/src/json-files.j
 import { releaseHost, type WorkerMark } from '../../../apps/worker/src/predecessor.js';
 import { freshPrefix } from '../redis.js';
 import { TestKeys } from '../trust.js';
-import { FakeRuntime } from './runtime.js';
-import { FakeMeter } from './meter.js';
-import { fakeSteps } from './steps.js';
-import { FakeWorld } from './world.js';
+import { FakeRuntime } from '../../../apps/worker/src/sim/runtime.js';
+import { FakeMeter } from '../../../apps/worker/src/sim/meter.js';
+import { fakeSteps } from '../../../apps/worker/src/sim/steps.js';
+import { FakeWorld } from '../../../apps/worker/src/sim/world.js';
 
 /**
  * FAKE hosts, REAL control plane: the real Scheduler (with its reconciler) and one real HostWorker

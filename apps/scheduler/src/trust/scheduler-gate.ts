@@ -9,6 +9,7 @@ import {
   trustError,
   type ErrorData,
   type OperationKind,
+  type OperationRecord,
   type RejectedRecord,
   type SchedulerJob,
   type StepResultData,
@@ -25,8 +26,11 @@ export interface SchedulerTrust {
   seen: ReplayGuard;
 }
 
-/** A scheduler job once admitted: a request as signed, or a result with its host's signature checked and removed. */
-export type AdmittedJob = Exclude<SchedulerJob, { kind: 'result' }> | { kind: 'result'; result: StepResultData };
+/**
+ * A scheduler job once admitted: a request as signed, or a result with its host's signature checked
+ * and removed, with the record it was checked against (as read then: it may have moved on since).
+ */
+export type AdmittedJob = Exclude<SchedulerJob, { kind: 'result' }> | { kind: 'result'; result: StepResultData; record: OperationRecord };
 
 /**
  * The scheduler's door. Requests (submit, retry, cancel) must be signed by the control-plane key,
@@ -49,7 +53,7 @@ export class SchedulerGate {
   async admit(job: Job<SchedulerJob>): Promise<{ job: AdmittedJob; done: () => Promise<void> }> {
     const d = job.data as SchedulerJob | undefined;
     try {
-      if (d?.kind === 'result') return { job: { kind: 'result', result: await this.result(d.result) }, done: async () => undefined };
+      if (d?.kind === 'result') return { job: { kind: 'result', ...(await this.checkResult(d.result)) }, done: async () => undefined };
       const v = verifyJob(this.publicKey, { queue: job.queueName, jobId: job.id, name: job.name, data: job.data });
       if (await this.trust.seen.has(v.sig)) throw trustError(TRUST_CODES.replayed, `request ${job.id} (${job.name}) was already handled by this scheduler; refused as a replay`);
       return { job: v.payload as AdmittedJob, done: () => this.trust.seen.record(v.sig, v.exp) };
@@ -63,13 +67,19 @@ export class SchedulerGate {
 
   /** A reported result (a result job, or a step job's return value), accepted only from its step's planned host. */
   async result(reported: unknown): Promise<StepResultData> {
+    return (await this.checkResult(reported)).result;
+  }
+
+  /** The same, with the record read to check it (the scheduler applies the result to it first). */
+  private async checkResult(reported: unknown): Promise<{ result: StepResultData; record: OperationRecord }> {
     const r = reported as Partial<StepResultData> | null;
     const rec = typeof r?.migrationId === 'string' ? await this.store.get(r.migrationId) : null;
-    const list = rec && rec.state !== 'rejected' ? (r?.phase === 'rollback' ? rec.rollback : rec.steps) : undefined;
+    const record = rec && rec.state !== 'rejected' ? rec : undefined;
+    const list = r?.phase === 'rollback' ? record?.rollback : record?.steps;
     const step = typeof r?.index === 'number' ? list?.[r.index] : undefined;
     // No such step: nothing to apply it to, and no host to check it against.
-    if (!step) throw trustError(TRUST_CODES.wrongHost, `a result for ${r?.migrationId ?? '?'} ${r?.phase ?? '?'}.${r?.index ?? '?'}, a step that was never planned; refused`);
-    return verifyResult(this.trust.hostKeys, step.host, reported);
+    if (!record || !step) throw trustError(TRUST_CODES.wrongHost, `a result for ${r?.migrationId ?? '?'} ${r?.phase ?? '?'}.${r?.index ?? '?'}, a step that was never planned; refused`);
+    return { result: await verifyResult(this.trust.hostKeys, step.host, reported), record };
   }
 
   /** Refuses to plan on a host whose key this scheduler does not trust: none of its results could be accepted. */

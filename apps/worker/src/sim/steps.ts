@@ -36,19 +36,19 @@ import {
   type UnifyInput,
   type UnifyOutput,
 } from '@ferry/core';
-import type { Step, StepContext } from '../../../apps/worker/src/context.js';
-import type { StepTable } from '../../../apps/worker/src/processor.js';
-import { abortable, checkAborted } from '../../../apps/worker/src/transfer/abort.js';
-import { targetTaken } from '../../../apps/worker/src/transfer/target-guard.js';
-import { requiredFreeBytes } from '../../../apps/worker/src/steps/preflight.js';
-import { newMachineId, replaceHostNames } from '../../../apps/worker/src/steps/clone-identity.js';
-import { checkpointDir, manifestPath, type CheckpointManifest } from '../../../apps/worker/src/checkpoint/on-disk.js';
+import type { Step, StepContext } from '../context.js';
+import type { StepTable } from '../processor.js';
+import { abortable, checkAborted } from '../transfer/abort.js';
+import { targetTaken } from '../transfer/target-guard.js';
+import { requiredFreeBytes } from '../steps/preflight.js';
+import { newMachineId, replaceHostNames } from '../steps/clone-identity.js';
+import { checkpointDir, manifestPath, type CheckpointManifest } from '../checkpoint/on-disk.js';
 import type { FaultPoint } from './faults.js';
 import { DUMPS } from './runtime.js';
 import { filesBytes, filesDigest, type FakeContainer, type FakeHost, type FakeWorld } from './world.js';
 
 /**
- * FAKE. An implementation of every catalogue step over a FakeWorld, for the fast workflow tier.
+ * FAKE. An implementation of every catalogue step over a FakeWorld (the fast workflow tier, bench:scale).
  * Each does on the world what its real step (apps/worker/src/steps/<name>.ts) does on a host, in
  * the same order, with the same observations first and the same records (kept in the world's
  * per-host scratch instead of `<stateDir>/<id>/`), the same stable error codes and outputs that

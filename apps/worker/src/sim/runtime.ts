@@ -1,9 +1,9 @@
 import { rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { capabilityMissing, FerryError, type Capabilities } from '@ferry/core';
-import type { BindMount, ConfigMount, ContainerInfo, NetworkIdentity, Runtime } from '../../../apps/worker/src/runtime/runtime.js';
+import type { BindMount, ConfigMount, ContainerInfo, NetworkIdentity, Runtime } from '../runtime/runtime.js';
 import type { FakeContainer, FakeWorld } from './world.js';
-import { CHECKPOINT_DIR } from '../../../apps/worker/src/checkpoint/on-disk.js';
+import { CHECKPOINT_DIR } from '../checkpoint/on-disk.js';
 
 /**
  * FAKE. The worker's `Runtime` over one host of a FakeWorld: containers change state at once, in

@@ -3,8 +3,9 @@ import { FerryError } from '@ferry/core';
 import { Faults } from './faults.js';
 
 /**
- * FAKE. The in-memory world of the fast workflow tier: hosts, their containers and what the steps
- * keep on their disks, shared by every fake host's runtime and fake steps in one test process.
+ * FAKE. The in-memory world of simulated hosts (the fast workflow tier, bench:scale): hosts, their
+ * containers and what the steps keep on their disks, shared by every fake host's runtime and fake
+ * steps in one process.
  * It stands for LXC, rsync, sshd and the hosts' file systems; it never replaces the host and lab
  * tiers, which test the same behaviour with the real tools.
  *

@@ -1,5 +1,5 @@
-import type { ContainerInfo } from '../../../apps/worker/src/runtime/runtime.js';
-import type { HostMeasure, LoadMeter } from '../../../apps/worker/src/load/load-meter.js';
+import type { ContainerInfo } from '../runtime/runtime.js';
+import type { HostMeasure, LoadMeter } from '../load/load-meter.js';
 import type { FakeWorld } from './world.js';
 
 /** Every fake host's capacity: 4 CPUs, 16 GiB. */
