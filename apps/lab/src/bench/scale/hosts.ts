@@ -13,7 +13,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@ferry/infra';
 import { connect } from '@ferry/infra';
 import { HostWorker, loadWorkerTrust, type HostConfig } from '@ferry/worker';
 import { FakeMeter, FakeRuntime, FakeWorld, fakeSteps } from '@ferry/worker/sim';

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '@ferry/infra';
 import { queueOptions } from '@ferry/infra';
 import { startChild } from './procs.js';
 
