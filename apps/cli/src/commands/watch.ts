@@ -13,7 +13,9 @@ export async function watch(f: Pick<Ferry, 'operation' | 'log'>, id: string, out
   if (!v) {
     // Just submitted (`ferry migrate` returns before the scheduler has planned it): wait for it.
     const page = await f.log({ id });
-    if ((page.submitted || page.lines.length) && (await planned(f, id))) v = await f.operation({ id });
+    if (page.submitted || page.lines.length) {
+      if (await planned(f, id)) v = await f.operation({ id });
+    } else v = await f.operation({ id }); // planned between the two reads
   }
   if (!v) throw new ExitError(EXIT.badInput, `no operation with id ${id}`);
   const deadline = Date.now() + timeoutMs;

@@ -37,7 +37,10 @@ export function localFerry(c: Client): Ferry {
     hosts: () => c.registry.list(),
     log: async (i) => {
       const page = await longPoll(() => readOperationLog(c.redis, c.store.prefix, i.id, i.after), (p) => p.lines.length > 0, i.waitMs);
-      const submitted = !(await c.store.get(i.id)) && Boolean(await c.queues.scheduler.getJob(`submit.${i.id}`));
+      // The queued request first, then the record: the scheduler saves the record before it lets the
+      // request go, so one of the two is always seen (the other order can miss both).
+      const queued = Boolean(await c.queues.scheduler.getJob(`submit.${i.id}`));
+      const submitted = queued && !(await c.store.get(i.id));
       return { ...page, submitted };
     },
     show: (i) => showCommand(c, i),
