@@ -7,7 +7,7 @@ import { bindMountSources, parseConfig, parseMountEntry, rewritePaths, rootfsPat
 import { criuReason, parseLxcInfo } from '../src/runtime/lxc.js';
 import { freezeCgroup, freezerDirOf, probeFreezer } from '../src/runtime/freezer.js';
 import { parseProgress2Line, parseRsyncStats, transferProgress } from '../src/transfer/rsync.js';
-import { classifyRsyncError } from '../src/transfer/rsync-errors.js';
+import { classifyRsyncError, onlySourceChanged } from '../src/transfer/rsync-errors.js';
 import { rsyncArgs } from '../src/transfer/rsync-flags.js';
 import { keepInside } from '../src/transfer/change-tracker.js';
 import { rsyncRemoteShell } from '../src/transfer/ssh.js';
@@ -264,6 +264,22 @@ describe('rsync exit classification', () => {
     expect(e.message).toContain('hostB');
     expect(e.message).toContain('/var/lib/lxc/web/rootfs/big');
     expect(classifyRsyncError(fail(23, 'write failed: No space left on device (28)'), where)).toMatchObject({ code: 'TARGET_DISK_FULL' });
+  });
+
+  it('a pass that only raced the writer (files shrunk, gone or changed under the read) is told apart from real errors', () => {
+    const raced = [
+      'rsync: [sender] read errors mapping "/var/lib/lxc/web/rootfs/state": No data available (61)',
+      'WARNING: state failed verification -- update discarded (will try again).',
+      'ERROR: state failed verification -- update discarded.',
+      'file has vanished: "/var/lib/lxc/web/rootfs/tmp/x"',
+      'rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1338) [sender=3.2.7]',
+    ].join('\n');
+    expect(onlySourceChanged(23, raced)).toBe(true);
+    expect(onlySourceChanged(24, 'file has vanished: "/a"\nrsync warning: some files vanished before they could be transferred (code 24)')).toBe(true);
+    // Anything else among them, another exit, or nothing to go by: a real error.
+    expect(onlySourceChanged(23, `${raced}\nrsync: [sender] send_files failed to open "/x": Permission denied (13)`)).toBe(false);
+    expect(onlySourceChanged(11, raced)).toBe(false);
+    expect(onlySourceChanged(23, '')).toBe(false);
   });
 
   it('timeouts, signals, host keys, a missing rsync', () => {

@@ -36,6 +36,31 @@ export interface TransferWhere {
   dest: string;
 }
 
+/**
+ * rsync's lines for a source file that changed while it was read: shrunk under the sender's map
+ * ("read errors mapping"), gone ("file has vanished"), or different from what was checksummed
+ * ("failed verification"), and the summary line of such a run. rsync gives no other signal for
+ * them than its stderr, and exit 23 also stands for real errors (permission denied, I/O errors).
+ */
+const SOURCE_CHANGED_LINES = [
+  /read errors mapping /,
+  /file has vanished: /,
+  /failed verification -- update (discarded|retained)/,
+  /^rsync error: some files(\/attrs were not transferred| vanished before they could be transferred)/,
+  /^rsync warning: some files vanished before they could be transferred/,
+];
+
+/**
+ * True when a partial run (23 or 24) failed only because source files changed while they were
+ * read. On a running container that is the pass racing the writer, not an error: the change
+ * tracker saw the write, and the pass at rest sends the file (which then fails on anything).
+ */
+export function onlySourceChanged(exitCode: number | null, stderr: string): boolean {
+  if (exitCode === null || !PARTIAL.has(exitCode)) return false;
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.length > 0 && lines.every((l) => SOURCE_CHANGED_LINES.some((re) => re.test(l)));
+}
+
 function firstLine(stderr: string, re: RegExp): string | undefined {
   return stderr.split('\n').find((l) => re.test(l))?.trim();
 }

@@ -1,7 +1,7 @@
-import type { TransferStats } from '@ferry/core';
+import { CommandError, type TransferStats } from '@ferry/core';
 import type { Progress } from '../context.js';
 import { run } from '@ferry/infra';
-import { classifyRsyncError } from './rsync-errors.js';
+import { classifyRsyncError, onlySourceChanged } from './rsync-errors.js';
 import { rsyncArgs } from './rsync-flags.js';
 import { lockedRsyncPath } from './receiver-lock.js';
 import { rsyncRemoteShell, type SshTarget } from './ssh.js';
@@ -131,8 +131,9 @@ function remoteSpec(t: SshTarget, dest: string): string {
 
 /**
  * Pushes a local directory to a peer over ssh with rsync and returns the pass's statistics.
- * Exit 24 (source files vanished while copying) counts as success while the container runs: the
- * next pass picks the state up. At rest (`atRest`) it is a failure. Failures are classified
+ * Exit 24 (source files vanished while copying), and 23 when every error was a file changing under
+ * the read, count as success while the container runs: the next pass picks the state up. At rest
+ * (`atRest`) both are failures. Failures are classified
  * FerryErrors (see `classifyRsyncError`).
  */
 export async function rsyncPush(o: PushOptions): Promise<TransferStats> {
@@ -202,7 +203,9 @@ async function runRsync(
       ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
     });
   } catch (e) {
-    throw classifyRsyncError(e, where);
+    // While the container runs, a file rewritten under the pass is the next pass's business.
+    const racedWriter = !o.atRest && e instanceof CommandError && onlySourceChanged(e.failure.exitCode, e.failure.stderrTail);
+    if (!racedWriter) throw classifyRsyncError(e, where);
   }
   const s = parseRsyncStats(tail);
   return { bytesSent: s.bytesSent, literalBytes: s.literalBytes, filesChanged: s.filesChanged, ms: Date.now() - started };
