@@ -109,7 +109,7 @@ describe('checkpoint to disk and restore, real CRIU', () => {
     expect(await rejection(call('checkpoint-restore', a, ids(4)))).toMatchObject({ code: 'NOT_CHECKPOINTED' });
   });
 
-  it('a worker killed in the dump (container stopped, no manifest): the step, delivered again, brings it back from that dump and dumps it anew', async (t) => {
+  it('a worker killed in the dump (container stopped, no manifest): the step, delivered again, takes the dump that attempt finished', async (t) => {
     if (skipWhy) return t.skip();
     await waitFor(async () => (await lxcState(hostA.lxcPath, name)) === 'RUNNING', 10_000, 'running');
     const c = ids(7);
@@ -125,7 +125,7 @@ describe('checkpoint to disk and restore, real CRIU', () => {
     expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');
     expect(await exists(join(hostA.lxcPath, name, '.ferry-checkpoint', 'ferry-checkpoint.json'))).toBe(true);
     expect(await exists(tmp)).toBe(false);
-    // Between the two dumps it ran on from the cut-off one (same process), not from a cold start.
+    // The cut-off attempt's dump is the checkpoint (same process), not a cold start dumped again.
     const again = (await count(hostA.lxcPath))!;
     expect(again.pid).toBe(cut.pid);
     expect(again.n).toBeGreaterThanOrEqual(cut.n);

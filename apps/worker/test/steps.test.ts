@@ -1,11 +1,13 @@
-import { link, mkdir, readFile, readdir, rename, stat, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, mkdir, open, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run } from '@ferry/infra';
 import type { HostConfig } from '../src/config.js';
 import { LxcRuntime } from '../src/runtime/lxc.js';
 import { findCriu } from '../src/runtime/criu.js';
+import { localDump } from '../src/ownership/scratch.js';
 import { metadataSum } from '../src/verify/tree-digest.js';
 import {
   callStep,
@@ -370,6 +372,66 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
       await waitFor(async () => (await state(hostA.lxcPath)) >= dumped + 5, 10_000, 'the counter to go on');
       const seen = await state(hostA.lxcPath);
       expect(seen).toBeGreaterThan(dumped);
+    });
+
+    /** A pre-copy, then what a worker killed in the dump leaves: the container frozen, the dump's marker. */
+    const cutInDump = async (c: { migrationId: string; container: string; epoch: number }): Promise<string> => {
+      await call('rsync-transfer', live.a, { ...c, peer: peerOf(hostB), wasRunning: true, precopy: { maxPasses: 1, stopBelowBytes: 0, minShrink: 0.8 } });
+      // Frozen by the killed worker's runtime, not by the one the re-run gets.
+      await new LxcRuntime({ lxcPath: hostA.lxcPath, criu, live: true }).freeze(name);
+      await waitFor(async () => (await lxcState(hostA.lxcPath, name)) === 'FROZEN', 10_000, 'LXC to know of the freeze');
+      const { dir, marker } = localDump(live.a, c.migrationId);
+      await mkdir(dir, { recursive: true });
+      await writeFile(`${marker}.started`, JSON.stringify({ at: Date.now() }));
+      return dir;
+    };
+
+    it('the worker killed in the dump: the re-run waits for the dump it began and takes it, never a cold stop', async (t) => {
+      if (skipWhy) return t.skip();
+      const c = { migrationId: `m-${rand()}`, container: name, epoch: 8 };
+      // What a worker killed with SIGKILL in the dump leaves, and lxc-checkpoint going on by itself
+      // (its own process group) under the lock.
+      const dir = await cutInDump(c);
+      const out = await open(`${dir}.out`, 'w');
+      const orphan = spawn('flock', ['--exclusive', '--close', `${dir}.lock`, 'lxc-checkpoint', '-P', hostA.lxcPath, '-n', name, '-D', dir, '-s'], {
+        detached: true,
+        stdio: ['ignore', out.fd, out.fd],
+        env: { ...process.env, PATH: `${dirname(criu)}:${process.env.PATH}` },
+      });
+      const orphanExit = new Promise<number | null>((r) => orphan.on('exit', (code) => r(code)));
+      await waitFor(async () => (await readdir(dir)).length > 0, 10_000, 'the orphan dump to begin');
+      const cp = await call('checkpoint', live.a, { ...c, peer: peerOf(hostB), mode: 'live', wasRunning: true, verify: 'changed' });
+      await out.close();
+      expect(await orphanExit, `the orphan dump: ${await readFile(`${dir}.out`, 'utf8')}`).toBe(0);
+      expect(cp.method).toBe('dump');
+      expect(await lxcState(hostA.lxcPath, name)).toBe('STOPPED');
+      const dumped = await state(hostA.lxcPath);
+      // The orphan's dump, sent and restored: the counter goes on from its memory.
+      const r = await call('restore', live.b, { ...c, source: peerOf(hostA), method: 'dump', start: true, expectManifestDigest: cp.manifestDigest, verify: cp.verify });
+      expect(r.running).toBe(true);
+      await waitFor(async () => (await state(hostB.lxcPath)) >= dumped + 5, 10_000, 'the counter to go on on the target');
+      // Back to the source for the next tests (started cold there: its rootfs is as the dump left it).
+      await run('lxc-stop', ['-P', hostB.lxcPath, '-n', name, '-k']);
+      await rm(join(hostB.lxcPath, name), { recursive: true, force: true });
+      await run('lxc-start', ['-P', hostA.lxcPath, '-n', name, '-d']);
+      await run('lxc-wait', ['-P', hostA.lxcPath, '-n', name, '-s', 'RUNNING', '-t', '10']);
+    });
+
+    it('stopped with a dump begun and none finished: the process state is lost, said so (CHECKPOINT_LOST), no cold start', async (t) => {
+      if (skipWhy) return t.skip();
+      const c = { migrationId: `m-${rand()}`, container: name, epoch: 9 };
+      const dir = await cutInDump(c);
+      await writeFile(join(dir, 'inventory.img'), ''); // a dump cut off: no stats-dump
+      await run('lxc-stop', ['-P', hostA.lxcPath, '-n', name, '-k']);
+      await run('lxc-wait', ['-P', hostA.lxcPath, '-n', name, '-s', 'STOPPED', '-t', '10']);
+      expect(await err(call('checkpoint', live.a, { ...c, peer: peerOf(hostB), mode: 'live', wasRunning: true, verify: 'changed' }))).toMatchObject({
+        code: 'CHECKPOINT_LOST',
+        retryable: false,
+      });
+      await rm(join(hostB.lxcPath, name), { recursive: true, force: true });
+      await run('lxc-start', ['-P', hostA.lxcPath, '-n', name, '-d']);
+      await run('lxc-wait', ['-P', hostA.lxcPath, '-n', name, '-s', 'RUNNING', '-t', '10']);
+      await waitFor(async () => (await state(hostA.lxcPath)) >= 10, 10_000, 'the counter');
     });
 
     it('forward: the dump is restored on the target and runs there, thawed', async (t) => {

@@ -63,6 +63,9 @@ export function attachArgs(lxcPath: string, name: string, argv: readonly string[
   return ['-P', lxcPath, '-n', name, '--clear-env', '-v', `PATH=${EXEC_PATH}`, '-v', 'HOME=/root', '--', ...argv];
 }
 
+/** How long one CRIU dump or restore may take. */
+const DUMP_TIMEOUT_MS = 10 * 60_000;
+
 /** Why a worker without FERRY_LIVE=1 reports no checkpoint capability. */
 export const LIVE_OFF_REASON = 'live mode not enabled on this worker (FERRY_LIVE=1)';
 
@@ -474,10 +477,29 @@ export class LxcRuntime implements Runtime {
     if (cgroup) await thawCgroup(cgroup, probe.kind as 'v1' | 'v2');
   }
 
-  /** Dumps the container into `dir` with CRIU (`lxc-checkpoint -s`): it is stopped once dumped. */
+  /**
+   * Dumps the container into `dir` with CRIU (`lxc-checkpoint -s`): it is stopped once dumped.
+   * The dump runs in its own process group under a lock beside `dir`, so it outlives a worker
+   * killed meanwhile; a later call waits for that dump and takes it when CRIU finished it (its
+   * `stats-dump` image is written only on success). A container found stopped with no finished
+   * dump has lost its process state: CHECKPOINT_LOST, never a dump of nothing.
+   */
   async checkpoint(name: string, dir: string): Promise<void> {
     await this.settled(name);
-    await this.lxcCheckpoint(name, dir, ['-s'], 'dump.log');
+    const lock = `${dir.replace(/\/+$/, '')}.lock`;
+    await mkdir(dir, { recursive: true });
+    await run('flock', ['--exclusive', '--timeout', String(DUMP_TIMEOUT_MS / 1000 + 60), lock, 'true'], { timeoutMs: DUMP_TIMEOUT_MS + 90_000 });
+    const finished = await access(join(dir, 'stats-dump')).then(() => true, () => false);
+    if (finished) {
+      await this.waitState(name, 'STOPPED');
+      return;
+    }
+    if ((await this.stateOf(name)) === 'STOPPED') {
+      throw new PreconditionError('CHECKPOINT_LOST', `container ${name} stopped without a finished dump in ${dir}: its process state is lost`, { container: name, dir });
+    }
+    // A dump wants an empty dir: whatever an unfinished one left goes.
+    for (const f of await readdir(dir)) await rm(join(dir, f), { recursive: true, force: true });
+    await this.lxcCheckpoint(name, dir, ['-s'], 'dump.log', lock);
   }
 
   /** Restores the container from the dump in `dir` (`lxc-checkpoint -r -d`) and waits for RUNNING. */
@@ -491,7 +513,7 @@ export class LxcRuntime implements Runtime {
    * lxc-checkpoint with this runtime's criu first on its PATH. lxc-checkpoint says only that CRIU
    * failed: a failure carries CRIU's own last errors from its log in `dir`.
    */
-  private async lxcCheckpoint(name: string, dir: string, args: readonly string[], log: string): Promise<void> {
+  private async lxcCheckpoint(name: string, dir: string, args: readonly string[], log: string, lock?: string): Promise<void> {
     const path = process.env.PATH ?? EXEC_PATH;
     const env = { ...process.env, LC_ALL: 'C', PATH: this.criu.includes('/') ? `${dirname(this.criu)}:${path}` : path };
     // Output to a file, not pipes: the restore leaves daemons (lxc monitor, CRIU finishing) holding
@@ -499,7 +521,10 @@ export class LxcRuntime implements Runtime {
     const outDir = await mkdtemp(join(tmpdir(), 'ferry-lxc-checkpoint-'));
     try {
       // Its own process group: a kill on timeout reaches criu too, not only lxc-checkpoint.
-      await run('lxc-checkpoint', ['-P', this.lxcPath, '-n', name, '-D', dir, ...args], { timeoutMs: 10 * 60_000, env, outputFile: join(outDir, 'out'), processGroup: true });
+      const argv = ['-P', this.lxcPath, '-n', name, '-D', dir, ...args];
+      // Under `lock` (flock, not inherited by lxc-checkpoint: CRIU refuses fds it cannot map).
+      const [cmd, cmdArgs] = lock ? ['flock', ['--exclusive', '--close', lock, 'lxc-checkpoint', ...argv]] : ['lxc-checkpoint', argv];
+      await run(cmd, cmdArgs, { timeoutMs: DUMP_TIMEOUT_MS, env, outputFile: join(outDir, 'out'), processGroup: true });
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;
       const criuErrors = (await readFile(join(dir, log), 'utf8').catch(() => ''))

@@ -100,7 +100,9 @@ export class FakeRuntime implements Runtime {
     const caps = await this.capabilities();
     if (!caps.checkpoint) throw capabilityMissing(caps, 'checkpoint', `checkpoint ${name}`, this.host);
     const c = this.known(name);
-    if (c.state === 'STOPPED') this.refuse(`checkpoint ${name}: it is STOPPED`);
+    // As LXC's: a dump already taken into `dir` is taken as is; stopped without one, the state is lost.
+    if (c.state === 'STOPPED' && this.world.readRecord(this.host, DUMPS, dir)) return;
+    if (c.state === 'STOPPED') throw new FerryError('CHECKPOINT_LOST', `container ${name} stopped without a finished dump in ${dir}: its process state is lost`, { retryable: false });
     this.world.writeRecord(this.host, DUMPS, dir, { files: [...c.files] });
     this.world.setState(this.host, name, 'STOPPED');
   }

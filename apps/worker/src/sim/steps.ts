@@ -260,8 +260,10 @@ export function fakeSteps(world: FakeWorld): StepTable {
       let method: CheckpointOutput['method'] = 'stop';
       const dumpDir = join(ctx.host.stateDir, input.migrationId, 'dump');
       const dumped = live && rec(ctx, input.migrationId, 'dumped.json') !== null;
-      if (live && (dumped || (await runtime.info(name))?.state !== 'STOPPED')) {
+      const dumpBegun = live && !dumped && rec(ctx, input.migrationId, 'dumped.json.started') !== null;
+      if (live && (dumped || dumpBegun || (await runtime.info(name))?.state !== 'STOPPED')) {
         if (!dumped) {
+          if (!dumpBegun) write(ctx, input.migrationId, 'dumped.json.started', { at: Date.now() });
           await runtime.checkpoint(name, dumpDir);
           write(ctx, input.migrationId, 'dumped.json', { at: Date.now() });
         }

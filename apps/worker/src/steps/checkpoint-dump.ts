@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { capabilityMissing, PreconditionError, type CheckpointDumpInput, type CheckpointDumpOutput } from '@ferry/core';
 import type { Step, StepContext } from '../context.js';
@@ -7,37 +7,22 @@ import { removeScratch, scratchDir } from '../ownership/scratch.js';
 import { diskUsage } from '../transfer/disk-usage.js';
 import { checkpointDir, checkpointTmp, configDigest, manifestPath, readCheckpoint, type CheckpointManifest } from '../checkpoint/on-disk.js';
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
-
-/**
- * A dump that did not complete must not leave the container stopped: thaw it if it is frozen;
- * if it stopped, bring it back from `images` (what an interrupted attempt dumped) when that works,
- * else start it cold (logged).
- */
-async function bringBack(ctx: StepContext, name: string, images: string | undefined, why: string): Promise<void> {
+/** A dump that did not complete must not leave the container stopped: thaw it, or start it cold (logged). */
+async function bringBack(ctx: StepContext, name: string, why: string): Promise<void> {
   const { runtime } = ctx;
   const i = await runtime.info(name);
   if (i?.state === 'FROZEN') {
     await runtime.unfreeze(name);
   } else if (i?.state === 'STOPPED') {
-    const restored = images !== undefined && (await exists(images))
-      ? await runtime.restore(name, images).then(
-          () => true,
-          (err: unknown) => (ctx.log.warn({ err }, 'the interrupted dump cannot be restored'), false),
-        )
-      : false;
-    if (!restored) {
-      if ((await runtime.info(name))?.state !== 'STOPPED') return;
-      ctx.log.warn({ container: name }, `${why}: the container had stopped; starting it again (cold)`);
-      await runtime.start(name);
-    }
+    ctx.log.warn({ container: name }, `${why}: the container had stopped; starting it again (cold)`);
+    await runtime.start(name);
   }
 }
 
 /**
  * Host: dumps the running container to this host's disk and leaves it stopped (`checkpointed`).
  * Observe: a complete checkpoint of this operation → its result. A dump of this operation that was
- * cut off (worker killed) → the container is brought back first, then dumped again.
+ * cut off (worker killed) → the runtime's checkpoint waits for it and takes it when it finished.
  * Refuses a container that is not running (CONTAINER_NOT_RUNNING) and a host that cannot checkpoint.
  * Act: CRIU dump into CHECKPOINT_TMP (the runtime stops the container once dumped), the manifest
  * last, then rename to CHECKPOINT_DIR. A dump that fails leaves the container running.
@@ -60,17 +45,14 @@ export const checkpointDump: Step<CheckpointDumpInput, CheckpointDumpOutput> = a
   const existing = await readCheckpoint(runtime, name);
   if (existing?.operation === input.migrationId) return result(existing);
 
-  let i = await runtime.info(name);
+  const i = await runtime.info(name);
   if (!i) throw new PreconditionError('CONTAINER_MISSING', `container ${name} does not exist on ${ctx.host.name}`, { container: name });
-  const wasDumped = (await readJson(dumped)) !== null;
-  if (!wasDumped && (await readJson(started)) !== null && i.state !== 'RUNNING') {
-    // An attempt of this operation was cut off in the dump: its outcome is unknown.
-    await bringBack(ctx, name, tmp, 'an earlier dump was interrupted');
-    await rm(started, { force: true });
-    i = (await runtime.info(name)) ?? i;
-  }
-  if (!wasDumped) {
-    if (i.state !== 'RUNNING') {
+  if ((await readJson(dumped)) === null) {
+    // An attempt of this operation cut off in the dump (worker killed): the runtime waits for the
+    // dump it began, takes it when it finished, or says the process state is lost (then the
+    // container is brought back cold and the operation fails, loudly).
+    const resumed = (await readJson(started)) !== null;
+    if (!resumed && i.state !== 'RUNNING') {
       throw new PreconditionError('CONTAINER_NOT_RUNNING', `container ${name} is ${i.state} on ${ctx.host.name}: only a running container can be checkpointed`, {
         container: name,
         state: i.state,
@@ -78,14 +60,16 @@ export const checkpointDump: Step<CheckpointDumpInput, CheckpointDumpOutput> = a
     }
     const caps = await runtime.capabilities();
     if (!caps.checkpoint) throw capabilityMissing(caps, 'checkpoint', `checkpoint ${name}`, ctx.host.name);
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp, { recursive: true });
-    await writeJsonAtomic(started, { at: Date.now() });
+    if (!resumed) {
+      await rm(tmp, { recursive: true, force: true });
+      await mkdir(tmp, { recursive: true });
+      await writeJsonAtomic(started, { at: Date.now() });
+    }
     ctx.progress({ stage: 'dump', message: `dumping ${name} to ${tmp}` });
     try {
       await runtime.checkpoint(name, tmp); // stops the container once dumped
     } catch (e) {
-      await bringBack(ctx, name, undefined, 'the dump failed'); // its images are not complete
+      await bringBack(ctx, name, 'the dump failed'); // its images are not complete
       await rm(tmp, { recursive: true, force: true });
       await rm(started, { force: true });
       throw e;

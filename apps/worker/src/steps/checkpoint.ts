@@ -130,17 +130,21 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
     let verified: Verified;
     let method: CheckpointOutput['method'] = 'stop';
     const { dir: dump, marker: dumpedFile } = localDump(ctx, input.migrationId);
+    const dumpStartedFile = `${dumpedFile}.started`;
     let dumpFigures: CheckpointOutput['dump'];
     const dumped = live ? await readJson<{ at: number; dumpMs?: number }>(dumpedFile) : null;
-    if (live && (dumped || (await runtime.info(name))?.state !== 'STOPPED')) {
+    // A dump begun by an attempt killed meanwhile (it may have finished and stopped the container
+    // since): the runtime waits for it and takes it, or says the process state is lost. Never a
+    // stop and a cold start in its place.
+    const dumpBegun = live && !dumped ? await readJson<{ at: number }>(dumpStartedFile) : null;
+    if (live && (dumped || dumpBegun || (await runtime.info(name))?.state !== 'STOPPED')) {
       verified = await verify();
       let dumpMs = dumped?.dumpMs ?? 0;
       if (!dumped) {
-        await rm(dump, { recursive: true, force: true });
-        await mkdir(dump, { recursive: true });
+        if (!dumpBegun) await writeJsonAtomic(dumpStartedFile, { at: Date.now() });
         const t = Date.now();
         await runtime.checkpoint(name, dump); // stops the container once dumped
-        dumpMs = Date.now() - t;
+        dumpMs = Date.now() - (dumpBegun?.at ?? t);
         await writeJsonAtomic(dumpedFile, { at: Date.now(), dumpMs });
       }
       ctx.progress({ stage: 'dump-sync', message: 'sending the checkpoint' });
