@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # chromium: the dashboard's tests open it in a headless browser (puppeteer-core drives /usr/bin/chromium).
 # redis-sentinel: the redis tier's Sentinel failover test.
-need_pkgs=(redis-server redis-tools redis-sentinel lxc busybox-static rsync openssh-server openssh-client iputils-arping iproute2 acl attr xfsprogs e2fsprogs criu util-linux procps rdfind jdupes gcc libc6-dev chromium)
+need_pkgs=(redis-server redis-tools redis-sentinel lxc busybox-static rsync openssh-server openssh-client iputils-arping iproute2 nftables acl attr xfsprogs e2fsprogs criu util-linux procps rdfind jdupes gcc libc6-dev chromium)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,7 +5,7 @@ import { FerryError } from '@ferry/core';
 import { cmdline, pidsWithEnv, procId, type ProcId, run, stopEmbeddedRedis, stopProcess } from '@ferry/infra';
 import { listContainers, stopContainer } from './container.js';
 import { LAB_ENV, readPidFile } from './daemon.js';
-import { deleteLink, deleteNetns, listLinks, listNetns, netnsPids } from './netns.js';
+import { deleteLink, deleteNetns, deleteSwitchFilter, listLinks, listNetns, netnsPids } from './netns.js';
 import { allHostNames, layout, schemeLinks, schemeNetns, SWITCH, type Layout } from './paths.js';
 import { readState, writeState } from './state.js';
 
@@ -76,6 +76,7 @@ export async function teardown(lab: Layout = layout()): Promise<void> {
   await Promise.all(uplinks.map((l) => attempt(`delete link ${l}`, () => deleteLink(l))));
   await Promise.all(netnsHere.map((ns) => attempt(`delete netns ${ns}`, () => deleteNetns(ns))));
   if (existing.has(bridge)) await attempt(`delete link ${bridge}`, () => deleteLink(bridge));
+  await attempt('delete the switch filter', deleteSwitchFilter);
 
   // 4. The lab dir: first the lab's own mounts (host mount namespaces, the lab dir's self-bind)
   //    and anything mounted below it, which rm -rf would otherwise reach into.

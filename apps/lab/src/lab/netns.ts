@@ -19,7 +19,21 @@ function sysctl(settings: string[], netns?: string) {
 
 const noV6 = (dev: string) => `net.ipv6.conf.${dev}.disable_ipv6=1`;
 
+/**
+ * The switch carries no IPv6. A container's interface comes up before LXC applies its
+ * `disable_ipv6` sysctls, and on a busy machine its IPv6 link-up packets (MLD, DAD) could get out
+ * in that window: the switch would learn the new port from them. Dropped before the bridge learns
+ * (prerouting), only the ARP refresh can move a MAC. One table, replaced whole on each `lab up`.
+ */
+const SWITCH_FILTER = `add table bridge ${SWITCH.nftTable}
+delete table bridge ${SWITCH.nftTable}
+add table bridge ${SWITCH.nftTable}
+add chain bridge ${SWITCH.nftTable} in { type filter hook prerouting priority -300; policy accept; }
+add rule bridge ${SWITCH.nftTable} in iifname "${SWITCH.portPrefix}*" ether type ip6 drop
+`;
+
 export async function createSwitch(): Promise<void> {
+  await run('nft', ['-f', '-'], { ...T, input: SWITCH_FILTER });
   await ip(['link', 'add', SWITCH.bridge, 'address', SWITCH.mac, 'type', 'bridge']);
   await sysctl([noV6(SWITCH.bridge)]);
   await ip(['addr', 'add', `${SWITCH.address}/${PREFIX_LEN}`, 'dev', SWITCH.bridge]);
@@ -70,6 +84,11 @@ export async function listLinks(): Promise<Set<string>> {
 export async function netnsPids(netns: string): Promise<number[]> {
   const { stdout } = await ip(['netns', 'pids', netns]);
   return stdout.split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** The switch's filter (see SWITCH_FILTER); gone already is fine. */
+export async function deleteSwitchFilter(): Promise<void> {
+  await run('nft', ['-f', '-'], { ...T, input: `add table bridge ${SWITCH.nftTable}\ndelete table bridge ${SWITCH.nftTable}\n` });
 }
 
 export async function deleteLink(name: string): Promise<void> {

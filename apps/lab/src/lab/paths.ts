@@ -8,8 +8,9 @@ import { stateDir } from '@ferry/infra';
  */
 export const MAX_HOSTS = 8;
 export const PREFIX_LEN = 24;
-export const SWITCH = { bridge: 'ferrysw0', address: '198.18.0.1', mac: '02:fd:00:00:00:01' } as const;
-export const CLIENT = { name: 'client', netns: 'ferry-client', uplink: 'fyclient', address: '198.18.0.100' } as const;
+/** The switch; every port of it (a host's or the client's uplink) is named `${portPrefix}...`. */
+export const SWITCH = { bridge: 'ferrysw0', address: '198.18.0.1', mac: '02:fd:00:00:00:01', nftTable: 'ferry_lab', portPrefix: 'fy' } as const;
+export const CLIENT = { name: 'client', netns: 'ferry-client', uplink: `${SWITCH.portPrefix}client`, address: '198.18.0.100' } as const;
 /** Inside a host namespace: the bridge containers attach to (`lxc.net.0.link`). */
 export const HOST_BRIDGE = 'br0';
 /** Namespace end of every uplink veth. */
@@ -35,7 +36,7 @@ export function hostNames(index: number): HostNames {
     index,
     name: `h${index}`,
     netns: `ferry-h${index}`,
-    uplink: `fyh${index}`,
+    uplink: `${SWITCH.portPrefix}h${index}`,
     address: `198.18.0.${10 + index}`,
     bridgeMac: `02:fd:00:00:00:${hex(10 + index)}`,
   };
