@@ -261,11 +261,20 @@ export async function startRedis(lab: LabInfo): Promise<number> {
 
 const FILLER = '.chaos-filler';
 
-/** Writes zeros to a file in `dir` until the file system is full; returns the bytes written. */
+/**
+ * Fills the file system of `dir` with one file until it is full; returns the bytes it holds.
+ * Most of it in one fallocate (blocks reserved at once, not written: a filler racing the
+ * transfer's pass must not lose that race on a busy machine), the rest by writes until ENOSPC.
+ */
 async function fill(dir: string, maxBytes: number): Promise<{ bytes: number; error: string }> {
-  const fh = await open(join(dir, FILLER), 'w');
+  const file = join(dir, FILLER);
+  const st = await statfs(dir);
+  // bfree, not bavail: root (the filler, and rsync on the target) may use the reserved blocks.
+  const room = Number(st.bfree) * Number(st.bsize) - (2 << 20);
+  if (room > 0) await run('fallocate', ['--length', String(Math.min(room, maxBytes)), file], { timeoutMs: 30_000 }).catch(() => undefined);
+  const fh = await open(file, 'a');
   const buf = Buffer.alloc(1 << 20, 0xa5);
-  let bytes = 0;
+  let bytes = (await fh.stat()).size;
   let error = 'cap reached';
   try {
     while (bytes < maxBytes) {
