@@ -112,18 +112,25 @@ describe('trust: forged jobs, requests and results are refused (fast tier)', () 
     // A retryable failure first: the same signed job is retried by BullMQ and runs.
     c.world.faults.add({ step: 'preflight', host: 'h1', kind: 'fail', retryable: true, code: 'TRANSFER_NETWORK', times: 1 });
     const id = await c.migrate({ container: 'web', from: 'h1', to: 'h2' });
-    const r = await c.waitFor(id, 'done');
-    expect(r.steps[0]).toMatchObject({ state: 'done', attempts: 2 });
     const q = c.hostQueue('h1');
     const jobId = stepJobId(id, 'forward', 0, 0);
-    const done = (await q.getJob(jobId))!;
-    expect(await done.getState()).toBe('completed');
+    // The job as it completed (read while its result waits: an ended operation's jobs leave the queues).
+    const results = c.schedulerQueue();
+    await until(async () => ((await q.getJob(jobId))?.attemptsMade ?? 0) >= 1, 10_000); // in its backoff
+    await results.pause();
+    const done = await until(async () => {
+      const j = await q.getJob(jobId);
+      return j && (await j.getState()) === 'completed' ? j : null;
+    }, 10_000);
+    await results.resume();
+    const r = await c.waitFor(id, 'done');
+    expect(r.steps[0]).toMatchObject({ state: 'done', attempts: 2 });
     const { data, name } = done;
     const before = c.world.events.length;
     const reported = done.returnvalue as unknown;
-    // Removed from Redis and put back, signature and all, as a Redis writer could (or as a Redis
+    // Put back once it is gone, signature and all, as a Redis writer could (or as a Redis
     // failover does, which loses the job's completion): nothing runs, the same result is reported.
-    await done.remove();
+    await until(async () => ((await q.getJob(jobId)) ? null : true)); // gone with its operation
     await q.add(name, data, { jobId });
     await until(async () => (await q.getJobState(jobId)) === 'completed');
     expect((await q.getJob(jobId))!.returnvalue).toEqual(reported);

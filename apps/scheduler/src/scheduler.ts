@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import {
@@ -28,7 +30,7 @@ import {
   type RetentionPolicy,
 } from '@ferry/core';
 import { HostRegistry, JobSigner, Lease, OperationLogSink, OperationStore, Queues, replicated, teeOperationLog, type LeaseFence, type MetricsListen, type RedisClient } from '@ferry/infra';
-import { stepJob } from './step-jobs.js';
+import { jobsOf, stepJob } from './step-jobs.js';
 import { SchedulerGate, type AdmittedJob, type SchedulerTrust } from './trust/scheduler-gate.js';
 import { Reconciler, type ReconcilerPort } from './reconciler.js';
 import { Rebalancer } from './rebalancer.js';
@@ -98,6 +100,8 @@ export class Scheduler {
 
   /** The scheduler's lines about an operation (planned, step enqueued, state changed...) to its log. */
   private readonly oplog: OperationLogSink;
+  /** Aborted by stop and kill: background work (forgetJobs' later passes, one per ended operation) ends with it. */
+  private readonly stopping = unboundedAbort();
 
   constructor(readonly opts: SchedulerOptions) {
     this.oplog = new OperationLogSink(opts.redis, opts.prefix, { source: 'scheduler' });
@@ -208,6 +212,7 @@ export class Scheduler {
    * resume, and the leader lease is given back, so another scheduler leads at its next try (1 s).
    */
   async stop(): Promise<void> {
+    this.stopping.abort();
     this.reconciler?.stop();
     await this.rebalancer?.stop();
     await this.leader.release();
@@ -224,6 +229,7 @@ export class Scheduler {
    * the Redis connection without a word.
    */
   async kill(): Promise<void> {
+    this.stopping.abort();
     this.leader.abandon();
     this.reconciler?.stop();
     await Promise.all([this.worker?.close(true), this.rebalancer?.kill(), this.metrics?.close()]);
@@ -360,6 +366,30 @@ export class Scheduler {
     await this.carryOut(r, [{ type: 'enqueue', phase: r.phase, index: r.cursor, run: r.run, step, fence: { epoch: r.epoch, owner: r.owner } }]);
   }
 
+  /**
+   * An ended operation's jobs leave the queues (see jobsOf), and its submit request. Two are
+   * still locked now: the result being applied (this very job) and, often, the last step's job
+   * (its worker sends the result before BullMQ marks the job completed). BullMQ removes no locked
+   * job, so those are tried again a few times in the background, never awaited (that would hold
+   * this result's lock). Whatever still stays goes by the retention; a failure loses only space.
+   */
+  private async forgetJobs(r: OperationRecord): Promise<void> {
+    type Q = { remove(id: string): Promise<number> };
+    let left: [Q, string][] = [...jobsOf(r).flatMap((j): [Q, string][] => [[this.queues.host(j.host), j.stepJob], [this.queues.scheduler, j.resultJob]]), [this.queues.scheduler, `submit.${r.id}`]];
+    const pass = async () => {
+      const removed = await Promise.all(left.map(([q, id]) => q.remove(id).catch(() => 1))); // 0: locked
+      left = left.filter((_, i) => removed[i] === 0);
+    };
+    await pass();
+    void (async () => {
+      for (const wait of [500, 2000, 8000]) {
+        if (!left.length) return;
+        await sleep(wait, undefined, { signal: this.stopping.signal });
+        await pass();
+      }
+    })().catch(() => undefined);
+  }
+
   /** Idempotent: step jobs have deterministic ids, so carrying out a command twice is harmless. */
   private async carryOut(r: OperationRecord, commands: Command[]): Promise<void> {
     const log = this.opts.log.child({ migrationId: r.id });
@@ -368,14 +398,23 @@ export class Scheduler {
         // Fence first: the owner must be in force before any step issued under it can run.
         await this.store.fence(fencedContainer(r), c.fence.epoch, c.fence.owner);
         const j = stepJob(r, c.phase, c.index, c.run, c.step);
-        await this.signer.add(this.queues.host(c.step.host), j.name, j.data, j.opts, JOB_TTL_MS.step);
+        // Said before the add: once added, its worker may start it (and say so) at once.
         log.info({ step: c.step.name, host: c.step.host, phase: c.phase, index: c.index, run: c.run }, 'step enqueued');
+        await this.signer.add(this.queues.host(c.step.host), j.name, j.data, j.opts, JOB_TTL_MS.step);
       } else if (c.type === 'finished') {
         log.info({ state: c.state }, 'migration finished');
       }
     }
     if (isTerminal(r.state)) for (const name of holds(r)) await this.store.unlock(name, r.id);
+    if (commands.some((c) => c.type === 'finished')) await this.forgetJobs(r);
   }
+}
+
+/** An AbortController whose signal any number of waits may listen to (no listener-count warning). */
+function unboundedAbort(): AbortController {
+  const c = new AbortController();
+  setMaxListeners(0, c.signal);
+  return c;
 }
 
 /** The containers an operation holds, as its workflow says. */

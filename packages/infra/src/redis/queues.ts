@@ -9,6 +9,7 @@ import { queueNames, type RebalanceJob, type SchedulerJob, type StepJobData } fr
  * that never arrived (it needs the completed step job) and for a duplicate enqueue with the same
  * deterministic id to stay a no-op; a failed job a week, at most 1,000. BullMQ applies the count
  * and age each time a job of the queue finishes; `ferry gc` also cleans by age queues gone quiet.
+ * Step and result jobs do not wait for it: the scheduler removes an operation's when it ends.
  */
 export const JOB_RETENTION = {
   removeOnComplete: { age: 24 * 3600, count: 1000 },
