@@ -9,7 +9,7 @@ import { LEASE_LOST, type HostRegistry, type OperationStore } from '@ferry/infra
  * both fenced by the leader lease.
  */
 export interface ReconcilerPort {
-  store: Pick<OperationStore, 'list' | 'countReplay' | 'startedSteps'>;
+  store: Pick<OperationStore, 'listOpen' | 'countReplay' | 'startedSteps'>;
   registry: Pick<HostRegistry, 'lastAlive' | 'get'>;
   /** Whether this scheduler holds the leader lease: only the leader reconciles. */
   leading(): boolean;
@@ -100,7 +100,9 @@ export class Reconciler {
     // besides (apply and reissue), so one that lost it mid-pass changes nothing more.
     if (!this.s.leading()) return;
     this.passes++;
-    for (const r of await this.s.store.list(500)) {
+    // Every unended operation, however many ended since it began (the newest 500 records were
+    // once all it read: a long migration behind 500 short ones went unwatched).
+    for (const r of await this.s.store.listOpen(500)) {
       if (r.state !== 'running' && r.state !== 'rolling-back') continue;
       if (!this.s.leading()) return;
       try {

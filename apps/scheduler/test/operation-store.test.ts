@@ -46,6 +46,29 @@ describe('OperationStore scripts against real Redis', () => {
     expect(await redis.hget(store.k.migration('m-1'), fields.version)).toBe('1');
   });
 
+  it('listOpen: every unended operation, oldest first, however many ended since; the index mends itself', async () => {
+    // One long migration, then 600 short ones that ended after it began: list(500) no longer reaches it.
+    expect(await store.save(rec('m-long', 0, { createdAt: 1, state: 'running' }), true)).toBe(true);
+    for (let i = 0; i < 600; i++) {
+      const r = rec(`m-${i}`, 0, { createdAt: 10 + i, state: 'running' });
+      expect(await store.save(r, true)).toBe(true);
+      expect(await store.save({ ...r, state: 'done' } as Rec)).toBe(true);
+    }
+    expect((await store.list(500)).some((r) => r.id === 'm-long')).toBe(false);
+    expect((await store.listOpen(500)).map((r) => r.id)).toEqual(['m-long']);
+    expect(await redis.zrange(store.k.openOperations, 0, -1)).toEqual(['m-long']);
+    // A scheduler killed between a save and the index: a running record missing from it, an
+    // ended one (and one gc dropped) still in it. The newest looked at put the first back.
+    expect(await store.save(rec('m-lost', 0, { createdAt: 5000, state: 'running' }), true)).toBe(true);
+    await redis.zrem(store.k.openOperations, 'm-lost');
+    await redis.zadd(store.k.openOperations, 15, 'm-5', 16, 'm-gone');
+    expect((await store.listOpen()).map((r) => r.id)).toEqual(['m-long']);
+    expect((await store.listOpen(500)).map((r) => r.id)).toEqual(['m-long', 'm-lost']);
+    expect(await redis.zrange(store.k.openOperations, 0, -1)).toEqual(['m-long', 'm-lost']);
+    expect(await store.save(rec('m-long', 0, { createdAt: 1, state: 'rolled-back' }))).toBe(true);
+    expect((await store.listOpen()).map((r) => r.id)).toEqual(['m-lost']);
+  });
+
   it('recent: the newest records, read again only when their version moved; the cache keeps the newest only', async () => {
     for (const [id, at] of [['m-a', 1000], ['m-b', 2000], ['m-c', 3000]] as const) expect(await store.save(rec(id, 0, { createdAt: at, v: 'first' }), true)).toBe(true);
     const known = new Map<string, Awaited<ReturnType<OperationStore['get']>> & object>();

@@ -37,7 +37,14 @@ export function keys(prefix: string) {
     replays: (id: string) => `${prefix}:mig:${id}:replays`,
     /** The operation's log (`ferry logs`), a stream of OperationLogEntry (operation-log.ts); removed with the record. */
     operationLog: (id: string) => `${prefix}:mig:${id}:log`,
+    /** Every operation's id, scored by its creation time (ms). */
     migrations: `${prefix}:migs`,
+    /**
+     * The operations not ended yet, scored by creation time: what the reconciler looks at, however
+     * many have ended since. A hint kept beside the records (added when one is created, removed
+     * when one is saved ended): whoever reads it checks the record.
+     */
+    openOperations: `${prefix}:migs:open`,
     /** Which migration holds a container: one migration per container at a time. */
     lock: (container: string) => `${prefix}:lock:${container}`,
     /** Ownership epoch of a container, raised at each handover (fencing). */

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../redis/connection.js';
-import { FerryError, fields, keys, type Keys, type StoredRecord } from '@ferry/core';
+import { FerryError, fields, isTerminal, keys, type Keys, type StoredRecord } from '@ferry/core';
 import { scripts, type Scripts } from '../redis/scripts.js';
 import { leaseLost, type LeaseFence } from './lease.js';
 
@@ -56,8 +56,41 @@ export class OperationStore {
     } else {
       ok = await this.lua.saveIfVersion(key, expected, stored.version, json);
     }
-    if (ok && isNew) await this.redis.zadd(this.k.migrations, next.createdAt, next.id);
+    if (ok && (isNew || isTerminal(next.state))) {
+      const m = this.redis.multi();
+      if (isNew) m.zadd(this.k.migrations, next.createdAt, next.id);
+      if (isTerminal(next.state)) m.zrem(this.k.openOperations, next.id);
+      else m.zadd(this.k.openOperations, next.createdAt, next.id);
+      await m.exec();
+    }
     return ok;
+  }
+
+  /**
+   * The operations not ended, oldest first, however many have ended since they began. From the
+   * open index, checked against each record: an id whose record ended or is gone leaves it. With
+   * `newest`, the newest records are looked at too, and an unended one missing from the index (a
+   * scheduler killed between the save and the index write) is put back.
+   */
+  async listOpen(newest = 0): Promise<StoredRecord[]> {
+    const ids = await this.redis.zrange(this.k.openOperations, 0, -1);
+    const raws = await this.fieldOfEach(ids, fields.record);
+    const open = new Map<string, StoredRecord>();
+    const ended: string[] = [];
+    ids.forEach((id, i) => {
+      const r = raws[i] ? (JSON.parse(raws[i]!) as StoredRecord) : null;
+      if (r && !isTerminal(r.state)) open.set(id, r);
+      else ended.push(id);
+    });
+    const missing = newest > 0 ? (await this.list(newest)).filter((r) => !isTerminal(r.state) && !open.has(r.id)) : [];
+    if (ended.length || missing.length) {
+      const m = this.redis.multi();
+      if (ended.length) m.zrem(this.k.openOperations, ...ended);
+      for (const r of missing) m.zadd(this.k.openOperations, r.createdAt, r.id);
+      await m.exec();
+    }
+    for (const r of missing) open.set(r.id, r);
+    return [...open.values()].sort((a, b) => a.createdAt - b.createdAt);
   }
 
   /** Newest first. */
