@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { JOB_TTL_MS } from '@ferry/core';
-import { JobSigner, newSigningKey, publicKeyOf, ReplayGuard, type HostKeySource } from '@ferry/infra';
+import { JOB_TTL_MS, type HostInfo } from '@ferry/core';
+import { JobSigner, newSigningKey, publicKeyOf, ReplayGuard, signHostEntry, type HostKeySource, type HostRegistry } from '@ferry/infra';
 import type { WorkerTrust } from '../../apps/worker/src/trust/job-gate.js';
 import type { SchedulerTrust } from '../../apps/scheduler/src/trust/scheduler-gate.js';
 
@@ -39,6 +39,11 @@ export class TestKeys {
   /** The scheduler's trust; its replay record in `dir`. */
   scheduler(dir: string): SchedulerTrust {
     return { controlKey: this.controlKey, hostKeys: this.hostKeys, seen: new ReplayGuard(join(dir, 'seen-requests')) };
+  }
+
+  /** Publishes a host's registry entry signed with that host's key, as its worker does. */
+  publish(registry: HostRegistry, info: HostInfo): Promise<void> {
+    return registry.publish(info, signHostEntry(this.hostKey(info.name), info));
   }
 
   /** A job's data signed for `jobId` on `queue` (a step job's TTL unless given). */

@@ -294,9 +294,9 @@ export class Scheduler {
     try {
       const infos = new Map<string, HostInfo>();
       for (const name of wf.hostNames(request)) {
-        const info = await this.registry.get(name);
+        // Planned only from the host's own signed entry: a Redis writer cannot redirect the copy.
+        const info = await this.gate.hostEntry(this.registry, name);
         if (!info) throw new FerryError('UNKNOWN_HOST', `unknown host '${name}'`);
-        await this.gate.requireHostKey(name);
         infos.set(name, info);
       }
       const info = (name: string): HostInfo => infos.get(name) ?? unknownHost(name);

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JOB_TTL_MS, queueNames, stepJobId, type HostInfo, type SchedulerJob, type StepJobData } from '@ferry/core';
-import { HostRegistry, type RedisClient } from '@ferry/infra';
+import { HostRegistry, signHostEntry, type RedisClient } from '@ferry/infra';
 import { Scheduler } from '../src/index.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 import { TestKeys } from '../../../test/support/trust.js';
@@ -46,11 +46,11 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
     prefix = freshPrefix();
     redis = connect(srv.url);
     const reg = new HostRegistry(redis, prefix);
-    await reg.publish(host('h1', ['web']));
-    await reg.publish(host('h2'));
-    // Requests signed as the CLI signs them; h1 and h2 trusted, as if their workers had written their keys.
+    // Requests signed as the CLI signs them; h1 and h2 trusted, as if their workers had written
+    // their keys, and their entries signed as their workers sign them.
     keys = new TestKeys();
-    for (const h of ['h1', 'h2']) keys.hostKey(h);
+    await keys.publish(reg, host('h1', ['web']));
+    await keys.publish(reg, host('h2'));
     dir = mkdtempSync(join(tmpdir(), 'ferry-sched-test-'));
     s = new Scheduler({ redis, prefix, log, reconcileEveryMs: 60_000, trust: keys.scheduler(dir) });
     await s.start();
@@ -99,6 +99,38 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
     await q.close();
   });
 
+  it("plans only from a host's own signed registry entry: one rewritten in Redis, unsigned or signed by another host is refused, nothing locked or enqueued", async () => {
+    const reg = new HostRegistry(redis, prefix);
+    const h2 = host('h2');
+    const attempts: [string, () => Promise<void>, string][] = [
+      // A Redis writer points the copy at an address, user and path of its own, keeping h2's signature.
+      ['rewritten', async () => {
+        const stored = JSON.parse((await redis.hget(reg.k.hosts, 'h2'))!) as Record<string, unknown>;
+        await redis.hset(reg.k.hosts, 'h2', JSON.stringify({ ...stored, address: '198.51.100.7', sshUser: 'evil', lxcPath: '/root' }));
+      }, 'BAD_HOST_ENTRY_SIGNATURE'],
+      ['unsigned', () => reg.publish({ ...h2, address: '198.51.100.7' }), 'UNSIGNED_HOST_ENTRY'],
+      ["signed by h1's key", () => reg.publish({ ...h2, address: '198.51.100.7' }, signHostEntry(keys.hostKey('h1'), { ...h2, address: '198.51.100.7' })), 'BAD_HOST_ENTRY_SIGNATURE'],
+    ];
+    for (const [i, [what, forge, code]] of attempts.entries()) {
+      await keys.publish(reg, h2);
+      await forge();
+      const id = `m-bbbbbb0${i}`;
+      await submit(id, { container: 'web', from: 'h1', to: 'h2' });
+      const r = await until(() => s.store.get(id));
+      expect(r.state, what).toBe('rejected');
+      expect(r.error?.code, what).toBe(code);
+    }
+    expect(await s.store.lockHolder('web')).toBeNull();
+    const q = hostQ('h1');
+    expect(await q.getJobCounts()).toMatchObject({ waiting: 0, active: 0 });
+    await q.close();
+    // Its own signed entry again: planned.
+    await keys.publish(reg, h2);
+    await submit('m-bbbbbb09', { container: 'web', from: 'h1', to: 'h2' });
+    const ok = await until(async () => ((await s.store.get('m-bbbbbb09'))?.state === 'running' ? s.store.get('m-bbbbbb09') : null));
+    expect(ok).toMatchObject({ hosts: { target: { address: h2.address, sshUser: h2.sshUser, lxcPath: h2.lxcPath } } });
+  });
+
   it('advances on a step result and ignores the duplicate', async () => {
     await submit('m-aaaaaa05', { container: 'web', from: 'h1', to: 'h2' });
     await until(async () => (await s.store.get('m-aaaaaa05'))?.state === 'running');
@@ -134,7 +166,7 @@ describe('scheduler against real Redis (hosts registered by hand, no workers)', 
     // Running, not just saved: a result applied to a record still pending is ignored.
     await until(async () => (await s.store.get(id))?.state === 'running');
     await s.apply(id, { type: 'step-result', phase: 'forward', index: 0, run: 0, ok: true, output: { role: 'source', wasRunning: true, sizeBytes: 10 }, attempts: 1, endedAt: Date.now() });
-    await new HostRegistry(redis, prefix).publish({ ...host('h2'), lastSeen: Date.now() - 120_000 });
+    await keys.publish(new HostRegistry(redis, prefix), { ...host('h2'), lastSeen: Date.now() - 120_000 });
   }
 
   it('the reconciler fails a step on a host gone before it began it: the migration rolls back', async () => {

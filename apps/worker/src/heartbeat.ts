@@ -63,7 +63,8 @@ export class Heartbeat {
   constructor(
     private readonly host: HostConfig,
     private readonly runtime: Runtime,
-    private readonly registry: HostRegistry,
+    /** Where the host is published: the registry, with the host's signature on each entry (host-worker). */
+    private readonly registry: Pick<HostRegistry, 'publish' | 'markAlive'>,
     private readonly log: Logger,
     /** Measures load with every beat (none: the host publishes no load). */
     private readonly meter?: LoadMeter,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { queueNames, type StepJobData, type StepResultData } from '@ferry/core';
-import { HostRegistry, OperationLogSink, OperationStore, Queues, ReplayGuard, signResult, teeOperationLog, type MetricsListen, type RedisClient } from '@ferry/infra';
+import { HostRegistry, OperationLogSink, OperationStore, Queues, ReplayGuard, signHostEntry, signResult, teeOperationLog, type MetricsListen, type RedisClient } from '@ferry/infra';
 import type { HostConfig } from './config.js';
 import type { StepContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
@@ -75,7 +75,12 @@ export class HostWorker {
     this.queues = new Queues(o.redis, o.prefix);
     this.oplog = new OperationLogSink(o.redis, o.prefix);
     if (o.metrics) this.metrics = new WorkerMetrics(o.host.name);
-    this.heartbeat = new Heartbeat(o.host, o.runtime, this.registry, o.log, o.meter ?? new CgroupLoadMeter(o.runtime, o.log));
+    // Each entry signed with this host's key: the scheduler plans from no other (verifyHostEntry).
+    const publisher: Pick<HostRegistry, 'publish' | 'markAlive'> = {
+      publish: (info) => this.registry.publish(info, signHostEntry(o.trust.hostKey, info)),
+      markAlive: (name, at) => this.registry.markAlive(name, at),
+    };
+    this.heartbeat = new Heartbeat(o.host, o.runtime, publisher, o.log, o.meter ?? new CgroupLoadMeter(o.runtime, o.log));
   }
 
   async start(): Promise<void> {

@@ -8,13 +8,14 @@ import {
   TRUST_CODES,
   trustError,
   type ErrorData,
+  type HostInfo,
   type OperationKind,
   type OperationRecord,
   type RejectedRecord,
   type SchedulerJob,
   type StepResultData,
 } from '@ferry/core';
-import { verifyJob, verifyResult, type HostKeySource, type OperationStore, type ReplayGuard } from '@ferry/infra';
+import { verifyHostEntry, verifyJob, verifyResult, type HostKeySource, type HostRegistry, type OperationStore, type ReplayGuard } from '@ferry/infra';
 
 /** What the scheduler trusts, none of it from Redis. */
 export interface SchedulerTrust {
@@ -87,6 +88,17 @@ export class SchedulerGate {
     if (!(await this.trust.hostKeys.get(host))) {
       throw trustError(TRUST_CODES.noHostKey, `no trusted public key for host ${host} in ${this.trust.hostKeys.where} (copy ${host}.pub there from that worker's --host-keys dir)`);
     }
+  }
+
+  /**
+   * A host's registry entry as planning may use it: signed by that host's trusted key over every
+   * field stored (verifyHostEntry); null when the host has no entry.
+   */
+  async hostEntry(registry: Pick<HostRegistry, 'raw'>, host: string): Promise<HostInfo | null> {
+    const raw = await registry.raw(host);
+    if (raw === null) return null;
+    await this.requireHostKey(host);
+    return verifyHostEntry(this.trust.hostKeys, host, raw);
   }
 
   private async rejectSubmit(d: Extract<SchedulerJob, { kind: 'submit' }>, error: ErrorData): Promise<void> {

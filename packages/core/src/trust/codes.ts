@@ -21,6 +21,10 @@ export const TRUST_CODES = {
   badResultSignature: 'BAD_RESULT_SIGNATURE',
   /** No trusted public key for the host (scheduler's host key directory). */
   noHostKey: 'NO_HOST_KEY',
+  /** A host's registry entry without its signature. */
+  unsignedHostEntry: 'UNSIGNED_HOST_ENTRY',
+  /** A host's registry entry not signed by that host's trusted key (changed, or another's). */
+  badHostEntrySignature: 'BAD_HOST_ENTRY_SIGNATURE',
 } as const;
 export type TrustCode = (typeof TRUST_CODES)[keyof typeof TRUST_CODES];
 

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../redis/connection.js';
-import { fields, HostInfo, keys, type Keys } from '@ferry/core';
+import { fields, HOST_ENTRY_SIG, HostInfo, keys, type Keys } from '@ferry/core';
 
 /** Hosts as their workers publish them: address, LXC path, capabilities, containers, free space. */
 export class HostRegistry {
@@ -11,8 +11,20 @@ export class HostRegistry {
     this.k = keys(prefix);
   }
 
-  async publish(info: HostInfo): Promise<void> {
-    await this.redis.hset(this.k.hosts, fields.host(info.name), JSON.stringify(info));
+  /** The entry, with its host's signature beside its fields (see signHostEntry). */
+  async publish(info: HostInfo, sig?: string): Promise<void> {
+    await this.redis.hset(this.k.hosts, fields.host(info.name), JSON.stringify(sig === undefined ? info : { ...info, [HOST_ENTRY_SIG]: sig }));
+  }
+
+  /** The entry as stored, signature and all, unchecked (for verifyHostEntry); null when there is none. */
+  async raw(name: string): Promise<unknown> {
+    const raw = await this.redis.hget(this.k.hosts, fields.host(name));
+    if (!raw) return null;
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      return {};
+    }
   }
 
   /** The worker's liveness beat: one HSET, so it keeps its pace even when describing the host is slow. */

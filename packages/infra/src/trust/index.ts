@@ -5,3 +5,4 @@ export * from './key-files.js';
 export * from './trust-paths.js';
 export * from './host-keys.js';
 export * from './replay-guard.js';
+export * from './host-entry-signing.js';
