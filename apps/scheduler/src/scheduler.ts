@@ -59,6 +59,12 @@ export interface SchedulerOptions {
    * replaced `ttlMs` (default 3 s) after its last renewal.
    */
   leader?: { ttlMs?: number; renewEveryMs?: number };
+  /**
+   * Leave an ended operation's jobs to the queues' retention instead of removing them (see
+   * forgetJobs): for diagnostics that read them afterwards (`npm run bench:scale -- --parts`).
+   * Default: FERRY_KEEP_ENDED_JOBS=1 in the environment, else off.
+   */
+  keepEndedJobs?: boolean;
 }
 
 /**
@@ -406,7 +412,7 @@ export class Scheduler {
       }
     }
     if (isTerminal(r.state)) for (const name of holds(r)) await this.store.unlock(name, r.id);
-    if (commands.some((c) => c.type === 'finished')) await this.forgetJobs(r);
+    if (commands.some((c) => c.type === 'finished') && !(this.opts.keepEndedJobs ?? process.env.FERRY_KEEP_ENDED_JOBS === '1')) await this.forgetJobs(r);
   }
 }
 

@@ -9,7 +9,9 @@
  * steps per second, dispatch latency (a step enqueued → started) and its parts, the scheduler's
  * CPU per step and RSS, Redis CPU per step and its memory (before, as the migrations end, after,
  * and after gc), and, in the same run on the same Redis, raw BullMQ's throughput (empty jobs) with
- * ferry's ratio to it. `--json` prints everything as one JSON object on the last line.
+ * ferry's ratio to it. `--parts` splits dispatch and advance into their parts from the steps' jobs,
+ * which the scheduler then keeps (and Redis holds). `--json` prints everything as one JSON object
+ * on the last line.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,7 +26,7 @@ import { report } from './report.js';
 
 const NAME = 'bench:scale';
 const USAGE =
-  'npm run bench:scale -- [--hosts 50,200,500] [--migrations 10000] [--light 100] [--light-inflight 10] [--per-host 4] [--processes 4] [--containers 2] [--time-scale 0.2] [--step-ms step=ms,...] [--raw-jobs 20000] [--gc-every 30s] [--scheduler-prof DIR] [--keep] [--json]';
+  'npm run bench:scale -- [--hosts 50,200,500] [--migrations 10000] [--light 100] [--light-inflight 10] [--per-host 4] [--processes 4] [--containers 2] [--time-scale 0.2] [--step-ms step=ms,...] [--raw-jobs 20000] [--gc-every 30s] [--scheduler-prof DIR] [--parts] [--keep] [--json]';
 const usage = (m: string): never => usageError(NAME, USAGE, m);
 
 const v = parseArgsOrExit(NAME, USAGE, {
@@ -40,6 +42,7 @@ const v = parseArgsOrExit(NAME, USAGE, {
   'raw-jobs': { type: 'string', default: '20000' },
   'gc-every': { type: 'string', default: '30s' },
   'scheduler-prof': { type: 'string' },
+  parts: { type: 'boolean', default: false },
   keep: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
 });
@@ -106,11 +109,12 @@ try {
           gcEvery: v['gc-every'],
           gcMinAge: v['gc-every'],
           ...(v['scheduler-prof'] ? { schedulerProf: v['scheduler-prof'] } : {}),
+          parts: v.parts,
           progress,
         }),
       );
     }
-    const settings = { migrations, lightMigrations, lightInflight, perHost, processes, containers, timeScale: scale, stepMs: times, gcEvery: v['gc-every'] };
+    const settings = { migrations, lightMigrations, lightInflight, perHost, processes, containers, timeScale: scale, stepMs: times, gcEvery: v['gc-every'], parts: v.parts };
     if (v.json) process.stdout.write(`${JSON.stringify({ settings, raw, rows })}\n`);
     else process.stdout.write(report(settings, raw, rows));
   } finally {

@@ -13,6 +13,7 @@ export interface Settings {
   timeScale: number;
   stepMs: StepTimes;
   gcEvery: string;
+  parts: boolean;
 }
 
 const ms = (x: number) => (Number.isFinite(x) ? (x < 10 ? x.toFixed(1) : x.toFixed(0)) : '-');
@@ -65,7 +66,8 @@ export function report(s: Settings, raw: RawFigures, rows: SizeResult[]): string
     ['advance.handle', 'scheduler: result checked, record read, transition'],
     ['first', 'submit → first step enqueued (planning)'],
   ];
-  out.push(
+  if (!s.parts) out.push('where the time goes: the parts of dispatch and advance need --parts (the steps\' jobs kept to read their times)', '');
+  else out.push(
     'where the time goes, p50 / p99 ms per step (light | full):',
     table(
       ['part', ...rows.map((r) => `${r.hosts} hosts light`), ...rows.map((r) => `${r.hosts} hosts full`)],
@@ -74,7 +76,7 @@ export function report(s: Settings, raw: RawFigures, rows: SizeResult[]): string
     '',
   );
   out.push(
-    'Redis used_memory, MB: before the full phase, as its migrations end (records kept), after, after gc (newest 1,000 records; BullMQ keeps 1,000 finished jobs per queue):',
+    `Redis used_memory, MB: before the full phase, as its migrations end (records kept), after, after gc (newest 1,000 records; ${s.parts ? 'ended operations\' jobs kept for --parts: BullMQ keeps 1,000 finished jobs per queue' : 'ended operations\' jobs removed by the scheduler'}):`,
     table(
       ['hosts', 'before', ...['25 %', '50 %', '75 %', '100 %'], 'after', 'after gc', 'records', 'keys after → gc'],
       rows.map((r) => [

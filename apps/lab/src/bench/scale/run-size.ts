@@ -48,6 +48,11 @@ export interface SizeOptions {
   gcMinAge: string;
   /** Profile the scheduler (node --cpu-prof) into this directory. */
   schedulerProf?: string;
+  /**
+   * Keep ended operations' jobs (the scheduler's FERRY_KEEP_ENDED_JOBS) to split each step's
+   * dispatch and advance into their parts from the jobs' times; Redis's memory then holds them.
+   */
+  parts?: boolean;
   progress: (line: string) => void;
 }
 
@@ -298,7 +303,7 @@ class SizeRun {
     const o = this.o;
     const argv = [process.execPath, ...(o.schedulerProf ? ['--cpu-prof', '--cpu-prof-dir', o.schedulerProf] : []), cliMain(), 'scheduler', '--control-key', o.controlKeyFile, '--host-keys', o.hostKeysDir];
     this.scheduler = await startChild(argv, {
-      env: { ...process.env, REDIS_URL: o.url, FERRY_PREFIX: this.prefix, FERRY_STATE_DIR: join(o.dir, 'scheduler'), FERRY_GC_EVERY: o.gcEvery, FERRY_GC_MIN_AGE: o.gcMinAge, FERRY_LOG_FORMAT: 'json' },
+      env: { ...process.env, REDIS_URL: o.url, FERRY_PREFIX: this.prefix, FERRY_STATE_DIR: join(o.dir, 'scheduler'), FERRY_GC_EVERY: o.gcEvery, FERRY_GC_MIN_AGE: o.gcMinAge, FERRY_LOG_FORMAT: 'json', ...(o.parts ? { FERRY_KEEP_ENDED_JOBS: '1' } : {}) },
       outputFile: join(o.dir, 'scheduler.log'),
       onExit: (e) => this.fatal(new Error(`the scheduler exited: ${String(e)}`)),
     });
@@ -359,14 +364,16 @@ class SizeRun {
     else this.pump();
   }
 
-  /** A migration's figures from its record and the BullMQ jobs of its steps (kept: it has just ended). */
+  /** A migration's figures from its record and the BullMQ jobs of its steps (kept: `parts`). */
   private async collect(phase: Phase, r: OperationRecord, submittedAt: number): Promise<void> {
     const pipe = this.o.redis.pipeline();
-    r.steps.forEach((s, i) => {
-      pipe.hmget(bullmqKeys.job(this.prefix, queueNames.host(s.host), stepJobId(r.id, 'forward', i, s.run)), 'timestamp', 'processedOn');
-      pipe.hmget(bullmqKeys.job(this.prefix, queueNames.scheduler, advanceJobId(r.id, 'forward', i, s.run)), 'timestamp', 'processedOn');
-    });
-    const got = ((await pipe.exec()) ?? []).map(([, v]) => (v as (string | null)[]).map((x) => (x === null ? undefined : Number(x))));
+    if (this.o.parts) {
+      r.steps.forEach((s, i) => {
+        pipe.hmget(bullmqKeys.job(this.prefix, queueNames.host(s.host), stepJobId(r.id, 'forward', i, s.run)), 'timestamp', 'processedOn');
+        pipe.hmget(bullmqKeys.job(this.prefix, queueNames.scheduler, advanceJobId(r.id, 'forward', i, s.run)), 'timestamp', 'processedOn');
+      });
+    }
+    const got = this.o.parts ? ((await pipe.exec()) ?? []).map(([, v]) => (v as (string | null)[]).map((x) => (x === null ? undefined : Number(x)))) : [];
     const add = (p: Part, x: number | undefined) => phase.samples.add(p, x);
     add('migration', (r.endedAt ?? NaN) - submittedAt);
     add('first', (r.steps[0]?.enqueuedAt ?? NaN) - submittedAt);
