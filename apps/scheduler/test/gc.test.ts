@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { pino } from 'pino';
 import { Queue, Worker } from 'bullmq';
 import { DEFAULT_RETENTION, keys, queueNames, type HostInfo, type RetentionPolicy, type StoredRecord } from '@ferry/core';
-import { collectGarbage, HostRegistry, JOB_RETENTION, OperationStore, Queues, queueOptions, type RedisClient } from '@ferry/infra';
+import { collectGarbage, EVENTS_MAX_LEN, HostRegistry, JOB_RETENTION, OperationStore, Queues, queueOptions, type RedisClient } from '@ferry/infra';
 import { Collector } from '../src/collector.js';
 import { connect, freshPrefix, quit, testRedis } from '../../../test/support/redis.js';
 
@@ -141,7 +141,7 @@ describe('gc (collectGarbage) against real Redis', () => {
     expect((await q.getJob('a'))!.opts).toMatchObject(JOB_RETENTION);
     await queues.scheduler.add('submit', { kind: 'submit', migrationId: 'm-1', request: {} } as never, { jobId: 'submit.m-1' });
     expect((await queues.scheduler.getJob('submit.m-1'))!.opts).toMatchObject(JOB_RETENTION);
-    expect(await redis.hget(`${prefix}:${queueNames.host('h1')}:meta`, 'opts.maxLenEvents')).toBe('1000');
+    expect(await redis.hget(`${prefix}:${queueNames.host('h1')}:meta`, 'opts.maxLenEvents')).toBe(String(EVENTS_MAX_LEN));
     const w = new Worker(queueNames.host('h1'), async () => 'ok', { connection: connect(srv.url), prefix });
     await new Promise<void>((res) => w.on('completed', () => res()));
     await w.close();

@@ -19,8 +19,12 @@ export const JOB_RETENTION = {
 /** The same, under the name the step and result jobs use. */
 export const KEEP_JOBS = JOB_RETENTION;
 
-/** Entries of each queue's event stream (`<queue>:events`): BullMQ trims it (XADD MAXLEN ~); ferry reads no events. */
-export const EVENTS_MAX_LEN = 1000;
+/**
+ * Entries of each queue's event stream (`<queue>:events`): BullMQ trims it (XADD MAXLEN ~); ferry
+ * reads no events. Small, because there is one stream per host queue: at 1,000 entries they were
+ * most of what Redis held at 500 hosts once finished jobs no longer stayed (bench:scale).
+ */
+export const EVENTS_MAX_LEN = 100;
 
 /** Options for every queue ferry opens: its prefix, the job retention as default, a short event stream. */
 export function queueOptions(connection: RedisClient, prefix: string): QueueOptions {
