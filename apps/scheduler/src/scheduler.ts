@@ -108,8 +108,10 @@ export class Scheduler {
   private readonly oplog: OperationLogSink;
   /** Aborted by stop and kill: background work (forgetJobs' later passes, one per ended operation) ends with it. */
   private readonly stopping = unboundedAbort();
+  private readonly keepEndedJobs: boolean;
 
   constructor(readonly opts: SchedulerOptions) {
+    this.keepEndedJobs = opts.keepEndedJobs ?? process.env.FERRY_KEEP_ENDED_JOBS === '1';
     this.oplog = new OperationLogSink(opts.redis, opts.prefix, { source: 'scheduler' });
     this.opts = { ...opts, log: teeOperationLog(opts.log, this.oplog) };
     this.store = new OperationStore(opts.redis, opts.prefix);
@@ -412,7 +414,7 @@ export class Scheduler {
       }
     }
     if (isTerminal(r.state)) for (const name of holds(r)) await this.store.unlock(name, r.id);
-    if (commands.some((c) => c.type === 'finished') && !(this.opts.keepEndedJobs ?? process.env.FERRY_KEEP_ENDED_JOBS === '1')) await this.forgetJobs(r);
+    if (commands.some((c) => c.type === 'finished') && !this.keepEndedJobs) await this.forgetJobs(r);
   }
 }
 

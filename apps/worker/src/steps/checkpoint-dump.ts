@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { capabilityMissing, PreconditionError, type CheckpointDumpInput, type CheckpointDumpOutput } from '@ferry/core';
 import type { Step, StepContext } from '../context.js';
@@ -60,11 +60,7 @@ export const checkpointDump: Step<CheckpointDumpInput, CheckpointDumpOutput> = a
     }
     const caps = await runtime.capabilities();
     if (!caps.checkpoint) throw capabilityMissing(caps, 'checkpoint', `checkpoint ${name}`, ctx.host.name);
-    if (!resumed) {
-      await rm(tmp, { recursive: true, force: true });
-      await mkdir(tmp, { recursive: true });
-      await writeJsonAtomic(started, { at: Date.now() });
-    }
+    if (!resumed) await writeJsonAtomic(started, { at: Date.now() }); // the runtime makes `tmp` and empties it
     ctx.progress({ stage: 'dump', message: `dumping ${name} to ${tmp}` });
     try {
       await runtime.checkpoint(name, tmp); // stops the container once dumped
