@@ -1,4 +1,5 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
+import { CommandError, FerryError } from '@ferry/core';
 import { run } from '@ferry/infra';
 
 /**
@@ -54,13 +55,22 @@ export async function walk(root: string, since: CtimeSec | undefined, opts: { sk
   // Names are bytes, not always UTF-8: they are kept as latin1 strings (one char per byte) from
   // here to the --files-from file, so every name reaches rsync exactly as the kernel has it.
   const chunks: Buffer[] = [];
-  await run('find', ['.', ...expr], {
-    cwd: root,
-    timeoutMs: 30 * 60_000,
-    keep: 1,
-    onStdoutBytes: (b) => chunks.push(b),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  try {
+    await run('find', ['.', ...expr], {
+      cwd: root,
+      timeoutMs: 30 * 60_000,
+      keep: 1,
+      onStdoutBytes: (b) => chunks.push(b),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  } catch (e) {
+    // find exits 1 when an entry went away between its readdir and its lstat: a running
+    // container's writer raced the walk. Walked again (the step's retry), it is not an error.
+    if (e instanceof CommandError && e.failure.exitCode === 1) {
+      throw new FerryError('WALK_RACED', `the walk of ${root} met entries changing under it (find exited 1); walked again`, { retryable: true, cause: e });
+    }
+    throw e;
+  }
   const parts = Buffer.concat(chunks).toString('latin1').split('\0');
   const out: Walk = { dirs: new Map(), changedFiles: [], changedDirs: [] };
   const limit = since === undefined ? Infinity : since - SINCE_MARGIN_S;
