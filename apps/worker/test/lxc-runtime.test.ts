@@ -78,7 +78,8 @@ describe('LxcRuntime on a real busybox container', () => {
     expect(i?.pid).toBeGreaterThan(1);
     await rt.start(name); // idempotent
     await rt.freeze(name);
-    expect(await lxcState(lxcPath, name)).toBe('FROZEN');
+    // The tasks are stopped when freeze returns; LXC's monitor is told beside it (FREEZING meanwhile).
+    await waitFor(async () => (await lxcState(lxcPath, name)) === 'FROZEN', 10_000, 'LXC to report FROZEN');
     await rt.freeze(name); // idempotent
     await rt.unfreeze(name);
     expect(await lxcState(lxcPath, name)).toBe('RUNNING');
