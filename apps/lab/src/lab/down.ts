@@ -81,7 +81,12 @@ export async function teardown(lab: Layout = layout()): Promise<void> {
   // 4. The lab dir: first the lab's own mounts (host mount namespaces, the lab dir's self-bind)
   //    and anything mounted below it, which rm -rf would otherwise reach into.
   await attempt('remove lab dir', async () => {
-    for (const m of await mountsUnder(lab.root)) await run('umount', [m], { timeoutMs: 30_000 });
+    for (const m of await mountsUnder(lab.root)) {
+      // Lazily where still busy (a host's disk held by a process outside the lab): detached now,
+      // freed when let go, and the rm below cannot reach into it.
+      const plain = await run('umount', [m], { timeoutMs: 30_000 }).then(() => true, () => false);
+      if (!plain) await run('umount', ['-l', m], { timeoutMs: 30_000 });
+    }
     await rm(lab.root, { recursive: true, force: true });
   });
 

@@ -83,10 +83,14 @@ export function layout(root = labRoot()) {
     shared: join(root, 'shared'),
     host(name: string) {
       const dir = join(root, 'hosts', name);
+      // The host's own file system (see disks.ts): its LXC path and worker state live on it.
+      const disk = join(dir, 'disk');
       return {
         dir,
-        lxcPath: join(dir, 'lxc'),
-        stateDir: join(dir, 'state'),
+        disk,
+        diskImage: join(dir, 'disk.img'),
+        lxcPath: join(disk, 'lxc'),
+        stateDir: join(disk, 'state'),
         sshdConfig: join(dir, 'sshd_config'),
         hostKey: join(dir, 'ssh_host_ed25519_key'),
         sshdPid: join(dir, 'sshd.pid'),

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { FerryError } from '@ferry/core';
 import { teardown } from './down.js';
+import { hostDiskMounted, makeHostDisk } from './disks.js';
 import { createHostMountNs, prepareLabMounts } from './hostenv.js';
 import { createNamespace, createSwitch, listLinks, listNetns } from './netns.js';
 import { CLIENT, hostNames, layout, MAX_HOSTS, schemeLinks, schemeNetns, SSH_PORT, SWITCH, type Layout } from './paths.js';
@@ -96,9 +97,11 @@ function plan(count: number, redisUrl: string, lab: Layout): LabInfo {
 }
 
 async function build(info: LabInfo, lab: Layout): Promise<void> {
-  await Promise.all([lab.logs, lab.run, ...info.hosts.flatMap((h) => [h.lxcPath, h.stateDir])].map((d) => mkdir(d, { recursive: true })));
+  await Promise.all([lab.logs, lab.run].map((d) => mkdir(d, { recursive: true })));
   const network = async () => {
     await Promise.all([createSwitch(), prepareLabMounts(lab)]);
+    // Below the shared lab dir, so the host mount namespaces made next see them.
+    await Promise.all(info.hosts.map((h) => makeHostDisk(lab, h.name)));
     // Hosts are independent of each other: wire them all at once.
     await Promise.all([
       ...info.hosts.map(async (h, i) => {
@@ -127,6 +130,7 @@ async function findDamage(state: LabState, lab: Layout): Promise<string[]> {
   const damage = [...state.info.hosts.map((h) => h.netns), state.info.client.netns].filter((n) => !netns.has(n)).map((n) => `no netns ${n}`);
   if (!links.has(state.info.switch.bridge)) damage.push(`no bridge ${state.info.switch.bridge}`);
   for (const h of state.info.hosts) if (!(await sshdProc(h, lab))) damage.push(`sshd of ${h.name} not running`);
+  for (const h of state.info.hosts) if (!(await hostDiskMounted(lab, h.name))) damage.push(`disk of ${h.name} not mounted`);
   return damage;
 }
 
