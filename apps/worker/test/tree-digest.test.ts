@@ -1,4 +1,4 @@
-import { chmod, chown, link, mkdir, rename, rm, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, readFile, rename, rm, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { run } from '@ferry/infra';
@@ -159,6 +159,17 @@ describe.skipIf(!helper || process.getuid?.() !== 0)('metadata index patched wit
     await mkdir(other);
     expect(await metadataPatch(other, index, [])).toEqual({ refused: 'the root is not the directory the snapshot was taken of' });
     expect(await metadataPatch(root, join(root, '..', 'no-index'), [])).toEqual({ refused: 'no index' });
+  });
+
+  it('refuses an index of the older format (a worker upgraded mid-migration: the caller walks); a damaged one is an error', async () => {
+    const bytes = await readFile(index);
+    const older = Buffer.from(bytes);
+    older.write('FTMSNAP1', 0, 'latin1');
+    await writeFile(index, older);
+    expect(await metadataPatch(root, index, ['etc/hosts'])).toEqual({ refused: `the snapshot is of another format: ${index}` });
+    // Cut inside its offset table: an offset then points past the entries.
+    await writeFile(index, bytes.subarray(0, bytes.length - 3));
+    await expect(metadataPatch(root, index, ['etc/hosts'])).rejects.toThrow(/is not a snapshot/);
   });
 
   it('does not follow a symlink among the listed paths', async () => {
