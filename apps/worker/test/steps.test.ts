@@ -196,7 +196,7 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
       await sleep(500); // control: nothing else corrects the stale entry meanwhile
       expect((await run('ip', ['-n', net.clientNs, 'neigh', 'show', ip])).stdout).toContain('02:00:00:00:00:01');
       const out = await call('arp-refresh', ctxB, { ...common(), ip, count: 2, intervalMs: 50 });
-      expect(out).toEqual({ sent: 2, device: 'eth0' });
+      expect(out).toEqual({ sent: 1, following: 1, device: 'eth0' }); // the second follows in the background
       const neigh = (await run('ip', ['-n', net.clientNs, 'neigh', 'show', ip])).stdout;
       expect(neigh).toContain(mac);
       expect(await err(call('arp-refresh', ctxA, { ...common(), ip }))).toMatchObject({ code: 'CONTAINER_NOT_RUNNING' });

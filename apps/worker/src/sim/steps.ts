@@ -350,7 +350,8 @@ export function fakeSteps(world: FakeWorld): StepTable {
     }
     if (input.ip === undefined) return { sent: 0, device: '', skipped: 'no IPv4 address known for the container' };
     for (let n = 0; n < input.count; n++) here(ctx).announced.push({ container: input.container, ip: input.ip, at: Date.now() });
-    return { sent: input.count, device: 'eth0' };
+    // As the real step: the first before it ends, the rest "following" (here recorded at once).
+    return { sent: 1, ...(input.count > 1 ? { following: input.count - 1 } : {}), device: 'eth0' };
   };
 
   // ---- cleanup ---------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PreconditionError, type ArpRefreshInput, type ArpRefreshOutput } from '@ferry/core';
 import type { Step } from '../context.js';
 import { announce } from '../net/gratuitous-arp.js';
@@ -6,7 +7,8 @@ import { announce } from '../net/gratuitous-arp.js';
  * Target (or source on rollback): tells the segment where the container's address lives now, with
  * gratuitous ARP sent from inside the container's network namespace.
  * Observe: the container must run here; the device is the one holding the address in its netns.
- * Act: `count` packets, `intervalMs` apart. Sending again is harmless.
+ * Act: one packet, then the step ends; `count - 1` more follow `intervalMs` apart (in the
+ * background). Sending again is harmless.
  */
 export const arpRefresh: Step<ArpRefreshInput, ArpRefreshOutput> = async (ctx, input) => {
   const i = await ctx.runtime.info(input.container);
@@ -17,7 +19,21 @@ export const arpRefresh: Step<ArpRefreshInput, ArpRefreshOutput> = async (ctx, i
     ctx.log.info('no IPv4 address known for the container: nothing to announce');
     return { sent: 0, device: '', skipped: 'no IPv4 address known for the container' };
   }
-  const { sent, device } = await announce(i.pid, input.ip, input.count, input.intervalMs, ctx.signal);
-  ctx.log.info({ sent, device, ip: input.ip }, 'gratuitous ARP sent');
-  return { sent, device };
+  // The first packet is what moves the traffic (the client's downtime ends with it): the step ends
+  // once it is out. The others only cover a lost frame; waiting for them added `intervalMs` ×
+  // (count - 1) to every operation's total, so the worker sends them after it, on its own.
+  const { sent, device } = await announce(i.pid, input.ip, 1, 0, ctx.signal);
+  const following = input.count - 1;
+  ctx.log.info({ sent, device, ip: input.ip, following }, 'gratuitous ARP sent');
+  if (following > 0) {
+    const pid = i.pid;
+    const ip = input.ip;
+    void sleep(input.intervalMs, undefined, { signal: ctx.signal })
+      .then(() => announce(pid, ip, following, input.intervalMs, ctx.signal))
+      .then(
+        (r) => ctx.log.info({ sent: r.sent, device: r.device, ip }, 'gratuitous ARP: the following packets sent'),
+        (err: unknown) => ctx.log.warn({ err, ip }, 'gratuitous ARP: the following packets not sent (the first was)'),
+      );
+  }
+  return { sent, ...(following > 0 ? { following } : {}), device };
 };

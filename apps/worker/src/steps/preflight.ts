@@ -62,6 +62,9 @@ async function source(ctx: StepContext, input: PreflightInput): Promise<Prefligh
       container: name,
     });
   }
+  // The size walk (it grows with the file count) goes on beside the ssh check.
+  const size = diskUsage(dir, ctx.signal);
+  size.catch(() => undefined); // awaited below; not an unhandled rejection if the check throws first
   // A copy to this same host (a local clone) goes without ssh: nothing to check.
   if (input.peer.name !== ctx.host.name) {
     try {
@@ -76,7 +79,7 @@ async function source(ctx: StepContext, input: PreflightInput): Promise<Prefligh
       throw e;
     }
   }
-  const [net, bindMounts, sizeBytes] = await Promise.all([runtime.network(name), runtime.bindMounts(name), diskUsage(dir, ctx.signal)]);
+  const [net, bindMounts, sizeBytes] = await Promise.all([runtime.network(name), runtime.bindMounts(name), size]);
   return {
     role: 'source',
     wasRunning: isActive(i.state),

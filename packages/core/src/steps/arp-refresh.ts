@@ -12,7 +12,10 @@ export const ArpRefreshInput = StepBase.extend({
 export type ArpRefreshInput = z.infer<typeof ArpRefreshInput>;
 
 export const ArpRefreshOutput = z.object({
+  /** Packets sent before the step ended (the first; the operation goes on from there). */
   sent: z.int().nonnegative(),
+  /** Packets still to follow, `intervalMs` apart, sent by the worker in the background. */
+  following: z.int().nonnegative().optional(),
   device: z.string(),
   /** Why nothing was sent, when nothing was. */
   skipped: z.string().optional(),
