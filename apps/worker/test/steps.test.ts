@@ -9,6 +9,7 @@ import { LxcRuntime } from '../src/runtime/lxc.js';
 import { findCriu } from '../src/runtime/criu.js';
 import { localDump } from '../src/ownership/scratch.js';
 import { metadataSum } from '../src/verify/tree-digest.js';
+import { metaIndexFile } from '../src/verify/meta-index.js';
 import {
   callStep,
   lxcState,
@@ -295,13 +296,18 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
       await run('lxc-wait', ['-P', hostA.lxcPath, '-n', name, '-s', 'RUNNING', '-t', '10']);
     });
 
-    const migrateOnce = async (change: (rootfs: string) => Promise<void>) => {
+    const migrateOnce = async (change: (rootfs: string) => Promise<void>, ahead = false) => {
       const c = { migrationId: `m-${rand()}`, container: name, epoch: 6 };
       const precopy = { maxPasses: 2, stopBelowBytes: 0, minShrink: 0.8 };
-      await call('rsync-transfer', ctxA, { ...c, peer: peerOf(hostB), wasRunning: true, precopy });
+      await call('rsync-transfer', ctxA, { ...c, peer: peerOf(hostB), wasRunning: true, precopy, ...(ahead ? { indexAhead: true } : {}) });
+      const index = metaIndexFile(ctxA, c.migrationId);
+      // Taken in the background after the step: the checkpoint must then use it, not walk again.
+      if (ahead) await waitFor(async () => (await stat(`${index}.json`).catch(() => null)) !== null, 30_000, 'the index taken ahead');
+      const aheadAt = ahead ? (await stat(index)).mtimeMs : undefined;
       expect(await call('index-copy', ctxB, c)).toMatchObject({ indexed: true });
       await change(join(hostA.lxcPath, name, 'rootfs')); // after both indexes' moment: only the final pass carries it
       const cp = await call('checkpoint', ctxA, { ...c, peer: peerOf(hostB), mode: 'restart', wasRunning: true, verify: 'changed' });
+      if (aheadAt !== undefined) expect((await stat(index)).mtimeMs).toBe(aheadAt);
       const r = await call('restore', ctxB, { ...c, source: peerOf(hostA), method: 'stop', start: false, expectManifestDigest: cp.manifestDigest, verify: 'changed', metaPatch: cp.metaPatch });
       expect(r.manifestDigest).toBe(cp.manifestDigest);
       // Both sides agree with a fresh walk of each tree, whichever way they took the sum.
@@ -318,6 +324,15 @@ describe('steps on real containers, two hosts (separate LXC paths) and a real ss
         await writeFile(join(root, 'etc/gone'), 'x');
         await rename(join(root, 'etc/gone'), join(root, 'etc/moved'));
       });
+      expect(cp).toMatchObject({ verify: 'changed', verifyMeta: 'index', metaPatch: true });
+      expect(r).toMatchObject({ verifyMeta: 'index' });
+    });
+
+    it('the source indexed at the end of pre-copy (indexAhead): the checkpoint patches that index, digests agree', async () => {
+      const { cp, r } = await migrateOnce(async (root) => {
+        await writeFile(join(root, 'etc/same'), 'b'.repeat(4096));
+        await utimes(join(root, 'etc/same'), new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
+      }, true);
       expect(cp).toMatchObject({ verify: 'changed', verifyMeta: 'index', metaPatch: true });
       expect(r).toMatchObject({ verifyMeta: 'index' });
     });

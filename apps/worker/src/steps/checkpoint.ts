@@ -1,4 +1,3 @@
-import { mkdir, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { PreconditionError, type CheckpointInput, type CheckpointOutput, type TransferStats } from '@ferry/core';
 import type { Step } from '../context.js';
@@ -7,8 +6,9 @@ import { localDump, scratchDir } from '../ownership/scratch.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
 import { openAtRestLink, pushContainer, pushDump } from '../transfer/container-push.js';
 import { trackedSince, withoutList } from '../transfer/tracked-pass.js';
+import { indexedAhead, takeSourceIndex } from '../verify/index-ahead.js';
 import { metaIndexFile } from '../verify/meta-index.js';
-import { changedUnder, contentLines, digestOf, listUnder, metadataIndex, metadataPatch, metadataSum, readList } from '../verify/tree-digest.js';
+import { changedUnder, contentLines, digestOf, listUnder, metadataPatch, metadataSum, readList } from '../verify/tree-digest.js';
 
 /**
  * Source: brings the container to rest and sends the last changes.
@@ -86,12 +86,8 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
   const indexBeforeFreeze = async (): Promise<void> => {
     const since = await trackedSince(scratch);
     if (input.verify !== 'changed' || !firstFinal || since === undefined) return;
-    const t = Date.now();
-    await rm(`${index}.json`, { force: true });
-    await mkdir(scratch, { recursive: true });
-    if ((await metadataIndex(rootfs, index, ctx.signal)) === null) return;
-    await writeJsonAtomic(`${index}.json`, { since });
-    ctx.log.info({ indexMs: Date.now() - t }, 'source indexed before the freeze');
+    if (await indexedAhead(ctx, input.migrationId)) return; // taken at the end of pre-copy
+    await takeSourceIndex(ctx, input.migrationId, rootfs, since, 'source indexed before the freeze');
   };
 
   let out: CheckpointOutput;

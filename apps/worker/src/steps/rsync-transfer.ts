@@ -5,6 +5,7 @@ import { checkAborted } from '../transfer/abort.js';
 import { peerContainerDir } from '../transfer/target-dir.js';
 import { guardRemote } from '../transfer/target-guard.js';
 import { sshTargetFor } from '../transfer/ssh.js';
+import { indexAhead } from '../verify/index-ahead.js';
 
 /**
  * Source: copies the container dir to the target while it keeps running, pass after pass, until
@@ -49,5 +50,6 @@ export const rsyncTransfer: Step<RsyncTransferInput, RsyncTransferOutput> = asyn
     }
   }
   if (input.wasRunning) await (atRestOpening ?? openAtRest());
+  if (input.indexAhead) indexAhead(ctx, input.migrationId, ctx.runtime.rootfsDir(input.container));
   return { passes, bytesTransferred: passes.reduce((a, p) => a + p.bytesSent, 0), stopReason };
 };

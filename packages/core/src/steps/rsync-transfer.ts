@@ -9,6 +9,11 @@ export const RsyncTransferInput = StepBase.extend({
   precopy: PrecopyLimits,
   /** A stopped container needs a single pass: nothing changes under it. */
   wasRunning: z.boolean(),
+  /**
+   * After the last pass, index the rootfs's metadata in the background for the checkpoint that
+   * follows (the default verification), while the target indexes its copy.
+   */
+  indexAhead: z.boolean().optional(),
 });
 export type RsyncTransferInput = z.infer<typeof RsyncTransferInput>;
 

@@ -25,7 +25,14 @@ const preflightTarget = step('preflight', 'target', (w: W) => ({ ...base(w), rol
 const precopy = step(
   'rsync-transfer',
   'source',
-  (w: W) => ({ ...base(w), peer: w.hosts.target, precopy: w.request.options.precopy, wasRunning: wasRunning(w), ...bwlimit(w) }),
+  (w: W) => ({
+    ...base(w),
+    peer: w.hosts.target,
+    precopy: w.request.options.precopy,
+    wasRunning: wasRunning(w),
+    ...(w.request.options.verify === 'changed' && wasRunning(w) ? { indexAhead: true } : {}),
+    ...bwlimit(w),
+  }),
   { attempts: 8 },
 );
 
