@@ -31,12 +31,6 @@ export async function makeHostDisk(lab: Layout, name: string): Promise<void> {
   // background, where it would write gigabytes during the tests it is meant to host.
   await run('mkfs.ext4', ['-q', '-F', '-i', '8192', '-E', 'lazy_itable_init=1,lazy_journal_init=1', h.diskImage], T);
   await run('mount', ['-o', 'loop,noinit_itable', h.diskImage, h.disk], T);
-  // Direct I/O between the loop device and its image, as a disk has it: one page cache (the host
-  // file system's), not a second copy of every write cached for the image file, and an fsync on
-  // the host's file system (a worker's record write) not turned into a flush of the whole image.
-  // A kernel that refuses it leaves the loop buffered; the lab works the same.
-  const dev = (await run('findmnt', ['-n', '-o', 'SOURCE', '--mountpoint', h.disk], T)).stdout.trim();
-  await run('losetup', ['--direct-io=on', dev], T).catch(() => undefined);
   await mkdir(h.lxcPath, { recursive: true });
   await mkdir(h.stateDir, { recursive: true });
 }
