@@ -6,7 +6,7 @@ import { localDump, scratchDir } from '../ownership/scratch.js';
 import { readJson, writeJsonAtomic } from '../json-files.js';
 import { openAtRestLink, pushContainer, pushDump } from '../transfer/container-push.js';
 import { trackedSince, withoutList } from '../transfer/tracked-pass.js';
-import { indexedAhead, takeSourceIndex } from '../verify/index-ahead.js';
+import { indexedAhead, stopIndexAhead, takeSourceIndex } from '../verify/index-ahead.js';
 import { metaIndexFile } from '../verify/meta-index.js';
 import { changedUnder, contentLines, digestOf, listUnder, metadataPatch, metadataSum, readList } from '../verify/tree-digest.js';
 
@@ -39,7 +39,7 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
 
   /**
    * The last pass, at rest, and the digest the target's copy must match. `changed`: the metadata
-   * sum comes from the index taken just before the freeze, brought up to date with the final
+   * sum comes from the index taken at the end of pre-copy or just before the freeze, brought up to date with the final
    * pass's list (the frozen window grows with the change, not with the tree); where that cannot
    * be vouched for, from a walk beside the pass (the source no longer changes; rsync only reads
    * it). The content of what the pass sent is digested after it, and that list goes to the
@@ -50,6 +50,8 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
    */
   type Verified = Pick<CheckpointOutput, 'manifestDigest' | 'verify' | 'metaPatch' | 'verifyMeta'>;
   const finalPass = async (): Promise<{ stats: TransferStats; verify: () => Promise<Verified> }> => {
+    // A background index not used by now (the container was already at rest) only competes.
+    await stopIndexAhead(ctx, input.migrationId);
     ctx.progress({ stage: 'final-sync', message: 'final pass' });
     const indexed = firstFinal && input.verify === 'changed' ? await readJson<{ since: number }>(`${index}.json`) : null;
     const patchable = indexed !== null && indexed.since === (await trackedSince(scratch));
@@ -79,7 +81,8 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
   };
 
   /**
-   * `changed`, first time here, container running: index the rootfs's metadata before the freeze
+   * `changed`, first time here, container running: the index taken at the end of pre-copy
+   * (index-ahead.ts) when it is there and still current, else index the rootfs's metadata now, before the freeze
    * (after the last pre-copy pass began, so that pass's successor, the final one, lists every
    * change since). Costs a walk while the container runs instead of one while it is frozen.
    */
@@ -122,25 +125,32 @@ export const checkpoint: Step<CheckpointInput, CheckpointOutput> = async (ctx, i
       throw new PreconditionError('CONTAINER_STATE', `container ${name} is ${i.state}`);
     }
     ctx.log.info({ frozenAt }, 'container at rest, final pass');
+    const { dir: dump, marker: dumpedFile } = localDump(ctx, input.migrationId);
+    const dumpStartedFile = `${dumpedFile}.started`;
+    let dumped = live ? await readJson<{ at: number; dumpMs?: number }>(dumpedFile) : null;
+    // A dump begun by an attempt killed meanwhile (it may have finished and stopped the container
+    // since): the runtime waits for it and takes it, or says the process state is lost. Never a
+    // stop and a cold start in its place. Before the final pass: while CRIU still works on the
+    // tasks the rootfs is not final (a pass and digest beside it disagreed with the copy, now and
+    // then, in steps.test.ts); once the dump has ended they are gone.
+    const dumpBegun = live && !dumped ? await readJson<{ at: number }>(dumpStartedFile) : null;
+    if (dumpBegun) {
+      await runtime.checkpoint(name, dump); // stops the container once dumped
+      dumped = { at: Date.now(), dumpMs: Date.now() - dumpBegun.at };
+      await writeJsonAtomic(dumpedFile, dumped);
+    }
     const { stats, verify } = await finalPass();
     let verified: Verified;
     let method: CheckpointOutput['method'] = 'stop';
-    const { dir: dump, marker: dumpedFile } = localDump(ctx, input.migrationId);
-    const dumpStartedFile = `${dumpedFile}.started`;
     let dumpFigures: CheckpointOutput['dump'];
-    const dumped = live ? await readJson<{ at: number; dumpMs?: number }>(dumpedFile) : null;
-    // A dump begun by an attempt killed meanwhile (it may have finished and stopped the container
-    // since): the runtime waits for it and takes it, or says the process state is lost. Never a
-    // stop and a cold start in its place.
-    const dumpBegun = live && !dumped ? await readJson<{ at: number }>(dumpStartedFile) : null;
-    if (live && (dumped || dumpBegun || (await runtime.info(name))?.state !== 'STOPPED')) {
+    if (live && (dumped || (await runtime.info(name))?.state !== 'STOPPED')) {
       verified = await verify();
       let dumpMs = dumped?.dumpMs ?? 0;
       if (!dumped) {
-        if (!dumpBegun) await writeJsonAtomic(dumpStartedFile, { at: Date.now() });
+        await writeJsonAtomic(dumpStartedFile, { at: Date.now() });
         const t = Date.now();
         await runtime.checkpoint(name, dump); // stops the container once dumped
-        dumpMs = Date.now() - (dumpBegun?.at ?? t);
+        dumpMs = Date.now() - t;
         await writeJsonAtomic(dumpedFile, { at: Date.now(), dumpMs });
       }
       ctx.progress({ stage: 'dump-sync', message: 'sending the checkpoint' });
