@@ -27,7 +27,7 @@
  * ROOT: `p` for an entry, `d/.` for a directory and its entries, deletions included), which is
  * everything that pass could have changed here. Entries with more than one link are refused
  * (their <group> depends on names elsewhere in the tree), as is a ROOT that is not the directory
- * FILE was taken of.
+ * FILE was taken of, and a FILE of another format (taken by an older ferry).
  *
  * Exit 0; 1 when an entry could not be read (as find would); 2 on bad usage, a bad FILE or LIST,
  * or memory; 3 when `patch` cannot vouch.
@@ -343,7 +343,8 @@ static void put64(FILE *f, uint64_t v) {
 
 static int write_snapshot(const char *file, const struct stat *root) {
   char tmp[PATH_MAX];
-  snprintf(tmp, sizeof tmp, "%s.tmp", file);
+  /* Per process: a snapshot still being taken by an earlier worker (stopped mid-walk) never shares it. */
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", file, (long)getpid());
   FILE *f = fopen(tmp, "w");
   if (!f) {
     fprintf(stderr, "ferry-treemeta: cannot write %s\n", tmp);
@@ -404,6 +405,8 @@ static void cannot(const char *why, const char *path) {
   exit(3);
 }
 
+static struct rec rec_at(size_t i);
+
 static void read_snapshot(const char *file, const struct stat *root) {
   int fd = open(file, O_RDONLY | O_CLOEXEC);
   if (fd < 0) cannot("no snapshot", file);
@@ -426,6 +429,14 @@ static void read_snapshot(const char *file, const struct stat *root) {
   snap_file = file;
   nrecs = (size_t)n;
   snap_table = m + st.st_size - n * 8;
+  /* The layout's ends, cheaply: the first entry right after the header, the last one ending where
+   * the table begins (each lookup checks its own entry's bounds). */
+  if (nrecs) {
+    uint64_t first;
+    memcpy(&first, snap_table, 8);
+    struct rec last = rec_at(nrecs - 1);
+    if (first != 64 || (const unsigned char *)last.hash + 32 != snap_table) bad_snapshot(file);
+  } else if (snap_table != m + 64) bad_snapshot(file);
 }
 
 /* Entry `i` of the snapshot (bounds checked: a damaged file ends the run, exit 2). */

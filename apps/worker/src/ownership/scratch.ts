@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StepContext } from '../context.js';
+import { stopIndexAhead } from '../verify/index-ahead.js';
 
 /** Per-migration scratch directory of this host: an operation's records here (results, ownership). */
 export function scratchDir(ctx: StepContext, migrationId: string): string {
@@ -18,5 +19,6 @@ export function localDump(ctx: StepContext, migrationId: string): { dir: string;
 }
 
 export async function removeScratch(ctx: StepContext, migrationId: string): Promise<void> {
+  await stopIndexAhead(ctx, migrationId); // it would write its index into the dir again
   await rm(scratchDir(ctx, migrationId), { recursive: true, force: true });
 }

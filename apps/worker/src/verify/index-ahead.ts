@@ -15,22 +15,41 @@ import { metadataIndex } from './tree-digest.js';
  * that was (`since`); an index whose `since` is not the last pass's any more (a pre-copy that ran
  * again) is not used, and the checkpoint takes its own. A worker restart loses only the head start.
  */
-const running = new Map<string, Promise<void>>();
+const running = new Map<string, { done: Promise<void>; abort: AbortController }>();
 
 /** Starts the index of `rootfs` for this migration in the background (after one still running). */
 export function indexAhead(ctx: StepContext, migrationId: string, rootfs: string): void {
   const index = metaIndexFile(ctx, migrationId);
   const scratch = scratchDir(ctx, migrationId);
-  const before = running.get(index) ?? Promise.resolve();
+  // One still running is superseded (its pass is not the last any more): ended, then this one.
+  running.get(index)?.abort.abort();
+  const before = running.get(index)?.done ?? Promise.resolve();
+  const abort = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, abort.signal]);
   const job = before.then(async () => {
     const since = await trackedSince(scratch);
-    if (since !== undefined) await takeSourceIndex(ctx, migrationId, rootfs, since, 'source indexed at the end of pre-copy');
+    if (since === undefined || signal.aborted) return;
+    await takeSourceIndex({ ...ctx, signal }, migrationId, rootfs, since, 'source indexed at the end of pre-copy');
   });
-  const settled = job.catch((err: unknown) => ctx.log.warn({ err }, 'source index at the end of pre-copy not taken: the checkpoint takes it'));
-  running.set(index, settled);
-  void settled.finally(() => {
-    if (running.get(index) === settled) running.delete(index);
+  const done = job.catch((err: unknown) => {
+    if (!signal.aborted) ctx.log.warn({ err }, 'source index at the end of pre-copy not taken: the checkpoint takes it');
   });
+  const entry = { done, abort };
+  running.set(index, entry);
+  void done.finally(() => {
+    if (running.get(index) === entry) running.delete(index);
+  });
+}
+
+/**
+ * Ends a background index of this migration, if one runs, and waits until it has: before its
+ * scratch dir is removed (a rollback, the cleanup) or the container is down without having used
+ * it (the walk would only compete with the final pass).
+ */
+export async function stopIndexAhead(ctx: StepContext, migrationId: string): Promise<void> {
+  const entry = running.get(metaIndexFile(ctx, migrationId));
+  entry?.abort.abort();
+  await entry?.done;
 }
 
 /**
@@ -39,7 +58,7 @@ export function indexAhead(ctx: StepContext, migrationId: string, rootfs: string
  */
 export async function indexedAhead(ctx: StepContext, migrationId: string): Promise<boolean> {
   const index = metaIndexFile(ctx, migrationId);
-  await running.get(index);
+  await running.get(index)?.done;
   const note = await readJson<{ since: number }>(`${index}.json`);
   const since = await trackedSince(scratchDir(ctx, migrationId));
   return note !== null && since !== undefined && note.since === since;

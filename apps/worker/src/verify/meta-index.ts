@@ -1,5 +1,5 @@
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { StepContext } from '../context.js';
 import { scratchDir } from '../ownership/scratch.js';
 
@@ -14,5 +14,8 @@ export function metaIndexFile(ctx: StepContext, migrationId: string): string {
 
 export async function removeMetaIndex(ctx: StepContext, migrationId: string): Promise<void> {
   const f = metaIndexFile(ctx, migrationId);
-  await Promise.all([f, `${f}.list`, `${f}.json`, `${f}.tmp`].map((p) => rm(p, { force: true })));
+  // ferry-treemeta writes `<index>.tmp.<pid>` and renames it: one cut short leaves its own.
+  const dir = dirname(f);
+  const tmps = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith(`${basename(f)}.tmp`)).map((n) => join(dir, n));
+  await Promise.all([f, `${f}.list`, `${f}.json`, ...tmps].map((p) => rm(p, { force: true })));
 }

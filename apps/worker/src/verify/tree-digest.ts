@@ -160,7 +160,7 @@ export async function metadataIndex(root: string, file: string, signal?: AbortSi
  * The metadata sum of `root` now, from the index in `file` and a fresh look at only the entries
  * `list` names (rsync --files-from entries relative to `root`: `p`, or `d/.` for a directory and
  * its entries), which must be everything that changed in `root` since the index was taken. Refused
- * (with why) when that cannot be vouched for (no helper, no index, an index of another directory,
+ * (with why) when that cannot be vouched for (no helper, no index, an index of another format or directory,
  * an entry with more than one link): the caller walks instead (metadataSum).
  */
 export async function metadataPatch(root: string, file: string, list: readonly string[], signal?: AbortSignal): Promise<{ sum: string } | { refused: string }> {
