@@ -31,7 +31,9 @@ export async function announce(pid: number, ip: string, count: number, intervalM
   for (let n = 0; n < count; n++) {
     if (n > 0 && intervalMs > 0) await sleep(intervalMs, undefined, signal ? { signal } : {});
     // A cut that came before arping could send (or report) is tried once more, uncut.
-    sends.push(sendOne(pid, device, ip).catch(() => 0).then((k) => (k > 0 ? k : sendOne(pid, device, ip, false))));
+    const send = sendOne(pid, device, ip).catch(() => 0).then((k) => (k > 0 ? k : sendOne(pid, device, ip, false)));
+    send.catch(() => undefined); // settled below; not unhandled if the wait above is cut short
+    sends.push(send);
   }
   const results = await Promise.allSettled(sends);
   const sent = results.reduce((a, r) => a + (r.status === 'fulfilled' ? r.value : 0), 0);

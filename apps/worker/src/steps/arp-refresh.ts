@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PreconditionError, type ArpRefreshInput, type ArpRefreshOutput } from '@ferry/core';
-import type { Step } from '../context.js';
+import type { Step, StepContext } from '../context.js';
 import { announce } from '../net/gratuitous-arp.js';
 
 /**
@@ -25,15 +25,28 @@ export const arpRefresh: Step<ArpRefreshInput, ArpRefreshOutput> = async (ctx, i
   const { sent, device } = await announce(i.pid, input.ip, 1, 0, ctx.signal);
   const following = input.count - 1;
   ctx.log.info({ sent, device, ip: input.ip, following }, 'gratuitous ARP sent');
-  if (following > 0) {
-    const pid = i.pid;
-    const ip = input.ip;
-    void sleep(input.intervalMs, undefined, { signal: ctx.signal })
-      .then(() => announce(pid, ip, following, input.intervalMs, ctx.signal))
-      .then(
-        (r) => ctx.log.info({ sent: r.sent, device: r.device, ip }, 'gratuitous ARP: the following packets sent'),
-        (err: unknown) => ctx.log.warn({ err, ip }, 'gratuitous ARP: the following packets not sent (the first was)'),
-      );
-  }
+  if (following > 0) void follow(ctx, input.container, i.pid, input.ip, following, input.intervalMs);
   return { sent, ...(following > 0 ? { following } : {}), device };
 };
+
+/**
+ * The following packets, each only while the container still runs here as the same process: one
+ * stopped (moved on, rolled back) meanwhile, or a pid taken by another, ends them.
+ */
+async function follow(ctx: StepContext, container: string, pid: number, ip: string, count: number, intervalMs: number): Promise<void> {
+  let sent = 0;
+  try {
+    for (let n = 0; n < count; n++) {
+      await sleep(intervalMs, undefined, { signal: ctx.signal });
+      const now = await ctx.runtime.info(container);
+      if (now?.state !== 'RUNNING' || now.pid !== pid) {
+        ctx.log.info({ ip, sent }, 'gratuitous ARP: the container no longer runs here as it did; the following packets end');
+        return;
+      }
+      sent += (await announce(pid, ip, 1, 0, ctx.signal)).sent;
+    }
+    ctx.log.info({ ip, sent }, 'gratuitous ARP: the following packets sent');
+  } catch (err) {
+    ctx.log.warn({ err, ip, sent }, 'gratuitous ARP: the following packets not all sent (the first was)');
+  }
+}

@@ -63,8 +63,19 @@ async function source(ctx: StepContext, input: PreflightInput): Promise<Prefligh
     });
   }
   // The size walk (it grows with the file count) goes on beside the ssh check.
-  const size = diskUsage(dir, ctx.signal);
+  const sizing = new AbortController();
+  const size = diskUsage(dir, AbortSignal.any([ctx.signal, sizing.signal]));
   size.catch(() => undefined); // awaited below; not an unhandled rejection if the check throws first
+  try {
+    return await sourceChecked(ctx, input, name, isActive(i.state), size);
+  } finally {
+    sizing.abort(); // a failed check ends the walk too (done by now otherwise)
+  }
+}
+
+/** The source's checks that take a while (the peer over ssh), beside its size walk. */
+async function sourceChecked(ctx: StepContext, input: PreflightInput, name: string, wasRunning: boolean, size: Promise<number>): Promise<PreflightOutput> {
+  const { runtime } = ctx;
   // A copy to this same host (a local clone) goes without ssh: nothing to check.
   if (input.peer.name !== ctx.host.name) {
     try {
@@ -82,7 +93,7 @@ async function source(ctx: StepContext, input: PreflightInput): Promise<Prefligh
   const [net, bindMounts, sizeBytes] = await Promise.all([runtime.network(name), runtime.bindMounts(name), size]);
   return {
     role: 'source',
-    wasRunning: isActive(i.state),
+    wasRunning,
     ...(net.ip ? { ip: net.ip } : {}),
     ...(net.mac ? { mac: net.mac } : {}),
     sizeBytes,
