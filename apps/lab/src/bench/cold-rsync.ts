@@ -29,7 +29,7 @@ export async function coldRsync(lab: LabInfo, srcDir: string, tag: string): Prom
   // A million small files take longer to delete than 10 min here (the bound that cut the first
   // 1,000,000-file run short): as long as the copy itself may take.
   await hostExec('h2', ['rm', '-rf', dest], { timeoutMs: 3_600_000 });
-  await settle(); // the migration that follows starts as the copy did
+  await settle(); // what the caller runs next starts as the copy did
   const sent = /^Total bytes sent: ([\d,.]+)/m.exec(r.stdout);
   return { ms, bytesSent: sent ? Number(sent[1]!.replace(/[,.]/g, '')) : null };
 }

@@ -1,9 +1,10 @@
-import { mkdir, readdir, readFile, readlink, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm, stat, statfs } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FerryError } from '@ferry/core';
 import { pidsWithEnv, procId, type ProcId, run, stopEmbeddedRedis, stopProcess, succeeds } from '@ferry/infra';
 import { LAB_ENV } from './daemon.js';
+import { isMountPoint, mountExt4Image } from './disks.js';
 import { hostRun } from './hostenv.js';
 import { layout } from './paths.js';
 import { forgetContainer } from './reserve.js';
@@ -106,10 +107,7 @@ export async function mountSmallLxcFs(hostName: string, sizeMb: number): Promise
   const image = imagePath(state.info.stateDir, hostName);
   await mkdir(dirname(image), { recursive: true });
   await rm(image, { force: true });
-  await writeFile(image, '');
-  await truncate(image, sizeMb * 1024 * 1024);
-  await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-L', `ferry-${hostName}`, image], { timeoutMs: 60_000 });
-  await run('mount', ['-o', 'loop', image, mountPoint], { timeoutMs: 30_000 });
+  await mountExt4Image(image, mountPoint, `${sizeMb}M`, ['-m', '0', '-L', `ferry-${hostName}`]);
   const fs = await statfs(mountPoint);
   const sizeBytes = Number(fs.blocks) * Number(fs.bsize);
   // The host must see the same file system at its LXC path.
@@ -136,9 +134,6 @@ export async function unmountSmallLxcFs(hostName: string): Promise<void> {
   if (existsSync(image)) await rm(image, { force: true });
 }
 
-export async function isMountPoint(path: string): Promise<boolean> {
-  return succeeds('mountpoint', ['-q', path], { timeoutMs: 5000 });
-}
 
 /**
  * Identity of the lab's kernel objects: the namespaces' nsfs inodes and the switch's ifindex.

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { FerryError } from '@ferry/core';
 import { teardown } from './down.js';
-import { hostDiskMounted, makeHostDisk } from './disks.js';
+import { isMountPoint, makeHostDisk } from './disks.js';
 import { createHostMountNs, prepareLabMounts } from './hostenv.js';
 import { createNamespace, createSwitch, listLinks, listNetns } from './netns.js';
 import { CLIENT, hostNames, layout, MAX_HOSTS, schemeLinks, schemeNetns, SSH_PORT, SWITCH, type Layout } from './paths.js';
@@ -101,7 +101,10 @@ async function build(info: LabInfo, lab: Layout): Promise<void> {
   const network = async () => {
     await Promise.all([createSwitch(), prepareLabMounts(lab)]);
     // Below the shared lab dir, so the host mount namespaces made next see them.
-    await Promise.all(info.hosts.map((h) => makeHostDisk(lab, h.name)));
+    // All settled before a failure is thrown: the rollback must not unmount beside a mount still being made.
+    const disks = await Promise.allSettled(info.hosts.map((h) => makeHostDisk(lab, h.name)));
+    const failed = disks.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+    if (failed) throw failed.reason;
     // Hosts are independent of each other: wire them all at once.
     await Promise.all([
       ...info.hosts.map(async (h, i) => {
@@ -130,7 +133,7 @@ async function findDamage(state: LabState, lab: Layout): Promise<string[]> {
   const damage = [...state.info.hosts.map((h) => h.netns), state.info.client.netns].filter((n) => !netns.has(n)).map((n) => `no netns ${n}`);
   if (!links.has(state.info.switch.bridge)) damage.push(`no bridge ${state.info.switch.bridge}`);
   for (const h of state.info.hosts) if (!(await sshdProc(h, lab))) damage.push(`sshd of ${h.name} not running`);
-  for (const h of state.info.hosts) if (!(await hostDiskMounted(lab, h.name))) damage.push(`disk of ${h.name} not mounted`);
+  for (const h of state.info.hosts) if (!(await isMountPoint(lab.host(h.name).disk))) damage.push(`disk of ${h.name} not mounted`);
   return damage;
 }
 
