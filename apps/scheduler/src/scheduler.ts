@@ -425,8 +425,8 @@ function unboundedAbort(): AbortController {
   return c;
 }
 
-/** The containers an operation holds, as its workflow says. */
-function holds(r: OperationRecord): string[] {
+/** The containers an operation holds, as its workflow says (released once its record is terminal). */
+export function holds(r: OperationRecord): string[] {
   return withRecord(r, (wf, rec) => wf.holds(requestOf(rec)));
 }
 

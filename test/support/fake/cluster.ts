@@ -20,7 +20,7 @@ import {
   type UnifyRequest,
 } from '@ferry/core';
 import { connect, OperationStore, Queues, type RedisClient } from '@ferry/infra';
-import { Scheduler } from '../../../apps/scheduler/src/scheduler.js';
+import { holds, Scheduler } from '../../../apps/scheduler/src/scheduler.js';
 import { HostWorker } from '../../../apps/worker/src/host-worker.js';
 import type { HostConfig } from '../../../apps/worker/src/config.js';
 import { readJson, writeJsonAtomic } from '../../../apps/worker/src/json-files.js';
@@ -297,12 +297,20 @@ export class FakeCluster {
     let last: StoredRecord | null = null;
     for (;;) {
       last = await this.store.get(id);
-      if (last && ok(last)) return this.record(id);
+      // A terminal record is saved first, its containers' locks released just after: both seen.
+      if (last && ok(last) && !(isTerminal(last.state) && (await this.holding(last)))) return this.record(id);
       if (last && typeof until === 'string' && (last.state === 'rejected' || (isTerminal(last.state) && last.state !== until))) break;
       if (Date.now() > end) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error(`operation ${id}: wanted ${typeof until === 'string' ? until : 'a condition'}, have ${describe(last)}`);
+  }
+
+  /** True while a container of this ended operation is still locked by it. */
+  private async holding(r: StoredRecord): Promise<boolean> {
+    if (r.state === 'rejected') return false;
+    for (const name of holds(r)) if ((await this.store.lockHolder(name)) === r.id) return true;
+    return false;
   }
 
   async stop(): Promise<void> {
